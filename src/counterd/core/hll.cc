@@ -100,15 +100,15 @@ void PutDense(uint8_t* regs, int index, uint8_t value) {
   regs[byte] = static_cast<uint8_t>((regs[byte] & ~(kRegisterMask << shift)) | (value << shift));
   if (shift > 8 - kValueBits) {
     unsigned high = 8 - shift;  // bits of the value already stored in `byte`
-    regs[byte + 1] = static_cast<uint8_t>((regs[byte + 1] & ~(kRegisterMask >> high)) |
-                                          (value >> high));
+    regs[byte + 1] =
+        static_cast<uint8_t>((regs[byte + 1] & ~(kRegisterMask >> high)) | (value >> high));
   }
 }
 
 const uint8_t* U8(const std::string& s) { return reinterpret_cast<const uint8_t*>(s.data()); }
 uint8_t* U8(std::string& s) { return reinterpret_cast<uint8_t*>(s.data()); }
 
-absl::Status Malformed(std::string_view why) {
+absl::Status Malformed(const std::string& why) {
   return Error(Err::kMalformedState, "hll", absl::StrCat("not a Redis HyperLogLog: ", why));
 }
 
@@ -223,8 +223,8 @@ absl::StatusOr<HyperLogLog> HyperLogLog::Parse(std::string_view redis_bytes,
   const auto encoding = static_cast<uint8_t>(redis_bytes[4]);
   if (encoding == kEncodingDense) {
     if (redis_bytes.size() != kHllDenseBytes) {
-      return Malformed(absl::StrCat("dense value is ", redis_bytes.size(), " bytes, must be ",
-                                    kHllDenseBytes));
+      return Malformed(
+          absl::StrCat("dense value is ", redis_bytes.size(), " bytes, must be ", kHllDenseBytes));
     }
   } else if (encoding == kEncodingSparse) {
     std::string_view body = redis_bytes.substr(kHllHeaderBytes);
@@ -234,8 +234,8 @@ absl::StatusOr<HyperLogLog> HyperLogLog::Parse(std::string_view redis_bytes,
     while (pos < body.size()) {
       SparseOp op = DecodeOp(p + pos, body.size() - pos);
       if (op.size == 0) {
-        return Malformed(absl::StrCat("sparse XZERO opcode truncated at byte ",
-                                      kHllHeaderBytes + pos));
+        return Malformed(
+            absl::StrCat("sparse XZERO opcode truncated at byte ", kHllHeaderBytes + pos));
       }
       if (covered + op.run > kHllRegisters) {
         return Malformed(absl::StrCat("sparse opcodes overrun ", kHllRegisters,
@@ -245,8 +245,8 @@ absl::StatusOr<HyperLogLog> HyperLogLog::Parse(std::string_view redis_bytes,
       pos += op.size;
     }
     if (covered != kHllRegisters) {
-      return Malformed(absl::StrCat("sparse opcodes cover ", covered, " registers, not ",
-                                    kHllRegisters));
+      return Malformed(
+          absl::StrCat("sparse opcodes cover ", covered, " registers, not ", kHllRegisters));
     }
   } else {
     return Malformed(absl::StrCat("unknown encoding byte ", encoding));
@@ -286,10 +286,11 @@ void HyperLogLog::Merge(std::span<const HyperLogLog* const> others) {
     for (int i = 0; i < kHllRegisters; ++i) max[i] = std::max(max[i], regs[i]);
   }
   if (use_dense) PromoteToDense();
+  SparseCursor cursor;
   for (int i = 0; i < kHllRegisters; ++i) {
     if (max[i] == 0) continue;
     if (is_sparse()) {
-      SetSparse(i, max[i]);
+      SetSparse(i, max[i], &cursor);
     } else {
       SetDense(i, max[i]);
     }
@@ -323,12 +324,14 @@ std::optional<uint64_t> HyperLogLog::cached_count() const {
 uint8_t HyperLogLog::Register(int index) const {
   if (index < 0 || index >= kHllRegisters) return 0;
   if (!is_sparse()) return GetDense(U8(bytes_) + kHllHeaderBytes, index);
-  uint8_t found = 0;
-  ForEachOp(std::string_view(bytes_).substr(kHllHeaderBytes),
-            [&found, index](int first, const SparseOp& op) {
-              if (index >= first && index < first + op.run) found = op.value;
-            });
-  return found;
+  int first = 0;
+  for (size_t pos = kHllHeaderBytes; pos < bytes_.size();) {
+    SparseOp op = DecodeOp(U8(bytes_) + pos, bytes_.size() - pos);
+    if (index < first + op.run) return op.value;
+    first += op.run;
+    pos += op.size;
+  }
+  return 0;
 }
 
 HyperLogLog::Registers HyperLogLog::AllRegisters() const {
@@ -354,26 +357,38 @@ bool HyperLogLog::SetDense(int index, uint8_t value) {
 
 // Mirrors Redis's hllSparseSet step by step, because the resulting bytes depend on the exact
 // order of splits, merges and the promotion check.
-bool HyperLogLog::SetSparse(int index, uint8_t value) {
+bool HyperLogLog::SetSparse(int index, uint8_t value, SparseCursor* cursor) {
   if (value > kValMaxValue) {
     PromoteToDense();
     return SetDense(index, value);
   }
 
-  // Find the opcode covering `index` and the one before it.
+  // Find the opcode covering `index` and the one before it, from the cursor when it is usable.
+  const SparseCursor from = cursor != nullptr && index >= cursor->first ? *cursor : SparseCursor{};
   const size_t end = bytes_.size();
-  size_t pos = kHllHeaderBytes;
-  size_t prev = 0;  // 0 = none (no opcode lives in the header)
-  int first = 0;
+  size_t pos = from.pos;
+  int first = from.first;
+  size_t prev = from.prev;  // 0 = none (no opcode lives in the header)
+  size_t prev_prev = 0;
+  int prev_first = 0;
+  bool advanced = false;
   SparseOp op{};
   while (true) {
     if (pos >= end) return false;  // unreachable: every HyperLogLog covers all registers
     op = DecodeOp(U8(bytes_) + pos, end - pos);
     if (index < first + op.run) break;
+    prev_prev = prev;
+    prev_first = first;
     prev = pos;
     pos += op.size;
     first += op.run;
+    advanced = true;
   }
+  // Whatever happens below leaves the bytes before `prev` alone, and `prev` stays the start of an
+  // opcode covering from `prev_first` (a merge there rewrites it in place), so the next search
+  // for a higher register may start from it.
+  if (cursor != nullptr)
+    *cursor = advanced ? SparseCursor{prev, prev_first, prev_prev} : SparseCursor{};
 
   if (op.kind == OpKind::kVal) {
     if (op.value >= value) return false;

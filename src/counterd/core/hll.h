@@ -35,6 +35,9 @@
 //                                                  |
 //                          card[7] & 0x80 set = "cache invalid, recompute"
 //
+// An update only sets that flag bit: the stale count stays in the other bytes until the next
+// PFCOUNT rewrites all 8, so they are part of what must match.
+//
 // Dense (E=0): 16384 x 6 bits = 12288 bytes, packed from the least significant bit of each byte
 // upwards, spilling into the next byte; the total value is exactly 12304 bytes:
 //
@@ -50,8 +53,9 @@
 // them (split the covering opcode into at most ZERO/XZERO-VAL-ZERO/XZERO, then merge equal
 // adjacent VALs in a 5-opcode window starting one opcode before), because the sparse bytes are
 // not canonical: the same registers reached in another order can be encoded differently. A
-// sparse HLL becomes dense for good when a register needs a value > 32 or when an update would
-// make the whole value longer than sparse_max_bytes (Redis's hll-sparse-max-bytes, 3000).
+// sparse HLL becomes dense for good when a register needs a value > 32, when an update would
+// make the whole value longer than sparse_max_bytes (Redis's hll-sparse-max-bytes, 3000; reaching
+// it exactly is allowed) or when it is merged with a dense one.
 #pragma once
 
 #include <array>
@@ -129,8 +133,17 @@ class HyperLogLog {
   HyperLogLog(std::string bytes, size_t sparse_max_bytes)
       : bytes_(std::move(bytes)), sparse_max_bytes_(sparse_max_bytes) {}
 
+  // Where a search for a register may start: an opcode boundary, the first register it covers
+  // and the position of the opcode before it (0 = none). Lets Merge, which writes registers in
+  // ascending order, resume near the last write instead of rescanning from the start.
+  struct SparseCursor {
+    size_t pos = kHllHeaderBytes;
+    int first = 0;
+    size_t prev = 0;
+  };
+
   bool SetDense(int index, uint8_t value);
-  bool SetSparse(int index, uint8_t value);
+  bool SetSparse(int index, uint8_t value, SparseCursor* cursor = nullptr);
   void MergeAdjacentVals(size_t from);
   void PromoteToDense();
   void InvalidateCache() { bytes_[15] = static_cast<char>(bytes_[15] | 0x80); }

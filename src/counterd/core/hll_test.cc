@@ -21,8 +21,12 @@ constexpr char kRedisAbc[] = "48594c4c01000000000000000000008060f38050b1844bfb80
 constexpr char kRedisAbcCounted[] = "48594c4c01000000030000000000000060f38050b1844bfb80425a";
 constexpr char kRedisAbcd[] = "48594c4c0100000003000000000000805c7b8044768050b1844bfb80425a";
 
-std::string Hex(std::string_view bytes) { return absl::BytesToHexString(bytes); }
-std::string Unhex(std::string_view hex) { return absl::HexStringToBytes(hex); }
+std::string Hex(std::string_view bytes) {
+  return absl::BytesToHexString(absl::string_view(bytes.data(), bytes.size()));
+}
+std::string Unhex(std::string_view hex) {
+  return absl::HexStringToBytes(absl::string_view(hex.data(), hex.size()));
+}
 
 std::string Item(uint64_t i) { return absl::StrCat("item:", i); }
 
@@ -67,6 +71,17 @@ TEST(Hll, FreshKeyHasTheBytesOfPfaddWithNoElements) {
   EXPECT_EQ(hll.cached_count(), 0u);
 }
 
+TEST(Hll, HeaderExampleHolds) {
+  HyperLogLog hll;
+  EXPECT_EQ(hll.bytes().size(), 18u);
+  hll.Add("alice");
+  hll.Add("bob");
+  EXPECT_EQ(hll.Count(), 2u);
+  absl::StatusOr<HyperLogLog> back = HyperLogLog::Parse(hll.bytes());
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->Count(), 2u);
+}
+
 TEST(Hll, SmallSetHasRedisBytesBeforeAndAfterCount) {
   HyperLogLog hll;
   for (const char* s : {"a", "b", "c"}) EXPECT_TRUE(hll.Add(s));
@@ -106,8 +121,8 @@ TEST(Hll, MurmurHashDoesNotDependOnAlignment) {
 
 // Digests (MurmurHash64A, seed 0) of Redis 7.0.15's GET after `PFADD k item:0 .. item:N-1` and
 // PFCOUNT k: a 1892-byte sparse value for N=1000 and the 12304-byte dense value for N=5000.
-constexpr uint64_t kRedisSparse1000Digest = 0;
-constexpr uint64_t kRedisDense5000Digest = 0;
+constexpr uint64_t kRedisSparse1000Digest = 0x451f0270d97d2fcaULL;
+constexpr uint64_t kRedisDense5000Digest = 0x79970e963e384a80ULL;
 
 TEST(Hll, LargerSetsHaveRedisBytes) {
   HyperLogLog sparse;
@@ -123,6 +138,24 @@ TEST(Hll, LargerSetsHaveRedisBytes) {
   EXPECT_EQ(dense.Count(), 5052u);
   EXPECT_EQ(dense.bytes().size(), kHllDenseBytes);
   EXPECT_EQ(MurmurHash64A(dense.bytes().data(), dense.bytes().size(), 0), kRedisDense5000Digest);
+}
+
+// Redis 7.0.15: PFADD m1 item:0..599; PFADD m2 item:400..1199; then PFMERGE m3 m1 m2 and
+// PFMERGE m1 m2 both leave this 2219-byte sparse value.
+constexpr uint64_t kRedisSparseMergeDigest = 0xa3870c523d0e44bbULL;
+
+TEST(Hll, SparseMergeHasRedisBytes) {
+  HyperLogLog m1, m2, m3;
+  for (uint64_t i = 0; i < 600; ++i) m1.Add(Item(i));
+  for (uint64_t i = 400; i < 1200; ++i) m2.Add(Item(i));
+  const HyperLogLog* sources[] = {&m1, &m2};
+  m3.Merge(sources);
+  m1.Merge(m2);
+  for (const HyperLogLog* h : {&m3, &m1}) {
+    EXPECT_TRUE(h->is_sparse());
+    EXPECT_EQ(h->bytes().size(), 2219u);
+    EXPECT_EQ(MurmurHash64A(h->bytes().data(), h->bytes().size(), 0), kRedisSparseMergeDigest);
+  }
 }
 
 TEST(Hll, AddReturnsFalseForRepeatedItems) {
@@ -176,7 +209,9 @@ TEST(Hll, RegistersMatchAModelAcrossPromotion) {
       bool grows = value > model[index];
       model[index] = std::max(model[index], value);
       ASSERT_EQ(hll.Add(item), grows) << i;
-      if (hll.is_sparse()) ASSERT_LE(hll.bytes().size(), std::max<size_t>(max_bytes, 18));
+      if (hll.is_sparse()) {
+        ASSERT_LE(hll.bytes().size(), std::max<size_t>(max_bytes, 18));
+      }
       ASSERT_TRUE(was_sparse || !hll.is_sparse()) << "dense never turns sparse again";
       was_sparse = hll.is_sparse();
       if (i % 500 == 0 || i < 40) {
@@ -208,15 +243,58 @@ TEST(Hll, PromotesWhenTheSparseValueWouldPassMaxBytes) {
   EXPECT_EQ(small.sparse_max_bytes(), 200u);
 }
 
+TEST(Hll, AValueMayGrowToExactlySparseMaxBytes) {
+  // Trace the sparse size with no practical limit, pick a step that grows the value to some size
+  // M, then replay with limit M (stays sparse at exactly M) and M - 1 (promotes at that step).
+  HyperLogLog unlimited(size_t{1} << 20);
+  std::vector<size_t> sizes = {unlimited.bytes().size()};
+  for (uint64_t i = 0; i < 1500; ++i) {
+    unlimited.Add(Item(i));
+    sizes.push_back(unlimited.bytes().size());
+  }
+  size_t k = 1;
+  while (sizes[k] < 500 || sizes[k] <= sizes[k - 1]) ++k;
+  const size_t m = sizes[k];
+  HyperLogLog at_limit(m), below_limit(m - 1);
+  for (uint64_t i = 0; i < k; ++i) {
+    at_limit.Add(Item(i));
+    below_limit.Add(Item(i));
+    ASSERT_EQ(below_limit.is_sparse(), i + 1 < k) << i;
+  }
+  EXPECT_TRUE(at_limit.is_sparse());
+  HyperLogLog reference(size_t{1} << 20);
+  for (uint64_t i = 0; i < k; ++i) reference.Add(Item(i));
+  EXPECT_EQ(at_limit.bytes(), reference.bytes());
+  EXPECT_EQ(at_limit.bytes().size(), m);
+  EXPECT_EQ(below_limit.AllRegisters(), at_limit.AllRegisters());
+}
+
+// Redis accepts sparse values it would never write (unmerged equal VALs) and updates them with
+// its fixed 5-opcode merge window; so must we.
+TEST(Hll, NonCanonicalSparseIsUpdatedWithRedisMergeWindow) {
+  // VAL:2,1 VAL:1,2 VAL:1,1 VAL:1,1 VAL:1,1 VAL:1,1 XZERO:16377
+  HyperLogLog hll =
+      *HyperLogLog::Parse(SparseBlob(Unhex("848180808080"
+                                           "7ff8")));
+  // Register 1 := 2, the only change: ZERO:1 VAL:2,1 XZERO:16382
+  hll.Merge(
+      *HyperLogLog::Parse(SparseBlob(Unhex("0084"
+                                           "7ffd"))));
+  // Split to VAL:2,1 VAL:2,1 VAL:1,1 + four VAL:1,1; the window merges the first two, then three
+  // of the VAL:1,1 into a run of 4 and stops, leaving one VAL:1,1 unmerged.
+  EXPECT_EQ(Hex(std::string_view(hll.bytes()).substr(kHllHeaderBytes)), "8583807ff8");
+}
+
 TEST(Hll, ValueAboveThirtyTwoPromotesToDense) {
-  // "big-1451366040" hashes to register 4811 with value 33 (34 zero bits), found by brute force.
-  const std::string item = "big-1451366040";
-  ASSERT_EQ(ModelLocate(item), std::make_pair(4811, uint8_t{33}));
+  // "big-7839394231" offers register 13983 the value 33 (32 zero bits after the index bits): a
+  // one-in-2^32 item found by brute force.
+  const std::string item = "big-7839394231";
+  ASSERT_EQ(ModelLocate(item), std::make_pair(13983, uint8_t{33}));
   HyperLogLog hll;
   hll.Add("a");
   EXPECT_TRUE(hll.Add(item));
   EXPECT_FALSE(hll.is_sparse());
-  EXPECT_EQ(hll.Register(4811), 33);
+  EXPECT_EQ(hll.Register(13983), 33);
   EXPECT_EQ(hll.Register(ModelLocate("a").first), ModelLocate("a").second);
 }
 
@@ -394,8 +472,9 @@ TEST(HllFuzz, RandomBytesNeverCrash) {
   HyperLogLog grown;
   for (uint64_t i = 0; i < 800; ++i) grown.Add(Item(i));
   seeds.push_back(grown.bytes());
+  const HyperLogLog::Registers grown_regs = grown.AllRegisters();
   int parsed_ok = 0;
-  for (int iter = 0; iter < 20000; ++iter) {
+  for (int iter = 0; iter < 10000; ++iter) {
     std::string blob;
     switch (iter % 4) {
       case 0:  // pure garbage
@@ -432,11 +511,11 @@ TEST(HllFuzz, RandomBytesNeverCrash) {
     }
     hll->Count();
     hll->Merge(grown);
-    for (int i = 0; i < kHllRegisters; ++i) regs[i] = std::max(regs[i], grown.Register(i));
+    for (int i = 0; i < kHllRegisters; ++i) regs[i] = std::max(regs[i], grown_regs[i]);
     ASSERT_EQ(hll->AllRegisters(), regs) << Hex(blob.substr(0, 64));
     ASSERT_TRUE(HyperLogLog::Parse(hll->bytes()).ok());
   }
-  EXPECT_GT(parsed_ok, 5000);
+  EXPECT_GT(parsed_ok, 2500);
 }
 
 }  // namespace

@@ -1,0 +1,239 @@
+#include "counterd/cli/bench.h"
+
+#include <rapidjson/document.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "counterd/cli/histogram.h"
+#include "counterd/cli/http_client.h"
+
+namespace counterd::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Picks key indices in [0, n) by the chosen distribution.
+class KeyPicker {
+ public:
+  KeyPicker(const BenchOptions& o) : n_(std::max<uint64_t>(1, o.keys)), dist_(o.distribution) {
+    if (dist_ == "zipf") {
+      cdf_.resize(n_);
+      double total = 0;
+      for (uint64_t i = 0; i < n_; ++i) total += 1.0 / std::pow(static_cast<double>(i + 1), o.zipf_s);
+      double acc = 0;
+      for (uint64_t i = 0; i < n_; ++i) {
+        acc += 1.0 / std::pow(static_cast<double>(i + 1), o.zipf_s) / total;
+        cdf_[i] = acc;
+      }
+    }
+  }
+  uint64_t Pick(std::mt19937_64& rng) const {
+    if (dist_ == "single") return 0;
+    if (dist_ == "zipf") {
+      double u = std::uniform_real_distribution<double>(0, 1)(rng);
+      auto it = std::lower_bound(cdf_.begin(), cdf_.end(), u);
+      return std::min<uint64_t>(n_ - 1, static_cast<uint64_t>(it - cdf_.begin()));
+    }
+    return rng() % n_;
+  }
+  uint64_t size() const { return dist_ == "single" ? 1 : n_; }
+
+ private:
+  uint64_t n_;
+  std::string dist_;
+  std::vector<double> cdf_;
+};
+
+struct Worker {
+  LatencyHistogram latency;
+  std::vector<int64_t> acked;  // acknowledged increments per key index
+  uint64_t requests = 0, errors = 0;
+  std::string first_error;
+};
+
+int PortOf(const std::string& addr) {
+  size_t colon = addr.rfind(':');
+  return colon == std::string::npos ? 8080 : std::stoi(addr.substr(colon + 1));
+}
+
+}  // namespace
+
+int RunBench(const BenchOptions& o) {
+  if (o.protocol != "http") {
+    fmt::print(stderr, "counterctl bench: protocol {} is not available yet (http only)\n",
+               o.protocol);
+    return 2;
+  }
+  if (o.distribution != "uniform" && o.distribution != "zipf" && o.distribution != "single") {
+    fmt::print(stderr, "counterctl bench: --dist must be uniform, zipf or single\n");
+    return 2;
+  }
+  const int port = PortOf(o.addr);
+  std::string prefix = o.key_prefix;
+  if (prefix.empty()) prefix = fmt::format("bench{:08x}", std::random_device{}());
+  KeyPicker picker(o);
+  auto key_name = [&](uint64_t i) { return fmt::format("{}:{}", prefix, i); };
+
+  std::vector<Worker> workers(static_cast<size_t>(o.connections));
+  std::atomic<uint64_t> done_requests{0};
+  std::atomic<bool> stop{false};
+  const auto start = Clock::now();
+  const auto end = start + std::chrono::duration_cast<Clock::duration>(
+                               std::chrono::duration<double>(o.duration_s));
+  std::vector<std::thread> threads;
+  for (int w = 0; w < o.connections; ++w) {
+    threads.emplace_back([&, w] {
+      Worker& me = workers[static_cast<size_t>(w)];
+      me.acked.assign(picker.size(), 0);
+      std::mt19937_64 rng(0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(w + 1));
+      HttpClient http(port);
+      const double interval_s = o.rate > 0 ? o.connections / o.rate : 0;
+      auto due = start + std::chrono::duration_cast<Clock::duration>(
+                             std::chrono::duration<double>(interval_s * w / o.connections));
+      std::vector<uint64_t> picked(static_cast<size_t>(o.batch));
+      std::string body;
+      while (!stop.load(std::memory_order_relaxed)) {
+        if (o.rate > 0) {
+          if (due >= end) break;
+          std::this_thread::sleep_until(due);
+        } else if (Clock::now() >= end) {
+          break;
+        }
+        const auto sent = o.rate > 0 ? due : Clock::now();
+        HttpResponse r;
+        if (o.batch == 1) {
+          picked[0] = picker.Pick(rng);
+          r = http.Post("/v1/counters/" + key_name(picked[0]) + "/increment", R"({"delta":1})");
+        } else {
+          body = R"({"increments":[)";
+          for (int i = 0; i < o.batch; ++i) {
+            picked[static_cast<size_t>(i)] = picker.Pick(rng);
+            if (i) body += ',';
+            body += fmt::format(R"({{"key":"{}","delta":1}})",
+                                key_name(picked[static_cast<size_t>(i)]));
+          }
+          body += "]}";
+          r = http.Post("/v1/counters:batchIncrement", body);
+        }
+        const auto now = Clock::now();
+        me.latency.Record(static_cast<uint64_t>(
+            std::chrono::duration_cast<std::chrono::microseconds>(now - sent).count()));
+        ++me.requests;
+        done_requests.fetch_add(1, std::memory_order_relaxed);
+        bool ok = r.status == 200 && (o.batch == 1 || r.body.find("\"error\"") == std::string::npos);
+        if (ok) {
+          for (int i = 0; i < o.batch; ++i) ++me.acked[picked[static_cast<size_t>(i)]];
+        } else {
+          ++me.errors;
+          if (me.first_error.empty()) me.first_error = fmt::format("HTTP {} {}", r.status, r.body);
+          if (r.status == 0) break;  // the connection is gone
+        }
+        if (o.rate > 0) {
+          due += std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(interval_s));
+        }
+      }
+    });
+  }
+  // One progress line per second on stderr.
+  std::thread progress([&] {
+    uint64_t last = 0;
+    int second = 0;
+    while (Clock::now() < end && !stop) {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      uint64_t now = done_requests.load();
+      fmt::print(stderr, "[{:3}s] {:>9} req/s {:>11} incr/s\n", ++second, now - last,
+                 (now - last) * static_cast<uint64_t>(o.batch));
+      last = now;
+    }
+  });
+  for (auto& t : threads) t.join();
+  stop = true;
+  progress.join();
+  const double elapsed =
+      std::chrono::duration<double>(std::min(Clock::now(), end + std::chrono::seconds(5)) - start)
+          .count();
+
+  LatencyHistogram all;
+  uint64_t requests = 0, errors = 0;
+  std::string first_error;
+  std::vector<int64_t> acked(picker.size(), 0);
+  for (auto& w : workers) {
+    all.Merge(w.latency);
+    requests += w.requests;
+    errors += w.errors;
+    if (first_error.empty()) first_error = w.first_error;
+    for (size_t i = 0; i < w.acked.size(); ++i) acked[i] += w.acked[i];
+  }
+  int64_t total_acked = 0;
+  for (int64_t a : acked) total_acked += a;
+
+  // Exactness: the server's values must equal what it acknowledged.
+  uint64_t mismatched = 0;
+  bool verified = false;
+  if (o.verify) {
+    HttpClient http(port);
+    verified = true;
+    for (size_t begin = 0; begin < acked.size(); begin += 1000) {
+      std::string body = R"({"keys":[)";
+      size_t stop_at = std::min(acked.size(), begin + 1000);
+      for (size_t i = begin; i < stop_at; ++i) {
+        if (i > begin) body += ',';
+        body += '"' + key_name(i) + '"';
+      }
+      body += "]}";
+      HttpResponse r = http.Post("/v1/counters:batchGet", body);
+      rapidjson::Document doc;
+      doc.Parse(r.body.c_str());
+      if (r.status != 200 || !doc.IsObject() || !doc.HasMember("values")) {
+        verified = false;
+        break;
+      }
+      const auto& values = doc["values"].GetArray();
+      for (size_t i = begin; i < stop_at; ++i) {
+        if (values[static_cast<rapidjson::SizeType>(i - begin)]["value"].GetInt64() != acked[i]) {
+          ++mismatched;
+        }
+      }
+    }
+  }
+  const double rps = requests / elapsed;
+  if (o.json) {
+    fmt::print(
+        "{{\"protocol\":\"{}\",\"mode\":\"{}\",\"connections\":{},\"batch\":{},\"dist\":\"{}\","
+        "\"seconds\":{:.2f},\"requests\":{},\"errors\":{},\"requests_per_s\":{:.0f},"
+        "\"increments_per_s\":{:.0f},\"latency_us\":{{\"p50\":{},\"p90\":{},\"p99\":{},"
+        "\"p999\":{},\"max\":{}}},\"acknowledged\":{},\"verified\":{},\"mismatched_keys\":{}}}\n",
+        o.protocol, o.rate > 0 ? "open" : "closed", o.connections, o.batch, o.distribution,
+        elapsed, requests, errors, rps, rps * o.batch, all.Percentile(0.5), all.Percentile(0.9),
+        all.Percentile(0.99), all.Percentile(0.999), all.max(), total_acked,
+        verified ? "true" : "false", mismatched);
+  } else {
+    fmt::print("{} {} loop, {} connections, batch {}, {} keys ({})\n", o.protocol,
+               o.rate > 0 ? fmt::format("open ({:.0f} req/s target)", o.rate) : "closed",
+               o.connections, o.batch, picker.size(), o.distribution);
+    fmt::print("{:.1f} s: {} requests ({} errors), {:.0f} req/s, {:.0f} increments/s\n", elapsed,
+               requests, errors, rps, rps * o.batch);
+    fmt::print("latency us: p50 {} p90 {} p99 {} p99.9 {} max {}\n", all.Percentile(0.5),
+               all.Percentile(0.9), all.Percentile(0.99), all.Percentile(0.999), all.max());
+    if (o.verify) {
+      fmt::print("exactness: {} acknowledged increments, {}\n", total_acked,
+                 !verified ? "could not read back"
+                 : mismatched == 0 ? "server totals equal the acknowledged totals"
+                                   : fmt::format("{} keys DIFFER", mismatched));
+    }
+    if (!first_error.empty()) fmt::print("first error: {}\n", first_error);
+  }
+  return errors == 0 && (!o.verify || (verified && mismatched == 0)) ? 0 : 1;
+}
+
+}  // namespace counterd::cli

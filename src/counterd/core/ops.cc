@@ -1,0 +1,97 @@
+#include "counterd/core/ops.h"
+
+#include <fmt/format.h>
+
+#include "counterd/common/errors.h"
+#include "counterd/core/varint.h"
+
+namespace counterd::core {
+
+
+void PutOpCount(size_t n, std::string* out) { PutVarint(out, n); }
+
+void EncodeOp(const Op& op, std::string* out) {
+  out->push_back(static_cast<char>(op.type));
+  PutLengthPrefixed(out, op.key);
+  switch (op.type) {
+    case OpType::kCounterAdd:
+      PutVarint(out, ZigZag(op.delta));
+      PutLengthPrefixed(out, op.token);
+      break;
+    case OpType::kCrdtAdd:
+      out->push_back(static_cast<char>(op.kind));
+      PutLengthPrefixed(out, op.replica);
+      PutVarint(out, ZigZag(op.delta));
+      break;
+    case OpType::kCrdtMerge:
+    case OpType::kUniqueMerge:
+      PutLengthPrefixed(out, op.state);
+      break;
+    case OpType::kUniqueAdd:
+    case OpType::kSampleAdd:
+      PutVarint(out, op.items.size());
+      for (std::string_view item : op.items) PutLengthPrefixed(out, item);
+      break;
+  }
+}
+
+void EncodeOps(const std::vector<Op>& ops, std::string* out) {
+  PutOpCount(ops.size(), out);
+  for (const Op& op : ops) EncodeOp(op, out);
+}
+
+absl::StatusOr<std::vector<Op>> DecodeOps(std::string_view payload) {
+  auto bad = [](std::string_view why) {
+    return Error(Err::kMalformedState, "wal", fmt::format("undecodable WAL payload: {}", why));
+  };
+  uint64_t n;
+  if (!GetVarint(&payload, &n)) return bad("missing op count");
+  if (n > payload.size()) return bad("op count larger than the payload");
+  std::vector<Op> ops(n);
+  for (Op& op : ops) {
+    if (payload.empty()) return bad("truncated op");
+    uint8_t type = static_cast<uint8_t>(payload.front());
+    payload.remove_prefix(1);
+    if (type < 1 || type > 6) return bad("unknown op type");
+    op.type = static_cast<OpType>(type);
+    if (!GetLengthPrefixed(&payload, &op.key)) return bad("truncated key");
+    uint64_t v;
+    switch (op.type) {
+      case OpType::kCounterAdd:
+        if (!GetVarint(&payload, &v) || !GetLengthPrefixed(&payload, &op.token)) {
+          return bad("truncated counter op");
+        }
+        op.delta = UnZigZag(v);
+        break;
+      case OpType::kCrdtAdd:
+        if (payload.empty()) return bad("truncated crdt op");
+        op.kind = static_cast<CrdtKind>(payload.front());
+        payload.remove_prefix(1);
+        if (!GetLengthPrefixed(&payload, &op.replica) || !GetVarint(&payload, &v)) {
+          return bad("truncated crdt op");
+        }
+        op.delta = UnZigZag(v);
+        break;
+      case OpType::kCrdtMerge:
+      case OpType::kUniqueMerge:
+        if (!GetLengthPrefixed(&payload, &op.state)) return bad("truncated merge state");
+        break;
+      case OpType::kUniqueAdd:
+      case OpType::kSampleAdd: {
+        uint64_t count;
+        if (!GetVarint(&payload, &count) || count > payload.size() + 1) {
+          return bad("truncated item list");
+        }
+        op.items.resize(count);
+        for (std::string_view& item : op.items) {
+          if (!GetLengthPrefixed(&payload, &item)) return bad("truncated item");
+        }
+        break;
+      }
+    }
+  }
+  if (!payload.empty()) return bad("trailing bytes");
+  return ops;
+}
+
+}  // namespace counterd::core

@@ -1,0 +1,68 @@
+// counterd/core/ops.h — the operations a WAL record carries.
+//
+// A WAL record's payload is one request's accepted operations: a varint count followed by that
+// many operations. Only operations that passed validation are logged, so replaying a record
+// never fails and never needs the checks again.
+//
+//   record payload := varint n | op * n
+//   op := u8 type | lenpref key | body
+//     kCounterAdd  (1): zigzag-varint delta | lenpref token (may be empty)
+//     kCrdtAdd     (2): u8 kind | lenpref replica | zigzag-varint delta
+//     kCrdtMerge   (3): lenpref CrdtCounter::Serialize()
+//     kUniqueAdd   (4): varint n | lenpref item * n
+//     kUniqueMerge (5): lenpref HLL bytes (the union of the sources at that moment; merging
+//                       registers is idempotent and needs no source state on replay)
+//     kSampleAdd   (6): varint n | lenpref item * n
+//   lenpref := varint length | bytes
+//
+// Decoded operations are views into the payload: they live as long as its bytes.
+//
+// Thread-safety: pure functions.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "counterd/core/crdt.h"
+
+namespace counterd::core {
+
+enum class OpType : uint8_t {
+  kCounterAdd = 1,
+  kCrdtAdd = 2,
+  kCrdtMerge = 3,
+  kUniqueAdd = 4,
+  kUniqueMerge = 5,
+  kSampleAdd = 6,
+};
+
+struct Op {
+  OpType type = OpType::kCounterAdd;
+  std::string_view key;
+  int64_t delta = 0;                    // kCounterAdd, kCrdtAdd
+  std::string_view token;               // kCounterAdd
+  CrdtKind kind = CrdtKind::kPN;  // kCrdtAdd
+  std::string_view replica;             // kCrdtAdd
+  std::string_view state;               // kCrdtMerge: CRDT state; kUniqueMerge: HLL bytes
+  std::vector<std::string_view> items;  // kUniqueAdd, kSampleAdd
+};
+
+// Appends the encoding of `ops` to *out (which may already hold other bytes).
+void EncodeOps(const std::vector<Op>& ops, std::string* out);
+void EncodeOp(const Op& op, std::string* out);
+void PutOpCount(size_t n, std::string* out);
+
+// Decodes a payload; Err::kMalformedState naming "wal" when it does not parse.
+[[nodiscard]] absl::StatusOr<std::vector<Op>> DecodeOps(std::string_view payload);
+
+inline uint64_t ZigZag(int64_t v) {
+  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
+}
+inline int64_t UnZigZag(uint64_t v) {
+  return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1);
+}
+
+}  // namespace counterd::core

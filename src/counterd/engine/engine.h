@@ -1,0 +1,160 @@
+// counterd/engine/engine.h — the one durable engine every API calls.
+//
+// Promise: validate → log → apply → acknowledge. A write is checked completely (key rules,
+// overflow, replica ids, sizes) before anything happens; then its operations are appended to the
+// write-ahead log and applied to the store under the store's shard locks, so the order in the
+// log is the order of application for every key; the caller's completion runs once the record
+// is durable (ack mode kDurable, the default) or as soon as it is queued (kBuffered). A write
+// that fails leaves no trace: nothing is logged and nothing applied. An increment that carries
+// an idempotency token and repeats one seen within the retention window is answered with the
+// first result (after that result is durable) and applied nothing.
+//
+// Reads are served from memory and see every applied write (including writes whose log record
+// is not yet durable: a crash can only take back writes that were never acknowledged).
+//
+// Thread-safety: all methods are safe to call concurrently from any thread. Completions run on
+// the WAL committer thread or inline on the caller's thread; they must be quick and must not
+// call back into a write method synchronously (post to your executor instead).
+//
+// Example:
+//   auto engine = Engine::Open({.data_dir = "./data"});
+//   (*engine)->Increment("content:1", 5, /*token=*/"", [](absl::StatusOr<int64_t> v) { ... });
+//   absl::StatusOr<CounterRead> r = (*engine)->GetCounter("content:1");
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "counterd/core/crdt.h"
+
+namespace counterd::engine {
+
+enum class AckMode { kDurable, kBuffered };
+
+struct EngineOptions {
+  std::string data_dir = "./data";
+  AckMode ack_mode = AckMode::kDurable;
+  uint64_t wal_budget_bytes = 1ull << 30;
+  uint64_t wal_segment_bytes = 64ull << 20;
+  // Seconds between snapshots; 0 disables the periodic snapshot (Snapshot() still works).
+  double snapshot_interval_s = 60;
+  // Also snapshot when the WAL holds more than this fraction of its budget; 0 disables.
+  double snapshot_wal_fraction = 0.5;
+  // Idempotency tokens are remembered this long (and at most this many, oldest evicted first).
+  double token_retention_s = 600;
+  size_t max_tokens = 1'000'000;
+  // Capacity of every sample (reservoir) key, 1..10000.
+  int64_t sample_capacity = 1000;
+  bool wal_sync = true;  // false only in benchmarks that measure the engine without the disk
+};
+
+template <typename T>
+using Done = absl::AnyInvocable<void(absl::StatusOr<T>) &&>;
+
+struct IncrementRequest {
+  std::string_view key;
+  int64_t delta = 0;
+  std::string_view token;  // empty: no idempotency token
+};
+
+struct CounterRead {
+  int64_t value = 0;
+  int64_t pending = 0;         // this node's delta not yet in the backend (0 on the embedded store)
+  int64_t as_of_unix_ms = 0;   // when the value was read
+};
+
+struct UniqueAddResult {
+  bool changed = false;  // like PFADD's reply: some register changed
+  uint64_t estimate = 0;
+};
+
+struct SampleAddResult {
+  size_t accepted = 0;  // items that entered the sample
+  size_t size = 0;      // items in the sample now
+};
+
+struct EngineStats {
+  uint64_t counter_keys = 0, crdt_keys = 0, unique_keys = 0, sample_keys = 0, tokens = 0;
+  uint64_t wal_records = 0, wal_bytes_written = 0, wal_syncs = 0, wal_bytes_on_disk = 0;
+  uint64_t wal_budget_bytes = 0, wal_durable_lsn = 0, wal_last_lsn = 0;
+  uint64_t snapshots = 0, last_snapshot_lsn = 0;
+  uint64_t token_hits = 0;
+};
+
+class Engine {
+ public:
+  // Opens (or creates) the data dir: takes its lock, loads the newest valid snapshot, replays
+  // the WAL after it and starts the committer and snapshot threads.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Engine>> Open(const EngineOptions& options);
+  virtual ~Engine() = default;
+
+  // ---- writes (completion after durability, see the header comment) ----
+  // Counter += delta; completes with the new value. Errors: invalid_key ("key"), overflow
+  // ("delta"), invalid_value ("token": 1..128 bytes), wal_full, wal_failed.
+  virtual void Increment(std::string_view key, int64_t delta, std::string_view token,
+                         Done<int64_t> done) = 0;
+  // Each item independently (per-item results, fields "key"/"delta"/"token" to be prefixed by
+  // the caller); valid items are logged as one record. At most kMaxBatch items.
+  virtual void BatchIncrement(std::span<const IncrementRequest> items,
+                              Done<std::vector<absl::StatusOr<int64_t>>> done) = 0;
+  // CRDT increment on `replica`. `kind` fixes the kind when the key is new (default PN); given
+  // for an existing key of the other kind it is invalid_value ("kind"). Completes with the
+  // whole state.
+  virtual void CrdtIncrement(std::string_view key, std::optional<core::CrdtKind> kind,
+                             std::string_view replica,
+                             int64_t delta, Done<core::CrdtCounter> done) = 0;
+  // Merges a remote state (per-replica max). Completes with the merged state.
+  virtual void CrdtMerge(std::string_view key, const core::CrdtCounter& remote,
+                         Done<core::CrdtCounter> done) = 0;
+  // PFADD. Items: 0..kMaxItems, each 0..kMaxItemBytes bytes (field "items[i]").
+  virtual void UniqueAdd(std::string_view key, std::span<const std::string_view> items,
+                         Done<UniqueAddResult> done) = 0;
+  // PFMERGE dest src...: dest becomes the union (dest included). Completes with the estimate.
+  virtual void UniqueMerge(std::string_view dest, std::span<const std::string_view> sources,
+                           Done<uint64_t> done) = 0;
+  // Offers items to the key's reservoir (capacity EngineOptions::sample_capacity).
+  virtual void SampleAdd(std::string_view key, std::span<const std::string_view> items,
+                         Done<SampleAddResult> done) = 0;
+
+  // ---- reads (synchronous, from memory) ----
+  // A missing counter reads as 0.
+  [[nodiscard]] virtual absl::StatusOr<CounterRead> GetCounter(std::string_view key) = 0;
+  // A missing CRDT reads as an empty PN-counter.
+  [[nodiscard]] virtual absl::StatusOr<core::CrdtCounter> GetCrdt(std::string_view key) = 0;
+  // PFCOUNT of one key (0 when missing) or of the union of several (1..kMaxUnionKeys).
+  [[nodiscard]] virtual absl::StatusOr<uint64_t> UniqueCount(
+      std::span<const std::string_view> keys) = 0;
+  // The raw Redis-compatible HLL bytes of a key (nullopt when missing).
+  [[nodiscard]] virtual absl::StatusOr<std::optional<std::string>> UniqueBytes(
+      std::string_view key) = 0;
+  // Up to k (1..10000) sampled items, lowest priority first.
+  [[nodiscard]] virtual absl::StatusOr<std::vector<std::string>> Sample(std::string_view key,
+                                                                        int64_t k) = 0;
+
+  // ---- operations ----
+  // Takes a snapshot now and lets the WAL drop what it covers. Blocks until done.
+  [[nodiscard]] virtual absl::Status Snapshot() = 0;
+  // OK while writes can be accepted; otherwise the reason (wal_failed, wal_full...).
+  [[nodiscard]] virtual absl::Status WriteHealth() const = 0;
+  [[nodiscard]] virtual EngineStats Stats() const = 0;
+  // The node's stable id (made once, kept in the data dir).
+  [[nodiscard]] virtual const std::string& node_id() const = 0;
+  [[nodiscard]] virtual AckMode ack_mode() const = 0;
+};
+
+inline constexpr size_t kMaxBatch = 10000;
+inline constexpr size_t kMaxItems = 10000;
+inline constexpr size_t kMaxItemBytes = 1024;
+inline constexpr size_t kMaxUnionKeys = 1024;
+inline constexpr size_t kMaxTokenBytes = 128;
+
+}  // namespace counterd::engine

@@ -1,0 +1,32 @@
+// counterd/server/config.h — counterd's command line and config file.
+//
+// Every flag can also be set in an optional TOML/INI config file (`--config FILE`, keys named
+// like the flags without dashes, e.g. `data-dir = "/var/lib/counterd"`); flags win over the file.
+//
+// Thread-safety: parse once at start-up.
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "counterd/engine/engine.h"
+
+namespace counterd::server {
+
+struct ServerConfig {
+  engine::EngineOptions engine;
+  std::string http_addr = "127.0.0.1:8080";
+  std::string resp_addr;  // empty: RESP front-end off
+  std::string grpc_addr;  // empty: gRPC front-end off
+  int http_threads = 0;   // 0: one per core
+  size_t max_body_bytes = 8u << 20;
+  size_t max_connections = 10000;
+  std::string log_level = "info";
+};
+
+// Parses argv. On --help or a bad flag returns the text to print and the exit code in
+// `*exit_code` (0 for help, 2 for errors) with a non-OK status.
+[[nodiscard]] absl::StatusOr<ServerConfig> ParseFlags(int argc, char** argv, int* exit_code,
+                                                      std::string* message);
+
+}  // namespace counterd::server

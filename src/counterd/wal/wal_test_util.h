@@ -1,0 +1,125 @@
+// counterd/wal/wal_test_util.h — helpers shared by the wal unit tests (test-only).
+//
+// Thread-safety: none needed; used from test bodies.
+#pragma once
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "counterd/wal/wal.h"
+
+namespace counterd::wal::testing {
+
+// A fresh directory under $TMPDIR, removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    const char* base = std::getenv("TMPDIR");
+    std::string tmpl = fmt::format("{}/wal_test.XXXXXX", base != nullptr ? base : "/tmp");
+    if (::mkdtemp(tmpl.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string wal() const { return path_ + "/wal"; }
+
+ private:
+  std::string path_;
+};
+
+struct Rec {
+  uint64_t lsn;
+  int64_t ts;
+  std::string payload;
+  bool operator==(const Rec&) const = default;
+};
+
+inline std::string PayloadFor(uint64_t i) {
+  // Varying sizes so records straddle segment thresholds differently.
+  return fmt::format("record-{}-{}", i, std::string(i % 37, static_cast<char>('a' + i % 26)));
+}
+
+inline absl::StatusOr<std::vector<Rec>> ReadAll(const std::string& dir, uint64_t from = 0,
+                                                ReadReport* report = nullptr) {
+  std::vector<Rec> out;
+  absl::Status s = ReadWal(
+      dir, from,
+      [&](const WalRecord& r) {
+        out.push_back(Rec{r.lsn, r.timestamp_us, std::string(r.payload)});
+        return absl::OkStatus();
+      },
+      report);
+  if (!s.ok()) return s;
+  return out;
+}
+
+inline WalOptions SmallOptions(const std::string& dir, uint64_t segment_bytes = 512) {
+  WalOptions o;
+  o.dir = dir;
+  o.segment_bytes = segment_bytes;
+  o.budget_bytes = 1ull << 30;
+  return o;
+}
+
+// Appends records with payload PayloadFor(i), timestamp i * 10, waits until all are durable.
+inline void AppendN(WalWriter& w, uint64_t first_i, uint64_t n) {
+  uint64_t last = 0;
+  for (uint64_t i = first_i; i < first_i + n; ++i) {
+    absl::StatusOr<uint64_t> lsn = w.Append(PayloadFor(i), static_cast<int64_t>(i) * 10);
+    ASSERT_TRUE(lsn.ok()) << lsn.status();
+    last = *lsn;
+  }
+  std::promise<absl::Status> p;
+  w.WhenDurable(last, [&p](absl::Status s) { p.set_value(s); });
+  ASSERT_TRUE(p.get_future().get().ok());
+}
+
+inline std::vector<std::string> SegmentNames(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    uint64_t first;
+    std::string name = e.path().filename().string();
+    if (ParseSegmentFileName(name, &first)) names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+inline std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+inline void WriteFile(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+// Offsets of the records in a segment file (which must be valid).
+inline std::vector<size_t> RecordOffsets(const std::string& bytes) {
+  std::vector<size_t> offsets;
+  size_t off = kSegmentHeaderSize;
+  while (off + kRecordHeaderSize <= bytes.size()) {
+    offsets.push_back(off);
+    off += kRecordHeaderSize + DecodeRecordHeader(bytes.data() + off).payload_length;
+  }
+  return offsets;
+}
+
+}  // namespace counterd::wal::testing

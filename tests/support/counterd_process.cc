@@ -1,0 +1,45 @@
+#include "tests/support/counterd_process.h"
+
+#include <signal.h>
+
+#include <chrono>
+#include <thread>
+
+#include "counterd/cli/http_client.h"
+
+namespace counterd::testing {
+
+std::unique_ptr<CounterdProcess> CounterdProcess::Start(const std::string& data_dir,
+                                                        std::vector<std::string> extra_flags,
+                                                        std::string* log_out) {
+  auto node = std::make_unique<CounterdProcess>();
+  node->port_ = FreeLoopbackPort();
+  node->log_path_ = data_dir + ".log";
+  std::vector<std::string> argv = {BuiltBinary("counterd"), "--data-dir", data_dir,
+                                   "--http-addr", "127.0.0.1:" + std::to_string(node->port_)};
+  argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
+  auto proc = Subprocess::Start(argv, node->log_path_);
+  if (!proc.ok()) return nullptr;
+  node->process_ = std::move(*proc);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  HttpClient client(node->port_);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!node->process_->Running()) break;
+    if (client.Get("/healthz").status == 200) return node;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (log_out) *log_out = ReadFileOrEmpty(node->log_path_);
+  return nullptr;
+}
+
+void CounterdProcess::Kill() {
+  process_->Signal(SIGKILL);
+  process_->Wait();
+}
+
+int CounterdProcess::Terminate() {
+  process_->Signal(SIGTERM);
+  return process_->Wait();
+}
+
+}  // namespace counterd::testing
