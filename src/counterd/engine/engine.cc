@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <limits>
 #include <chrono>
 #include <condition_variable>
+#include <future>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -481,7 +483,13 @@ class EngineImpl final : public Engine {
   absl::Status Snapshot() override {
     std::lock_guard serial(snapshot_mu_);
     absl::StatusOr<store::SnapshotCuts> cuts = store::WriteSnapshot(
-        dir_.snapshot_dir(), store_, [this] { return wal_->last_assigned_lsn(); });
+        dir_.snapshot_dir(), store_, [this] { return wal_->last_assigned_lsn(); },
+        [this](uint64_t lsn) {
+          std::promise<absl::Status> durable;
+          std::future<absl::Status> result = durable.get_future();
+          wal_->WhenDurable(lsn, [&durable](absl::Status s) { durable.set_value(s); });
+          return result.get();
+        });
     if (!cuts.ok()) return cuts.status();
     wal_->SetConsumerPosition("snapshot", cuts->min_cut() + 1);
     snapshots_.fetch_add(1, std::memory_order_relaxed);
@@ -516,6 +524,16 @@ class EngineImpl final : public Engine {
     stats.wal_records = wal.records;
     stats.wal_bytes_written = wal.bytes_written;
     stats.wal_syncs = wal.syncs;
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < wal.sync_latency_buckets.size(); ++i) {
+      cumulative += wal.sync_latency_buckets[i];
+      const double le = i < wal::kSyncLatencyBoundsUs.size()
+                            ? static_cast<double>(wal::kSyncLatencyBoundsUs[i]) / 1e6
+                            : std::numeric_limits<double>::infinity();
+      stats.wal_sync_latency_le.emplace_back(le, cumulative);
+    }
+    stats.wal_sync_latency_sum_s = static_cast<double>(wal.sync_latency_sum_us) / 1e6;
+    stats.wal_sync_latency_count = cumulative;
     stats.wal_bytes_on_disk = wal_->bytes_on_disk();
     stats.wal_budget_bytes = wal_->budget_bytes();
     stats.wal_durable_lsn = wal_->durable_lsn();

@@ -29,6 +29,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
@@ -88,6 +89,11 @@ struct EngineStats {
   uint64_t wal_budget_bytes = 0, wal_durable_lsn = 0, wal_last_lsn = 0;
   uint64_t snapshots = 0, last_snapshot_lsn = 0;
   uint64_t token_hits = 0;
+  // fdatasync latency of the WAL: cumulative Prometheus-style buckets (upper bound in seconds,
+  // count of syncs <= it; the last bound is +Inf), their sum and count.
+  std::vector<std::pair<double, uint64_t>> wal_sync_latency_le;
+  double wal_sync_latency_sum_s = 0;
+  uint64_t wal_sync_latency_count = 0;
 };
 
 class Engine {

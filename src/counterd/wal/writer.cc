@@ -102,14 +102,15 @@ absl::Status WalWriter::Recover(uint64_t min_next_lsn) {
   if (!found.empty()) {
     const internal::SegmentInfo& last = found.back();
     const std::string path = JoinPath(dir, last.name);
-    if (last.valid_bytes < last.file_bytes) {
-      const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-      if (fd < 0) return IoError("cannot open", path, errno);
-      int e = internal::Truncate(fd, last.valid_bytes, faults);
-      if (e == 0 && options_.sync) e = internal::DataSync(fd, faults);
-      ::close(fd);
-      if (e != 0) return IoError("cannot truncate the torn tail of", path, e);
-    }
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return IoError("cannot open", path, errno);
+    int e = 0;
+    if (last.valid_bytes < last.file_bytes) e = internal::Truncate(fd, last.valid_bytes, faults);
+    // What the previous process wrote but did not sync may be only in the page cache: sync it,
+    // so everything read back here is durable before anything new is acknowledged.
+    if (e == 0 && options_.sync) e = internal::DataSync(fd, faults);
+    ::close(fd);
+    if (e != 0) return IoError("cannot truncate and sync the newest segment", path, e);
   }
 
   uint64_t log_last = 0;
@@ -135,11 +136,6 @@ absl::Status WalWriter::Recover(uint64_t min_next_lsn) {
     if (fd_ < 0) return IoError("cannot open", path, errno);
     fd_size_ = segments_.back().bytes;
     tail_bytes_ = fd_size_;
-    // What the previous process wrote but did not sync is in the page cache: sync it, so
-    // "read back at Open" implies durable.
-    if (options_.sync) {
-      if (int e = internal::DataSync(fd_, faults)) return IoError("fdatasync of", path, e);
-    }
   }
   last_assigned_.store(next_lsn_ - 1);
   durable_.store(next_lsn_ - 1);

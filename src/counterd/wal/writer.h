@@ -124,7 +124,8 @@ class WalWriter {
   WalWriter& operator=(const WalWriter&) = delete;
 
   // Assigns the next LSN to a record and queues it for the committer; never blocks on I/O.
-  // Errors (nothing is queued on error): kTooLarge if payload > kMaxPayloadBytes; kWalFailed
+  // Errors (nothing is queued on error): kTooLarge if payload > kMaxPayloadBytes (16 MiB) or the
+  // record is over half of budget_bytes (it could never fit); kWalFailed
   // once any write/sync failed (sticky until restart); kWalFull when the record does not fit in
   // the disk budget (retryable: it fits again once consumers advance and segments are deleted);
   // kUnavailable while the writer is being destroyed.

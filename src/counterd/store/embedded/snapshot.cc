@@ -75,8 +75,9 @@ std::vector<fs::path> SnapshotFiles(const std::string& dir) {
 
 uint64_t SnapshotCuts::min_cut() const { return *std::min_element(cuts.begin(), cuts.end()); }
 
-absl::StatusOr<SnapshotCuts> WriteSnapshot(const std::string& dir, EmbeddedStore& store,
-                                           const std::function<uint64_t()>& last_lsn, int keep) {
+absl::StatusOr<SnapshotCuts> WriteSnapshot(
+    const std::string& dir, EmbeddedStore& store, const std::function<uint64_t()>& last_lsn,
+    const std::function<absl::Status(uint64_t)>& await_durable, int keep) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   std::string tmp = fmt::format("{}/snapshot.tmp", dir);
@@ -123,6 +124,7 @@ absl::StatusOr<SnapshotCuts> WriteSnapshot(const std::string& dir, EmbeddedStore
     status = Error(Err::kInternal, "snapshot", fmt::format("fdatasync {}", tmp));
   }
   ::close(fd);
+  if (status.ok()) status = await_durable(cuts.snapshot_lsn);
   if (!status.ok()) return status;
   std::string final_path = fmt::format("{}/snapshot-{:020}.snap", dir, cuts.snapshot_lsn);
   if (::rename(tmp.c_str(), final_path.c_str()) != 0) {

@@ -41,11 +41,12 @@ struct SnapshotCuts {
 };
 
 // Writes a new snapshot of `store` into `dir`; `last_lsn` is called under each shard lock.
-// Keeps the newest `keep` snapshot files and deletes older ones.
-[[nodiscard]] absl::StatusOr<SnapshotCuts> WriteSnapshot(const std::string& dir,
-                                                         EmbeddedStore& store,
-                                                         const std::function<uint64_t()>& last_lsn,
-                                                         int keep = 2);
+// Before the snapshot is published (renamed into place), `await_durable(snapshot lsn)` must
+// return OK: a snapshot may hold applied records whose log write is still in flight, and it
+// must never be the only place such a record lives. Keeps the newest `keep` snapshot files.
+[[nodiscard]] absl::StatusOr<SnapshotCuts> WriteSnapshot(
+    const std::string& dir, EmbeddedStore& store, const std::function<uint64_t()>& last_lsn,
+    const std::function<absl::Status(uint64_t)>& await_durable, int keep = 2);
 
 // Restores the newest valid snapshot in `dir` into an empty `store`; nullopt when there is none.
 // A snapshot whose checksum fails is skipped (and reported in *skipped) in favour of an older

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Reproduces the HTTP numbers in docs/performance.md, with redis-server measured in the same run
+# as the reference. Run from the repository root after ./scripts/setup.sh:
+#   ./bench/http_bench.sh [seconds per run, default 10]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-10}
+BIN=${BUILD_DIR:-build}/bin
+WORK=$(mktemp -d /tmp/counterd-bench-XXXXXX)
+PORT=18080
+REDIS_PORT=16379
+cleanup() {
+  [[ -n "${CPID:-}" ]] && kill "$CPID" 2>/dev/null || true
+  [[ -n "${RPID:-}" ]] && kill "$RPID" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+echo "## machine"; nproc; grep -m1 'model name' /proc/cpuinfo || true; free -g | head -2
+echo "## counterd (durable ack: reply after fdatasync)"
+"$BIN/counterd" --data-dir "$WORK/data" --http-addr 127.0.0.1:$PORT >"$WORK/counterd.log" 2>&1 &
+CPID=$!
+for _ in $(seq 100); do curl -sf localhost:$PORT/healthz >/dev/null && break; sleep 0.1; done
+run() { echo "### counterctl bench $*"; "$BIN/counterctl" bench --addr 127.0.0.1:$PORT -d "$SECS" "$@" 2>/dev/null; }
+run -c 32 --batch 1 --keys 100000
+run -c 4 --batch 1000 --keys 100000
+run -c 8 --batch 1000 --keys 100000 --dist zipf
+run -c 64 --rate 10000 --batch 1 --keys 100000
+run -c 32 --batch 1 --dist single
+curl -s localhost:$PORT/metrics | grep -E '^counterd_wal_(records|syncs)_total' || true
+kill "$CPID"; wait "$CPID" || true; CPID=
+
+echo "## reference: redis-server 7.0 on the same machine, appendfsync always, redis-benchmark INCR"
+redis-server --port $REDIS_PORT --bind 127.0.0.1 --dir "$WORK" --save '' --appendonly yes \
+  --appendfsync always --daemonize no >"$WORK/redis.log" 2>&1 &
+RPID=$!
+for _ in $(seq 100); do redis-cli -p $REDIS_PORT ping >/dev/null 2>&1 && break; sleep 0.1; done
+for P in 1 16; do
+  echo "### redis-benchmark -t incr -c 32 -P $P"
+  redis-benchmark -p $REDIS_PORT -t incr -c 32 -P $P -n $((SECS * 20000)) -q
+done
