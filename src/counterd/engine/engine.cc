@@ -8,7 +8,6 @@
 #include <future>
 #include <mutex>
 #include <thread>
-#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -211,72 +210,88 @@ class EngineImpl final : public Engine {
     const int64_t now = NowUs();
     uint64_t wait_lsn = 0;  // the newest record any answer depends on
     std::string& payload = ScratchPayload();
-    size_t logged = 0;
     {
       ShardLocks locks(store_, std::move(indices));
-      // Values as this batch changes them, so a key repeated in one batch checks overflow
-      // against its own earlier items.
-      std::unordered_map<std::string_view, int64_t> staged;
-      std::unordered_map<std::string, size_t> staged_tokens;  // token key -> item index
-      std::vector<size_t> logged_items;
+      // Items are applied in place while the locks are held (nobody can observe them before
+      // the record is appended); if the log refuses the record, the undo list restores every
+      // value. This checks a key repeated in one batch against its own earlier items without
+      // a staging map.
+      struct Applied {
+        size_t item;
+        bool inserted;
+      };
+      std::vector<Applied> applied;
+      applied.reserve(items.size());
+      std::vector<size_t> tokened;  // items with a token that were applied, in order
       std::string body;
       for (size_t i = 0; i < items.size(); ++i) {
         if (!results[i].ok()) continue;
         const IncrementRequest& item = items[i];
         Shard& shard = store_.shard(shard_of[i]);
         if (!item.token.empty()) {
-          std::string tk = store::TokenKey(item.key, item.token);
-          if (auto it = staged_tokens.find(tk); it != staged_tokens.end()) {
-            results[i] = results[it->second];  // the same token twice in one batch
-            continue;
+          bool repeated = false;
+          for (size_t earlier : tokened) {  // the same token twice in one batch
+            if (items[earlier].token == item.token && items[earlier].key == item.key) {
+              results[i] = results[earlier];
+              repeated = true;
+              break;
+            }
           }
+          if (repeated) continue;
           if (const store::TokenEntry* seen = store_.FindToken(shard, item.key, item.token, now)) {
             results[i] = seen->value;
             wait_lsn = std::max(wait_lsn, seen->lsn);
             token_hits_.fetch_add(1, std::memory_order_relaxed);
             continue;
           }
-          staged_tokens.emplace(std::move(tk), i);
         }
-        auto st = staged.find(item.key);
-        int64_t current;
-        if (st != staged.end()) {
-          current = st->second;
-        } else {
-          auto it = shard.counters.find(item.key);
-          current = it == shard.counters.end() ? 0 : it->second;
-        }
-        absl::StatusOr<int64_t> next = core::AddDelta(current, item.delta);
+        auto [it, inserted] = shard.counters.try_emplace(item.key, 0);
+        absl::StatusOr<int64_t> next = core::AddDelta(it->second, item.delta);
         if (!next.ok()) {
+          if (inserted) shard.counters.erase(it);
           results[i] = next.status();
           continue;
         }
-        staged[item.key] = *next;
+        it->second = *next;
         results[i] = *next;
+        applied.push_back({i, inserted});
+        if (!item.token.empty()) tokened.push_back(i);
         Op op;
         op.type = OpType::kCounterAdd;
         op.key = item.key;
         op.delta = item.delta;
         op.token = item.token;
         core::EncodeOp(op, &body);
-        logged_items.push_back(i);
       }
-      logged = logged_items.size();
-      if (logged > 0) {
+      if (!applied.empty()) {
         payload.clear();
-        core::PutOpCount(logged, &payload);
+        core::PutOpCount(applied.size(), &payload);
         payload.append(body);
         absl::StatusOr<uint64_t> lsn = AppendToWal(payload, now);
         if (!lsn.ok()) {
-          for (size_t i : logged_items) results[i] = lsn.status();
+          for (auto a = applied.rbegin(); a != applied.rend(); ++a) {
+            Shard& shard = store_.shard(shard_of[a->item]);
+            auto it = shard.counters.find(items[a->item].key);
+            it->second = static_cast<int64_t>(static_cast<uint64_t>(it->second) -
+                                              static_cast<uint64_t>(items[a->item].delta));
+            if (a->inserted) shard.counters.erase(it);
+            results[a->item] = lsn.status();
+          }
+          for (size_t i : tokened) results[i] = lsn.status();
+          // A repeated token answered from a refused item must not claim success either.
+          for (size_t i = 0; i < items.size(); ++i) {
+            if (!items[i].token.empty() && results[i].ok()) {
+              for (size_t t : tokened) {
+                if (items[t].key == items[i].key && items[t].token == items[i].token) {
+                  results[i] = lsn.status();
+                }
+              }
+            }
+          }
         } else {
-          for (size_t i : logged_items) {
-            Op op;
-            op.type = OpType::kCounterAdd;
-            op.key = items[i].key;
-            op.delta = items[i].delta;
-            op.token = items[i].token;
-            (void)store_.Apply(store_.shard(shard_of[i]), op, *lsn, now);
+          for (size_t i : tokened) {
+            store_.RememberToken(store_.shard(shard_of[i]), items[i].key, items[i].token, *lsn,
+                                 *results[i], now);
           }
           wait_lsn = std::max(wait_lsn, *lsn);
         }

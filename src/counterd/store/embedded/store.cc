@@ -43,7 +43,9 @@ const TokenEntry* EmbeddedStore::FindToken(Shard& shard, std::string_view key,
 }
 
 void EmbeddedStore::RememberToken(Shard& shard, std::string_view key, std::string_view token,
-                                  TokenEntry entry, int64_t now_us) {
+                                  uint64_t lsn, int64_t value, int64_t now_us) {
+  const TokenEntry entry{lsn, value,
+                         now_us + static_cast<int64_t>(options_.token_retention_s * 1e6)};
   // Expire from the front (oldest first), and evict the oldest when over the per-shard bound.
   while (!shard.token_expiry.empty() &&
          (shard.token_expiry.front().first <= now_us ||
@@ -62,17 +64,12 @@ absl::Status EmbeddedStore::Apply(Shard& shard, const Op& op, uint64_t lsn, int6
                                   ApplyResult* result) {
   switch (op.type) {
     case OpType::kCounterAdd: {
-      auto [it, inserted] = shard.counters.try_emplace(std::string(op.key), 0);
+      auto [it, inserted] = shard.counters.try_emplace(op.key, 0);
       // Two's-complement wrap: validation already excluded overflow on the live path.
       it->second = static_cast<int64_t>(static_cast<uint64_t>(it->second) +
                                         static_cast<uint64_t>(op.delta));
       if (result) result->value = it->second;
-      if (!op.token.empty()) {
-        auto expires =
-            timestamp_us + static_cast<int64_t>(options_.token_retention_s * 1e6);
-        RememberToken(shard, op.key, op.token, TokenEntry{lsn, it->second, expires},
-                      timestamp_us);
-      }
+      if (!op.token.empty()) RememberToken(shard, op.key, op.token, lsn, it->second, timestamp_us);
       return absl::OkStatus();
     }
     case OpType::kCrdtAdd: {

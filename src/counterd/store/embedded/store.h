@@ -23,8 +23,8 @@
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "counterd/core/crdt.h"
 #include "counterd/core/hll.h"
@@ -33,13 +33,19 @@
 
 namespace counterd::store {
 
-// Hash for string-keyed maps that also finds by std::string_view without a copy.
+// Hash and equality for string-keyed maps that also find by std::string_view without a copy
+// (Debian's absl has its own string_view, so absl's default string hash does not take ours).
 struct StringHash {
   using is_transparent = void;
   size_t operator()(std::string_view s) const;
 };
+struct StringEq {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const { return a == b; }
+};
+// Open addressing (values inline in the table): one probe per lookup instead of a node chase.
 template <typename V>
-using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
+using StringMap = absl::flat_hash_map<std::string, V, StringHash, StringEq>;
 
 struct TokenEntry {
   uint64_t lsn = 0;        // the record that applied the increment; a retry waits for it
@@ -86,6 +92,11 @@ class EmbeddedStore {
   [[nodiscard]] absl::Status Apply(Shard& shard, const core::Op& op, uint64_t lsn,
                                    int64_t timestamp_us, ApplyResult* result = nullptr);
 
+  // Remembers that the increment of `key` carrying `token`, logged as `lsn` at `timestamp_us`,
+  // answered `value` (caller holds the lock).
+  void RememberToken(Shard& shard, std::string_view key, std::string_view token, uint64_t lsn,
+                     int64_t value, int64_t timestamp_us);
+
   // The token entry for (key, token) if it is still within retention (caller holds the lock).
   const TokenEntry* FindToken(Shard& shard, std::string_view key, std::string_view token,
                               int64_t now_us);
@@ -97,9 +108,6 @@ class EmbeddedStore {
   const StoreOptions& options() const { return options_; }
 
  private:
-  void RememberToken(Shard& shard, std::string_view key, std::string_view token, TokenEntry entry,
-                     int64_t now_us);
-
   StoreOptions options_;
   size_t max_tokens_per_shard_;
   Shard shards_[kShards];
