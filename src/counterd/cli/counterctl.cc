@@ -1,5 +1,11 @@
 // counterctl — the operator's command line for counterd.
 //
+//   counterctl incr KEY [--by N] [--token T]       counterctl get KEY [KEY...]
+//   counterctl uniques add KEY ITEM... | count KEY... | union KEY...
+//   counterctl crdt incr KEY --replica R [--by N] [--kind g|pn] | get KEY | merge KEY --state JSON
+//   counterctl sample add KEY ITEM... | get KEY [--k N]
+//   counterctl history KEY [--from T] [--to T] [--step minute|hour|day]
+//   counterctl bench ...                             load generator (see bench.h)
 //   counterctl wal check DIR     verify every WAL record in DIR (a data dir or its wal/ folder);
 //                                exit 0 when intact (a torn tail is reported, not an error),
 //                                1 with the segment and offset of the first corrupt record.
@@ -11,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "counterd/cli/bench.h"
+#include "counterd/cli/commands.h"
 #include "counterd/common/errors.h"
 #include "counterd/wal/reader.h"
 #include "counterd/wal/writer.h"
@@ -54,6 +61,57 @@ int main(int argc, char** argv) {
   app.fallthrough();  // --json may follow the subcommand
   bool json = false;
   app.add_flag("--json", json, "machine-readable output");
+  counterd::cli::Target target;
+  app.add_option("--addr", target.addr, "counterd HTTP address host:port")->capture_default_str();
+  std::string protocol = "http";
+  app.add_option("--protocol", protocol, "http (gRPC and RESP clients: use their own tools)")
+      ->check(CLI::IsMember({"http"}));
+
+  std::string key, token, replica, kind, state, from, to, step = "minute";
+  std::vector<std::string> keys, items;
+  int64_t by = 1, k = 100;
+  CLI::App* incr = app.add_subcommand("incr", "add a signed delta to a counter");
+  incr->add_option("key", key)->required();
+  incr->add_option("--by", by, "delta (signed int64)")->capture_default_str();
+  incr->add_option("--token", token, "idempotency token: a retry applies nothing");
+  CLI::App* get = app.add_subcommand("get", "read counters");
+  get->add_option("keys", keys)->required();
+  CLI::App* uniques = app.add_subcommand("uniques", "unique counts (HyperLogLog)");
+  uniques->require_subcommand(1);
+  CLI::App* uadd = uniques->add_subcommand("add", "add items");
+  uadd->add_option("key", key)->required();
+  uadd->add_option("items", items)->required();
+  CLI::App* ucount = uniques->add_subcommand("count", "estimate (the union for several keys)");
+  ucount->add_option("keys", keys)->required();
+  CLI::App* uunion = uniques->add_subcommand("union", "estimate of the union of keys");
+  uunion->add_option("keys", keys)->required();
+  CLI::App* crdt = app.add_subcommand("crdt", "G-/PN-counters");
+  crdt->require_subcommand(1);
+  CLI::App* cincr = crdt->add_subcommand("incr", "increment on a replica");
+  cincr->add_option("key", key)->required();
+  cincr->add_option("--replica", replica)->required();
+  cincr->add_option("--by", by)->capture_default_str();
+  cincr->add_option("--kind", kind, "g | pn (only when the key is new)");
+  CLI::App* cget = crdt->add_subcommand("get", "value and per-replica totals");
+  cget->add_option("key", key)->required();
+  CLI::App* cmerge = crdt->add_subcommand("merge", "merge a remote state");
+  cmerge->add_option("key", key)->required();
+  cmerge->add_option("--state", state, R"(JSON, e.g. {"kind":"pn","replicas":{"r1":{"p":5,"n":0}}})")
+      ->required();
+  CLI::App* sample = app.add_subcommand("sample", "uniform samples");
+  sample->require_subcommand(1);
+  CLI::App* sadd = sample->add_subcommand("add", "offer items");
+  sadd->add_option("key", key)->required();
+  sadd->add_option("items", items)->required();
+  CLI::App* sget = sample->add_subcommand("get", "read up to k sampled items");
+  sget->add_option("key", key)->required();
+  sget->add_option("--k", k)->capture_default_str();
+  CLI::App* history = app.add_subcommand("history", "sums per minute/hour/day");
+  history->add_option("key", key)->required();
+  history->add_option("--from", from, "RFC 3339 or unix seconds");
+  history->add_option("--to", to, "RFC 3339 or unix seconds");
+  history->add_option("--step", step, "minute | hour | day")->capture_default_str();
+
   CLI::App* wal = app.add_subcommand("wal", "inspect a write-ahead log");
   wal->require_subcommand(1);
   std::string dir;
@@ -81,7 +139,20 @@ int main(int argc, char** argv) {
   bench_cmd->add_flag("--no-verify", no_verify, "skip reading the totals back");
   CLI11_PARSE(app, argc, argv);
   if (check->parsed()) return WalCheck(dir, json);
+  target.json = json;
+  using namespace counterd::cli;
+  if (incr->parsed()) return Incr(target, key, by, token);
+  if (get->parsed()) return Get(target, keys);
+  if (uadd->parsed()) return UniquesAdd(target, key, items);
+  if (ucount->parsed() || uunion->parsed()) return UniquesCount(target, keys);
+  if (cincr->parsed()) return CrdtIncr(target, key, replica, by, kind);
+  if (cget->parsed()) return CrdtGet(target, key);
+  if (cmerge->parsed()) return CrdtMerge(target, key, state);
+  if (sadd->parsed()) return SampleAdd(target, key, items);
+  if (sget->parsed()) return SampleGet(target, key, k);
+  if (history->parsed()) return History(target, key, from, to, step);
   if (bench_cmd->parsed()) {
+    bench.addr = bench.addr == "127.0.0.1:8080" ? target.addr : bench.addr;
     bench.json = json;
     bench.verify = !no_verify;
     return counterd::cli::RunBench(bench);
