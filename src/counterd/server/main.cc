@@ -7,7 +7,9 @@
 
 #include <fmt/format.h>
 
+#include "counterd/api/grpc/grpc_server.h"
 #include "counterd/api/http/http_server.h"
+#include "counterd/api/resp/server.h"
 #include "counterd/common/errors.h"
 #include "counterd/engine/engine.h"
 #include "counterd/server/config.h"
@@ -23,12 +25,6 @@ int main(int argc, char** argv) {
     std::fputs(message.c_str(), exit_code == 0 ? stdout : stderr);
     return exit_code;
   }
-  if (!config->resp_addr.empty() || !config->grpc_addr.empty()) {
-    std::fprintf(stderr,
-                 "counterd: --resp-addr and --grpc-addr are not available in this build yet\n");
-    return 2;
-  }
-
   // Block the stop signals in every thread; the main thread waits for them with sigwait.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -57,6 +53,35 @@ int main(int argc, char** argv) {
                  std::string(http.status().message()).c_str());
     return 1;
   }
+  std::unique_ptr<api::resp::RespServer> resp;
+  if (!config->resp_addr.empty()) {
+    api::resp::RespOptions resp_options;
+    resp_options.address = config->resp_addr;
+    resp_options.max_connections = config->max_connections;
+    absl::StatusOr<std::unique_ptr<api::resp::RespServer>> started =
+        api::resp::RespServer::Start(resp_options, engine->get());
+    if (!started.ok()) {
+      std::fprintf(stderr, "counterd: cannot serve RESP on %s: %s\n", config->resp_addr.c_str(),
+                   std::string(started.status().message()).c_str());
+      return 1;
+    }
+    resp = std::move(*started);
+    std::printf("counterd: serving RESP (Redis protocol) on %s\n", config->resp_addr.c_str());
+  }
+  std::unique_ptr<api::grpcapi::GrpcServer> grpc;
+  if (!config->grpc_addr.empty()) {
+    api::grpcapi::GrpcOptions grpc_options;
+    grpc_options.address = config->grpc_addr;
+    absl::StatusOr<std::unique_ptr<api::grpcapi::GrpcServer>> started =
+        api::grpcapi::GrpcServer::Start(grpc_options, engine->get());
+    if (!started.ok()) {
+      std::fprintf(stderr, "counterd: cannot serve gRPC on %s: %s\n", config->grpc_addr.c_str(),
+                   std::string(started.status().message()).c_str());
+      return 1;
+    }
+    grpc = std::move(*started);
+    std::printf("counterd: serving gRPC on %s\n", config->grpc_addr.c_str());
+  }
   std::printf("counterd: node %s serving HTTP on %s (data dir %s, ack mode %s)\n",
               (*engine)->node_id().c_str(), config->http_addr.c_str(),
               config->engine.data_dir.c_str(),
@@ -68,6 +93,10 @@ int main(int argc, char** argv) {
   std::printf("counterd: signal %d, shutting down\n", signal_number);
   (*http)->Stop();
   http->reset();
+  if (resp) resp->Stop();
+  resp.reset();
+  if (grpc) grpc->Stop();
+  grpc.reset();
   engine->reset();  // drains the WAL and takes the final snapshot
   std::printf("counterd: stopped cleanly\n");
   return 0;

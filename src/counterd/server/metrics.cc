@@ -150,8 +150,8 @@ Histogram::Histogram(std::span<const double> bounds)
 
 void Histogram::Observe(double value) noexcept {
   // First bucket whose upper bound is >= value (Prometheus buckets are "le", inclusive).
-  const size_t index = static_cast<size_t>(
-      std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin());
+  const size_t index = static_cast<size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), value) -
+                                           bounds_.begin());
   counts_[index].fetch_add(1, std::memory_order_relaxed);
   sum_.fetch_add(value, std::memory_order_relaxed);
 }
@@ -174,10 +174,12 @@ Histogram::Snapshot Histogram::Read() const {
 void Exposition::Family(std::string_view name, std::string_view help, Type type,
                         std::span<const Sample> samples) {
   if (!IsMetricName(name)) Die(fmt::format("invalid metric name '{}'", name));
-  if (type == Type::kHistogram) Die(fmt::format("metric {}: collectors cannot write histograms", name));
+  if (type == Type::kHistogram)
+    Die(fmt::format("metric {}: collectors cannot write histograms", name));
   WriteHeader(out_, name, help, type);
   for (const Sample& sample : samples) {
-    WriteSample(out_, name, "", RenderLabels(name, sample.labels, false), FormatValue(sample.value));
+    WriteSample(out_, name, "", RenderLabels(name, sample.labels, false),
+                FormatValue(sample.value));
   }
 }
 
@@ -187,6 +189,24 @@ void Exposition::Gauge(std::string_view name, std::string_view help, double valu
 
 void Exposition::Counter(std::string_view name, std::string_view help, double value) {
   Family(name, help, Type::kCounter, {Sample{{}, value}});
+}
+
+void Exposition::Histogram(std::string_view name, std::string_view help,
+                           std::span<const std::pair<double, uint64_t>> cumulative, double sum,
+                           uint64_t count) {
+  if (!IsMetricName(name)) Die(fmt::format("invalid metric name '{}'", name));
+  WriteHeader(out_, name, help, Type::kHistogram);
+  bool has_inf = false;
+  for (const auto& [bound, n] : cumulative) {
+    has_inf = std::isinf(bound) && bound > 0;
+    WriteSample(out_, name, "_bucket", fmt::format("le=\"{}\"", FormatValue(bound)),
+                fmt::format("{}", n));
+  }
+  if (!has_inf) {
+    WriteSample(out_, name, "_bucket", "le=\"+Inf\"", fmt::format("{}", count));
+  }
+  WriteSample(out_, name, "_sum", "", FormatValue(sum));
+  WriteSample(out_, name, "_count", "", fmt::format("{}", count));
 }
 
 // ------------------------------------------------------------------------- Registry
@@ -292,7 +312,8 @@ std::string Registry::Render() const {
     for (const auto& series : family->series) {
       if (const auto* counter = std::get_if<std::unique_ptr<metrics::Counter>>(&series->metric)) {
         WriteSample(&out, family->name, "", series->labels, fmt::format("{}", (*counter)->Value()));
-      } else if (const auto* gauge = std::get_if<std::unique_ptr<metrics::Gauge>>(&series->metric)) {
+      } else if (const auto* gauge =
+                     std::get_if<std::unique_ptr<metrics::Gauge>>(&series->metric)) {
         WriteSample(&out, family->name, "", series->labels, FormatValue((*gauge)->Value()));
       } else {
         const auto& histogram = std::get<std::unique_ptr<metrics::Histogram>>(series->metric);

@@ -124,6 +124,11 @@ class Exposition {
   // Shorthand for an unlabelled single-sample family.
   void Gauge(std::string_view name, std::string_view help, double value);
   void Counter(std::string_view name, std::string_view help, double value);
+  // An unlabelled histogram from precomputed cumulative buckets (upper bound, observations <=
+  // it), in increasing order; a final +Inf bucket equal to `count` is added when missing.
+  void Histogram(std::string_view name, std::string_view help,
+                 std::span<const std::pair<double, uint64_t>> cumulative, double sum,
+                 uint64_t count);
 
  private:
   friend class Registry;

@@ -82,8 +82,7 @@ TEST(Metrics, UnlabelledHistogramHasOnlyLe) {
 
 TEST(Metrics, LabelValuesAndHelpAreEscaped) {
   Registry registry;
-  registry.GetCounter("esc_total", "Line one\nback\\slash \"quoted\"",
-                      {{"v", "a\\b\"c\nd"}})
+  registry.GetCounter("esc_total", "Line one\nback\\slash \"quoted\"", {{"v", "a\\b\"c\nd"}})
       .Increment();
   EXPECT_EQ(registry.Render(),
             "# HELP esc_total Line one\\nback\\\\slash \"quoted\"\n"
@@ -118,6 +117,20 @@ TEST(Metrics, CollectorsRunAtScrapeTimeAndCanBeRemoved) {
   registry.RemoveCollector(id);
   EXPECT_EQ(registry.Render(), "");
   EXPECT_EQ(scrapes, 1);
+}
+
+TEST(Metrics, CollectorsCanWritePrecomputedHistograms) {
+  Registry registry;
+  registry.AddCollector([](Exposition& out) {
+    const std::pair<double, uint64_t> buckets[] = {{0.001, 2}, {0.01, 5}};
+    out.Histogram("fsync_seconds", "Fsync latency.", buckets, 0.0205, 6);
+  });
+  EXPECT_EQ(registry.Render(),
+            "# HELP fsync_seconds Fsync latency.\n# TYPE fsync_seconds histogram\n"
+            "fsync_seconds_bucket{le=\"0.001\"} 2\n"
+            "fsync_seconds_bucket{le=\"0.01\"} 5\n"
+            "fsync_seconds_bucket{le=\"+Inf\"} 6\n"
+            "fsync_seconds_sum 0.0205\nfsync_seconds_count 6\n");
 }
 
 TEST(Metrics, ConcurrentIncrementsAreAllCounted) {
@@ -173,14 +186,17 @@ TEST(Metrics, PromtoolAcceptsTheExposition) {
   if (promtool.empty()) GTEST_SKIP() << "promtool is not installed (apt package prometheus)";
 
   Registry registry;
-  registry.GetCounter("counterd_http_requests_total", "HTTP requests.",
-                      {{"op", "increment"}, {"code", "200"}})
+  registry
+      .GetCounter("counterd_http_requests_total", "HTTP requests.",
+                  {{"op", "increment"}, {"code", "200"}})
       .Increment(5);
-  registry.GetCounter("counterd_http_requests_total", "HTTP requests.",
-                      {{"op", "weird"}, {"code", "a\"b\\c\nd"}})
+  registry
+      .GetCounter("counterd_http_requests_total", "HTTP requests.",
+                  {{"op", "weird"}, {"code", "a\"b\\c\nd"}})
       .Increment();
-  registry.GetHistogram("counterd_http_request_duration_seconds", "Latency.", LatencyBuckets(),
-                        {{"op", "increment"}})
+  registry
+      .GetHistogram("counterd_http_request_duration_seconds", "Latency.", LatencyBuckets(),
+                    {{"op", "increment"}})
       .Observe(0.002);
   registry.AddCollector([](Exposition& out) { out.Gauge("counterd_ready", "Ready.", 1); });
   const std::string path = (std::filesystem::temp_directory_path() /

@@ -1,0 +1,46 @@
+#include "counterd/api/http/engine_metrics.h"
+
+#include <string>
+
+namespace counterd::api::http {
+
+metrics::CollectorId RegisterEngineMetrics(metrics::Registry& registry, engine::Engine& engine) {
+  return registry.AddCollector([&engine](metrics::Exposition& out) {
+    using metrics::Type;
+    const engine::EngineStats s = engine.Stats();
+    const auto d = [](uint64_t v) { return static_cast<double>(v); };
+    out.Family("counterd_keys", "Keys held, by counter kind.", Type::kGauge,
+               {{{{"kind", "counter"}}, d(s.counter_keys)},
+                {{{"kind", "crdt"}}, d(s.crdt_keys)},
+                {{{"kind", "unique"}}, d(s.unique_keys)},
+                {{{"kind", "sample"}}, d(s.sample_keys)}});
+    out.Gauge("counterd_idempotency_tokens", "Idempotency tokens remembered.", d(s.tokens));
+    out.Gauge("counterd_wal_bytes_on_disk", "Bytes of WAL segments on disk.",
+              d(s.wal_bytes_on_disk));
+    out.Gauge("counterd_wal_budget_bytes", "WAL disk budget; writes are refused beyond it.",
+              d(s.wal_budget_bytes));
+    out.Counter("counterd_wal_records_total", "WAL records appended.", d(s.wal_records));
+    out.Counter("counterd_wal_bytes_written_total", "Bytes appended to the WAL.",
+                d(s.wal_bytes_written));
+    out.Counter("counterd_wal_syncs_total", "WAL fdatasync calls (group commits).", d(s.wal_syncs));
+    out.Histogram("counterd_wal_fsync_duration_seconds", "WAL fdatasync latency.",
+                  s.wal_sync_latency_le, s.wal_sync_latency_sum_s, s.wal_sync_latency_count);
+    out.Gauge("counterd_wal_durable_lsn", "Highest LSN known durable.", d(s.wal_durable_lsn));
+    out.Gauge("counterd_wal_last_lsn", "Highest LSN assigned.", d(s.wal_last_lsn));
+    out.Counter("counterd_snapshots_total", "Snapshots taken since start.", d(s.snapshots));
+    out.Gauge("counterd_last_snapshot_lsn", "LSN covered by the newest snapshot.",
+              d(s.last_snapshot_lsn));
+    out.Counter("counterd_idempotent_replays_total",
+                "Increments answered from an idempotency token without being applied again.",
+                d(s.token_hits));
+    out.Gauge("counterd_ready", "1 while the node accepts writes, 0 otherwise.",
+              engine.WriteHealth().ok() ? 1 : 0);
+    out.Family(
+        "counterd_node_info", "This node's identity.", Type::kGauge,
+        {{{{"node_id", engine.node_id()},
+           {"ack_mode", engine.ack_mode() == engine::AckMode::kDurable ? "durable" : "buffered"}},
+          1}});
+  });
+}
+
+}  // namespace counterd::api::http

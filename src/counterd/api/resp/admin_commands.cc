@@ -1,0 +1,502 @@
+// Connection and server administration commands: what redis-cli, redis-benchmark and client
+// libraries send around the data commands (PING, HELLO, CLIENT SETNAME, COMMAND DOCS, CONFIG GET
+// save, INFO...). Replies imitate Redis 7.0.15 closely enough for those tools to work unchanged.
+#include <fmt/format.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <functional>
+
+#include "counterd/api/resp/command_table.h"
+#include "counterd/api/resp/error_replies.h"
+#include "counterd/api/resp/reply.h"
+#include "counterd/common/errors.h"
+#include "counterd/core/counter_math.h"
+
+namespace counterd::api::resp {
+namespace {
+
+constexpr std::string_view kRedisVersion = "7.0.15";
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+// Redis's client-name rule: printable ASCII without spaces ('!'..'~').
+bool ValidClientName(std::string_view name) {
+  return std::all_of(name.begin(), name.end(), [](char c) { return c >= '!' && c <= '~'; });
+}
+
+// Glob match as Redis's stringmatchlen(nocase=1): * ? [set] [^set] [a-z] and \ escapes.
+bool GlobMatch(std::string_view pattern, std::string_view text) {
+  auto fold = [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); };
+  size_t p = 0, t = 0;
+  while (p < pattern.size()) {
+    const char pc = pattern[p];
+    if (pc == '*') {
+      while (p + 1 < pattern.size() && pattern[p + 1] == '*') ++p;
+      if (p + 1 == pattern.size()) return true;
+      for (size_t k = t; k <= text.size(); ++k) {
+        if (GlobMatch(pattern.substr(p + 1), text.substr(k))) return true;
+      }
+      return false;
+    }
+    if (t >= text.size()) return false;
+    if (pc == '?') {
+      ++p, ++t;
+      continue;
+    }
+    if (pc == '[') {
+      size_t q = p + 1;
+      const bool negate = q < pattern.size() && pattern[q] == '^';
+      if (negate) ++q;
+      bool match = false;
+      while (q < pattern.size() && pattern[q] != ']') {
+        if (pattern[q] == '\\' && q + 1 < pattern.size()) {
+          ++q;
+          if (fold(pattern[q]) == fold(text[t])) match = true;
+        } else if (q + 2 < pattern.size() && pattern[q + 1] == '-' && pattern[q + 2] != ']') {
+          char lo = fold(pattern[q]), hi = fold(pattern[q + 2]);
+          if (lo > hi) std::swap(lo, hi);
+          if (fold(text[t]) >= lo && fold(text[t]) <= hi) match = true;
+          q += 2;
+        } else if (fold(pattern[q]) == fold(text[t])) {
+          match = true;
+        }
+        ++q;
+      }
+      if (match == negate) return false;
+      p = q < pattern.size() ? q + 1 : q;
+      ++t;
+      continue;
+    }
+    char literal = pc;
+    if (pc == '\\' && p + 1 < pattern.size()) literal = pattern[++p];
+    if (fold(literal) != fold(text[t])) return false;
+    ++p, ++t;
+  }
+  return t == text.size();
+}
+
+// The read-only configuration CONFIG GET reports (sorted by name).
+std::vector<std::pair<std::string, std::string>> ConfigParams(const Call& call) {
+  const ServerState& s = *call.state;
+  const bool durable = call.engine->ack_mode() == engine::AckMode::kDurable;
+  return {
+      {"appendfsync", durable ? "always" : "everysec"},
+      {"appendonly", "yes"},  // every write goes to the WAL
+      {"bind", s.bind_host},
+      {"databases", "1"},
+      {"io-threads", std::to_string(s.io_threads)},
+      {"maxclients", std::to_string(s.max_connections)},
+      {"maxmemory", "0"},
+      {"port", std::to_string(s.port)},
+      {"proto-max-bulk-len", std::to_string(s.max_bulk_bytes)},
+      {"save", ""},
+      {"timeout", "0"},
+  };
+}
+
+std::string HelpReply(std::string_view container, std::initializer_list<std::string_view> lines) {
+  std::string out;
+  AppendArrayHeader(&out, lines.size() + 1);
+  AppendSimple(
+      &out, fmt::format("{} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", container));
+  for (std::string_view line : lines) AppendSimple(&out, line);
+  return out;
+}
+
+// ---- INFO ----
+
+using Lines = std::string;
+
+void Line(Lines* out, std::string_view key, const auto& value) {
+  fmt::format_to(std::back_inserter(*out), "{}:{}\r\n", key, value);
+}
+
+std::string ServerSection(const Call& call) {
+  std::string out = "# Server\r\n";
+  struct utsname uts {};
+  uname(&uts);
+  const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::steady_clock::now() - call.state->started)
+                          .count();
+  Line(&out, "redis_version", kRedisVersion);
+  Line(&out, "redis_mode", "standalone");
+  Line(&out, "os", fmt::format("{} {} {}", uts.sysname, uts.release, uts.machine));
+  Line(&out, "arch_bits", sizeof(void*) * 8);
+  Line(&out, "multiplexing_api", "epoll");
+  Line(&out, "process_id", getpid());
+  Line(&out, "tcp_port", call.state->port);
+  Line(&out, "uptime_in_seconds", uptime);
+  Line(&out, "uptime_in_days", uptime / 86400);
+  Line(&out, "io_threads", call.state->io_threads);
+  Line(&out, "counterd_node_id", call.engine->node_id());
+  return out;
+}
+
+std::string ClientsSection(const Call& call) {
+  std::string out = "# Clients\r\n";
+  Line(&out, "connected_clients", call.state->connected_clients.load());
+  Line(&out, "maxclients", call.state->max_connections);
+  Line(&out, "counterd_max_pending_replies", call.state->max_pending_replies);
+  return out;
+}
+
+std::string PersistenceSection(const Call& call, const engine::EngineStats& stats) {
+  const absl::Status health = call.engine->WriteHealth();
+  std::string out = "# Persistence\r\n";
+  Line(&out, "loading", 0);
+  Line(&out, "aof_enabled", 1);
+  Line(&out, "aof_last_write_status", health.ok() ? "ok" : "err");
+  Line(&out, "counterd_ack_mode",
+       call.engine->ack_mode() == engine::AckMode::kDurable ? "durable" : "buffered");
+  Line(&out, "counterd_write_health", ErrorName(health));
+  Line(&out, "counterd_wal_records", stats.wal_records);
+  Line(&out, "counterd_wal_bytes_written", stats.wal_bytes_written);
+  Line(&out, "counterd_wal_syncs", stats.wal_syncs);
+  Line(&out, "counterd_wal_bytes_on_disk", stats.wal_bytes_on_disk);
+  Line(&out, "counterd_wal_budget_bytes", stats.wal_budget_bytes);
+  Line(&out, "counterd_wal_durable_lsn", stats.wal_durable_lsn);
+  Line(&out, "counterd_wal_last_lsn", stats.wal_last_lsn);
+  Line(&out, "counterd_snapshots", stats.snapshots);
+  Line(&out, "counterd_last_snapshot_lsn", stats.last_snapshot_lsn);
+  return out;
+}
+
+std::string StatsSection(const Call& call, const engine::EngineStats& stats) {
+  std::string out = "# Stats\r\n";
+  Line(&out, "total_connections_received", call.state->total_connections_received.load());
+  Line(&out, "total_commands_processed", call.state->total_commands_processed.load());
+  Line(&out, "rejected_connections", call.state->rejected_connections.load());
+  Line(&out, "counterd_token_hits", stats.token_hits);
+  return out;
+}
+
+std::string ReplicationSection() {
+  return "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n";
+}
+
+std::string KeyspaceSection(const engine::EngineStats& stats) {
+  std::string out = "# Keyspace\r\n";
+  const uint64_t keys =
+      stats.counter_keys + stats.crdt_keys + stats.unique_keys + stats.sample_keys;
+  if (keys > 0) out += fmt::format("db0:keys={},expires=0,avg_ttl=0\r\n", keys);
+  return out;
+}
+
+std::string CounterdSection(const engine::EngineStats& stats) {
+  std::string out = "# Counterd\r\n";
+  Line(&out, "counter_keys", stats.counter_keys);
+  Line(&out, "crdt_keys", stats.crdt_keys);
+  Line(&out, "unique_keys", stats.unique_keys);
+  Line(&out, "sample_keys", stats.sample_keys);
+  Line(&out, "tokens", stats.tokens);
+  return out;
+}
+
+// One COMMAND / COMMAND INFO entry (Redis 7 layout: name, arity, flags, first key, last key,
+// step, ACL categories, tips, key specs, subcommands).
+void AppendCommandEntry(std::string* out, const CommandSpec& spec) {
+  AppendArrayHeader(out, 10);
+  AppendBulk(out, spec.name);
+  AppendInteger(out, spec.arity);
+  std::vector<std::string_view> flags;
+  for (size_t start = 0; start < spec.flags.size();) {
+    size_t end = spec.flags.find(' ', start);
+    if (end == std::string_view::npos) end = spec.flags.size();
+    if (end > start) flags.push_back(spec.flags.substr(start, end - start));
+    start = end + 1;
+  }
+  AppendArrayHeader(out, flags.size());
+  for (std::string_view flag : flags) AppendSimple(out, flag);
+  AppendInteger(out, spec.first_key);
+  AppendInteger(out, spec.last_key);
+  AppendInteger(out, spec.step);
+  AppendArrayHeader(out, 0);  // ACL categories
+  AppendArrayHeader(out, 0);  // tips
+  AppendArrayHeader(out, 0);  // key specs
+  AppendArrayHeader(out, spec.subcommands.size());
+  for (const CommandSpec& sub : spec.subcommands) AppendCommandEntry(out, sub);
+}
+
+const CommandSpec* FindCommandOrSubcommand(std::string_view name) {
+  const std::string lower = Lower(name);
+  const size_t bar = lower.find('|');
+  const CommandSpec* spec = FindCommand(lower.substr(0, bar));
+  if (spec == nullptr || bar == std::string::npos) return spec;
+  for (const CommandSpec& sub : spec->subcommands) {
+    if (sub.name == lower) return &sub;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+void CmdPing(Call& call) {
+  if (call.args.size() > 2) return call.Reply(ErrorReply(WrongArity("ping")));
+  call.Reply(call.args.size() == 2 ? BulkReply(call.args[1]) : SimpleReply("PONG"));
+}
+
+void CmdEcho(Call& call) { call.Reply(BulkReply(call.args[1])); }
+
+void CmdInfo(Call& call) {
+  enum Section { kServer, kClients, kPersistence, kStats, kReplication, kKeyspace, kCounterd, kN };
+  constexpr std::array<std::string_view, kN> kNames = {
+      "server", "clients", "persistence", "stats", "replication", "keyspace", "counterd"};
+  std::array<bool, kN> want{};
+  if (call.args.size() == 1) want.fill(true);
+  for (size_t i = 1; i < call.args.size(); ++i) {
+    const std::string name = Lower(call.args[i]);
+    if (name == "all" || name == "default" || name == "everything") want.fill(true);
+    for (size_t s = 0; s < kN; ++s) {
+      if (name == kNames[s]) want[s] = true;
+    }
+  }
+  engine::EngineStats stats;
+  if (want[kPersistence] || want[kStats] || want[kKeyspace] || want[kCounterd]) {
+    stats = call.engine->Stats();
+  }
+  std::string text;
+  auto add = [&text](const std::string& section) {
+    if (!text.empty()) text += "\r\n";
+    text += section;
+  };
+  if (want[kServer]) add(ServerSection(call));
+  if (want[kClients]) add(ClientsSection(call));
+  if (want[kPersistence]) add(PersistenceSection(call, stats));
+  if (want[kStats]) add(StatsSection(call, stats));
+  if (want[kReplication]) add(ReplicationSection());
+  if (want[kKeyspace]) add(KeyspaceSection(stats));
+  if (want[kCounterd]) add(CounterdSection(stats));
+  call.Reply(BulkReply(text));
+}
+
+void CmdSelect(Call& call) {
+  int64_t index = 0;
+  if (!core::ParseInt64Strict(call.args[1], &index) || index < std::numeric_limits<int>::min() ||
+      index > std::numeric_limits<int>::max()) {
+    return call.Reply(ErrorReply(kErrNotInteger));
+  }
+  call.Reply(index == 0 ? SimpleReply("OK") : ErrorReply(kErrDbIndexOutOfRange));
+}
+
+void CmdQuit(Call& call) {
+  call.session.close_after_reply = true;
+  call.Reply(SimpleReply("OK"));
+}
+
+void CmdReset(Call& call) {
+  call.session.name.clear();
+  call.session.lib_name.clear();
+  call.session.lib_ver.clear();
+  call.Reply(SimpleReply("RESET"));
+}
+
+// No password is configured: the default user is "nopass", so AUTH default <anything> passes
+// and the one-argument form gets Redis's "no password configured" error.
+void CmdAuth(Call& call) {
+  if (call.args.size() > 3) return call.Reply(ErrorReply(kErrSyntax));
+  if (call.args.size() == 2) return call.Reply(ErrorReply(kErrAuthNoPassword));
+  call.Reply(call.args[1] == "default" ? SimpleReply("OK") : ErrorReply(kErrWrongPass));
+}
+
+void CmdHello(Call& call) {
+  size_t next = 1;
+  if (call.args.size() >= 2) {
+    int64_t version = 0;
+    if (!core::ParseInt64Strict(call.args[1], &version)) {
+      return call.Reply(ErrorReply(kErrProtoVersionNotInteger));
+    }
+    // Only RESP2 is spoken; HELLO 3 is refused the way a RESP2-only Redis (< 6) would be.
+    if (version != 2) return call.Reply(ErrorReply(kErrNoProto));
+    next = 2;
+  }
+  std::string_view user, new_name;
+  bool set_name = false;
+  for (size_t j = next; j < call.args.size(); ++j) {
+    const size_t more = call.args.size() - 1 - j;
+    if (EqualsIgnoreCase(call.args[j], "AUTH") && more >= 2) {
+      user = call.args[j + 1];
+      j += 2;
+    } else if (EqualsIgnoreCase(call.args[j], "SETNAME") && more >= 1) {
+      new_name = call.args[j + 1];
+      if (!ValidClientName(new_name)) return call.Reply(ErrorReply(kErrClientName));
+      set_name = true;
+      j += 1;
+    } else {
+      return call.Reply(ErrorReply(HelloSyntax(call.args[j])));
+    }
+  }
+  if (!user.empty() && user != "default") return call.Reply(ErrorReply(kErrWrongPass));
+  if (set_name) call.session.name = std::string(new_name);
+  std::string out;
+  AppendArrayHeader(&out, 14);
+  AppendBulk(&out, "server");
+  AppendBulk(&out, "redis");
+  AppendBulk(&out, "version");
+  AppendBulk(&out, kRedisVersion);
+  AppendBulk(&out, "proto");
+  AppendInteger(&out, 2);
+  AppendBulk(&out, "id");
+  AppendInteger(&out, static_cast<int64_t>(call.session.id));
+  AppendBulk(&out, "mode");
+  AppendBulk(&out, "standalone");
+  AppendBulk(&out, "role");
+  AppendBulk(&out, "master");
+  AppendBulk(&out, "modules");
+  AppendArrayHeader(&out, 0);
+  call.Reply(std::move(out));
+}
+
+void CmdCommand(Call& call) {
+  std::string out;
+  AppendArrayHeader(&out, CommandTable().size());
+  for (const CommandSpec& spec : CommandTable()) AppendCommandEntry(&out, spec);
+  call.Reply(std::move(out));
+}
+
+void CmdCommandCount(Call& call) {
+  call.Reply(IntegerReply(static_cast<int64_t>(CommandTable().size())));
+}
+
+// Documentation is optional for clients (redis-cli falls back to its built-in help).
+void CmdCommandDocs(Call& call) { call.Reply("*0\r\n"); }
+
+void CmdCommandInfo(Call& call) {
+  std::string out;
+  if (call.args.size() == 2) {
+    AppendArrayHeader(&out, CommandTable().size());
+    for (const CommandSpec& spec : CommandTable()) AppendCommandEntry(&out, spec);
+    return call.Reply(std::move(out));
+  }
+  AppendArrayHeader(&out, call.args.size() - 2);
+  for (size_t i = 2; i < call.args.size(); ++i) {
+    const CommandSpec* spec = FindCommandOrSubcommand(call.args[i]);
+    if (spec == nullptr) {
+      AppendNil(&out);
+    } else {
+      AppendCommandEntry(&out, *spec);
+    }
+  }
+  call.Reply(std::move(out));
+}
+
+void CmdCommandList(Call& call) {
+  if (call.args.size() > 2) return call.Reply(ErrorReply(kErrSyntax));
+  std::string out;
+  AppendArrayHeader(&out, CommandTable().size());
+  for (const CommandSpec& spec : CommandTable()) AppendBulk(&out, spec.name);
+  call.Reply(std::move(out));
+}
+
+void CmdCommandHelp(Call& call) {
+  call.Reply(
+      HelpReply("COMMAND", {"(no subcommand)", "    Return details about all commands.", "COUNT",
+                            "    Return the total number of commands.", "DOCS [<command-name> ...]",
+                            "    Always empty here.", "INFO [<command-name> ...]",
+                            "    Return details about the given commands.", "LIST",
+                            "    Return the names of all commands."}));
+}
+
+void CmdConfigGet(Call& call) {
+  std::string body;
+  size_t pairs = 0;
+  for (const auto& [name, value] : ConfigParams(call)) {
+    const bool match = std::any_of(call.args.begin() + 2, call.args.end(),
+                                   [&name](const std::string& p) { return GlobMatch(p, name); });
+    if (!match) continue;
+    AppendBulk(&body, name);
+    AppendBulk(&body, value);
+    ++pairs;
+  }
+  std::string out;
+  AppendArrayHeader(&out, pairs * 2);
+  call.Reply(out + body);
+}
+
+// Everything counterd reports through CONFIG is fixed at start (set it with counterd's flags).
+void CmdConfigSet(Call& call) {
+  const std::string name = Lower(call.args[2]);
+  for (const auto& [known, value] : ConfigParams(call)) {
+    if (known == name) {
+      return call.Reply(ErrorReply(fmt::format(
+          "ERR CONFIG SET failed (possibly related to argument '{}') - can't set immutable config",
+          call.args[2])));
+    }
+  }
+  call.Reply(ErrorReply(fmt::format(
+      "ERR Unknown option or number of arguments for CONFIG SET - '{}'", call.args[2])));
+}
+
+void CmdConfigHelp(Call& call) {
+  call.Reply(HelpReply("CONFIG", {"GET <pattern>",
+                                  "    Return parameters matching the glob-like "
+                                  "<pattern> and their values.",
+                                  "SET <directive> <value>",
+                                  "    Refused: counterd's configuration is fixed at start."}));
+}
+
+void CmdClientId(Call& call) { call.Reply(IntegerReply(static_cast<int64_t>(call.session.id))); }
+
+void CmdClientSetName(Call& call) {
+  if (!ValidClientName(call.args[2])) return call.Reply(ErrorReply(kErrClientName));
+  call.session.name = call.args[2];
+  call.Reply(SimpleReply("OK"));
+}
+
+void CmdClientGetName(Call& call) {
+  call.Reply(call.session.name.empty() ? NilReply() : BulkReply(call.session.name));
+}
+
+void CmdClientSetInfo(Call& call) {
+  const std::string attr = Lower(call.args[2]);
+  std::string* field = attr == "lib-name"  ? &call.session.lib_name
+                       : attr == "lib-ver" ? &call.session.lib_ver
+                                           : nullptr;
+  if (field == nullptr) {
+    return call.Reply(ErrorReply(fmt::format("ERR Unrecognized option '{}'", call.args[2])));
+  }
+  if (!ValidClientName(call.args[3])) {
+    return call.Reply(ErrorReply(
+        fmt::format("ERR {} cannot contain spaces, newlines or special characters.", attr)));
+  }
+  *field = call.args[3];
+  call.Reply(SimpleReply("OK"));
+}
+
+void CmdClientInfo(Call& call) {
+  const Session& s = call.session;
+  const auto age = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::steady_clock::now() - s.connected_at)
+                       .count();
+  call.Reply(BulkReply(fmt::format(
+      "id={} addr={} laddr={} fd=-1 name={} age={} idle=0 flags=N db=0 sub=0 psub=0 multi=-1 "
+      "cmd=client|info user=default resp=2 lib-name={} lib-ver={}\n",
+      s.id, s.peer, s.local, s.name, age, s.lib_name, s.lib_ver)));
+}
+
+void CmdClientHelp(Call& call) {
+  call.Reply(HelpReply(
+      "CLIENT",
+      {"GETNAME", "    Return the name of the current connection.", "ID",
+       "    Return the ID of the current connection.", "INFO",
+       "    Return information about the current client connection.", "SETINFO <option> <value>",
+       "    Set LIB-NAME or LIB-VER of the current connection.", "SETNAME <name>",
+       "    Assign the name <name> to the current connection."}));
+}
+
+}  // namespace counterd::api::resp

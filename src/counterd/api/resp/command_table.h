@@ -1,0 +1,87 @@
+// counterd/api/resp/command_table.h — the command table (internal to the RESP front-end).
+//
+// One CommandSpec per command, with Redis's arity convention (n: exactly n arguments counting
+// the name; -n: at least n) and the key positions COMMAND reports. Container commands (CONFIG,
+// CLIENT, COMMAND) list their subcommands, named "config|get" as Redis 7 names them in errors.
+// Handlers live in counter_commands.cc (the engine's data) and admin_commands.cc (connection
+// and server administration).
+//
+// Thread-safety: the table is constant; a Call belongs to one Execute.
+#pragma once
+
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "counterd/api/resp/commands.h"
+#include "counterd/engine/engine.h"
+
+namespace counterd::api::resp {
+
+// One command invocation: its arguments (already arity-checked) and where to answer.
+struct Call {
+  std::span<const std::string> args;
+  Session& session;
+  engine::Engine* engine;
+  const ServerState* state;
+  ReplyFn reply;
+
+  // Answers; exactly once per Call.
+  void Reply(std::string bytes) { std::move(reply)(std::move(bytes)); }
+};
+
+using Handler = void (*)(Call& call);
+
+struct CommandSpec {
+  std::string_view name;  // lower case full name: "incrby", "config|get"
+  int arity;
+  std::string_view flags;  // Redis command flags, space separated: "write denyoom fast"
+  int first_key, last_key, step;
+  Handler handler;
+  std::span<const CommandSpec> subcommands = {};
+};
+
+// Every top-level command, in a stable order (COMMAND lists them in this order).
+std::span<const CommandSpec> CommandTable();
+// The spec for `lower_name` (already lower-cased), or null.
+const CommandSpec* FindCommand(std::string_view lower_name);
+
+// ---- counter_commands.cc ----
+void CmdGet(Call& call);
+void CmdMget(Call& call);
+void CmdIncr(Call& call);
+void CmdIncrBy(Call& call);
+void CmdDecr(Call& call);
+void CmdDecrBy(Call& call);
+void CmdPfAdd(Call& call);
+void CmdPfCount(Call& call);
+void CmdPfMerge(Call& call);
+void CmdHIncrBy(Call& call);
+void CmdHGetAll(Call& call);
+
+// ---- admin_commands.cc ----
+void CmdPing(Call& call);
+void CmdEcho(Call& call);
+void CmdInfo(Call& call);
+void CmdSelect(Call& call);
+void CmdQuit(Call& call);
+void CmdReset(Call& call);
+void CmdAuth(Call& call);
+void CmdHello(Call& call);
+void CmdCommand(Call& call);
+void CmdCommandCount(Call& call);
+void CmdCommandDocs(Call& call);
+void CmdCommandInfo(Call& call);
+void CmdCommandList(Call& call);
+void CmdCommandHelp(Call& call);
+void CmdConfigGet(Call& call);
+void CmdConfigSet(Call& call);
+void CmdConfigHelp(Call& call);
+void CmdClientId(Call& call);
+void CmdClientSetName(Call& call);
+void CmdClientGetName(Call& call);
+void CmdClientSetInfo(Call& call);
+void CmdClientInfo(Call& call);
+void CmdClientHelp(Call& call);
+
+}  // namespace counterd::api::resp

@@ -1,0 +1,111 @@
+#include "counterd/api/resp/commands.h"
+
+#include <algorithm>
+#include <array>
+
+#include "counterd/api/resp/command_table.h"
+#include "counterd/api/resp/error_replies.h"
+#include "counterd/api/resp/reply.h"
+
+namespace counterd::api::resp {
+namespace {
+
+// Flags as Redis 7.0 declares them for the same commands.
+constexpr std::array kCommandSubcommands = {
+    CommandSpec{"command|count", 2, "loading stale", 0, 0, 0, CmdCommandCount},
+    CommandSpec{"command|docs", -2, "loading stale", 0, 0, 0, CmdCommandDocs},
+    CommandSpec{"command|help", 2, "loading stale", 0, 0, 0, CmdCommandHelp},
+    CommandSpec{"command|info", -2, "loading stale", 0, 0, 0, CmdCommandInfo},
+    CommandSpec{"command|list", -2, "loading stale", 0, 0, 0, CmdCommandList},
+};
+
+constexpr std::array kConfigSubcommands = {
+    CommandSpec{"config|get", -3, "admin noscript loading stale", 0, 0, 0, CmdConfigGet},
+    CommandSpec{"config|help", 2, "loading stale", 0, 0, 0, CmdConfigHelp},
+    CommandSpec{"config|set", -4, "admin noscript loading stale", 0, 0, 0, CmdConfigSet},
+};
+
+constexpr std::array kClientSubcommands = {
+    CommandSpec{"client|getname", 2, "noscript loading stale", 0, 0, 0, CmdClientGetName},
+    CommandSpec{"client|help", 2, "loading stale", 0, 0, 0, CmdClientHelp},
+    CommandSpec{"client|id", 2, "noscript loading stale", 0, 0, 0, CmdClientId},
+    CommandSpec{"client|info", 2, "noscript loading stale", 0, 0, 0, CmdClientInfo},
+    CommandSpec{"client|setinfo", 4, "noscript loading stale", 0, 0, 0, CmdClientSetInfo},
+    CommandSpec{"client|setname", 3, "noscript loading stale", 0, 0, 0, CmdClientSetName},
+};
+
+// Container commands have no handler of their own except COMMAND (which lists everything).
+void NoHandler(Call& call) { call.Reply(ErrorReply(WrongArity(call.args[0]))); }
+
+const std::array kCommands = {
+    CommandSpec{"get", 2, "readonly fast", 1, 1, 1, CmdGet},
+    CommandSpec{"mget", -2, "readonly fast", 1, -1, 1, CmdMget},
+    CommandSpec{"incr", 2, "write denyoom fast", 1, 1, 1, CmdIncr},
+    CommandSpec{"incrby", 3, "write denyoom fast", 1, 1, 1, CmdIncrBy},
+    CommandSpec{"decr", 2, "write denyoom fast", 1, 1, 1, CmdDecr},
+    CommandSpec{"decrby", 3, "write denyoom fast", 1, 1, 1, CmdDecrBy},
+    CommandSpec{"pfadd", -2, "write denyoom fast", 1, 1, 1, CmdPfAdd},
+    CommandSpec{"pfcount", -2, "readonly may_replicate", 1, -1, 1, CmdPfCount},
+    CommandSpec{"pfmerge", -2, "write denyoom", 1, -1, 1, CmdPfMerge},
+    CommandSpec{"hincrby", 4, "write denyoom fast", 1, 1, 1, CmdHIncrBy},
+    CommandSpec{"hgetall", 2, "readonly", 1, 1, 1, CmdHGetAll},
+    CommandSpec{"ping", -1, "fast", 0, 0, 0, CmdPing},
+    CommandSpec{"echo", 2, "fast", 0, 0, 0, CmdEcho},
+    CommandSpec{"info", -1, "loading stale", 0, 0, 0, CmdInfo},
+    CommandSpec{"select", 2, "loading stale fast", 0, 0, 0, CmdSelect},
+    CommandSpec{"quit", -1, "noscript loading stale fast no_auth allow_busy", 0, 0, 0, CmdQuit},
+    CommandSpec{"reset", 1, "noscript loading stale fast no_auth allow_busy", 0, 0, 0, CmdReset},
+    CommandSpec{"auth", -2, "noscript loading stale fast no_auth allow_busy", 0, 0, 0, CmdAuth},
+    CommandSpec{"hello", -1, "noscript loading stale fast no_auth allow_busy", 0, 0, 0, CmdHello},
+    CommandSpec{"command", -1, "loading stale", 0, 0, 0, CmdCommand, kCommandSubcommands},
+    CommandSpec{"config", -2, "", 0, 0, 0, NoHandler, kConfigSubcommands},
+    CommandSpec{"client", -2, "", 0, 0, 0, NoHandler, kClientSubcommands},
+};
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+const CommandSpec* FindSubcommand(const CommandSpec& container, std::string_view lower_sub) {
+  for (const CommandSpec& sub : container.subcommands) {
+    std::string_view name = sub.name.substr(sub.name.find('|') + 1);
+    if (name == lower_sub) return &sub;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::span<const CommandSpec> CommandTable() { return kCommands; }
+
+const CommandSpec* FindCommand(std::string_view lower_name) {
+  for (const CommandSpec& spec : kCommands) {
+    if (spec.name == lower_name) return &spec;
+  }
+  return nullptr;
+}
+
+void CommandExecutor::Execute(std::span<const std::string> args, Session& session,
+                              ReplyFn reply) const {
+  // Lookup and checks in Redis 7.0 processCommand() order: unknown command, unknown
+  // subcommand, arity.
+  const CommandSpec* spec = FindCommand(Lower(args[0]));
+  if (spec == nullptr) return std::move(reply)(ErrorReply(UnknownCommand(args)));
+  if (!spec->subcommands.empty() && args.size() >= 2) {
+    const CommandSpec* sub = FindSubcommand(*spec, Lower(args[1]));
+    if (sub == nullptr) return std::move(reply)(ErrorReply(UnknownSubcommand(args[0], args[1])));
+    spec = sub;
+  }
+  const size_t argc = args.size();
+  if ((spec->arity > 0 && argc != static_cast<size_t>(spec->arity)) ||
+      (spec->arity < 0 && argc < static_cast<size_t>(-spec->arity))) {
+    return std::move(reply)(ErrorReply(WrongArity(spec->name)));
+  }
+  Call call{args, session, engine_, state_, std::move(reply)};
+  spec->handler(call);
+}
+
+}  // namespace counterd::api::resp
