@@ -645,6 +645,46 @@ TEST_F(GrpcServerTest, HealthCheckAnswersServing) {
   }
 }
 
+// grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo with raw bytes:
+// ServerReflectionRequest{list_services = 7: ""}; the reply lists the service names.
+TEST_F(GrpcServerTest, ReflectionListsTheService) {
+#ifndef COUNTERD_GRPC_REFLECTION
+  GTEST_SKIP() << "built without grpc++_reflection";
+#endif
+  grpc::GenericStub generic(channel_);
+  grpc::CompletionQueue cq;
+  grpc::ClientContext ctx;
+  auto next = [&cq] {
+    void* tag = nullptr;
+    bool ok = false;
+    return cq.Next(&tag, &ok) && ok;
+  };
+  auto call = generic.PrepareCall(
+      &ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  call->StartCall(nullptr);
+  ASSERT_TRUE(next());
+  grpc::Slice slice(std::string("\x3a\x00", 2));
+  grpc::ByteBuffer request(&slice, 1);
+  call->Write(request, nullptr);
+  ASSERT_TRUE(next());
+  grpc::ByteBuffer reply;
+  call->Read(&reply, nullptr);
+  ASSERT_TRUE(next());
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(reply.Dump(&slices).ok());
+  std::string bytes;
+  for (const grpc::Slice& sl : slices) {
+    bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+  }
+  EXPECT_NE(bytes.find("counterd.v1.Counterd"), std::string::npos);
+  call->WritesDone(nullptr);
+  ASSERT_TRUE(next());
+  grpc::Status status;
+  call->Finish(&status, nullptr);
+  ASSERT_TRUE(next());
+  EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
 TEST_F(GrpcServerTest, StartReportsAnAddressItCannotBind) {
   absl::StatusOr<std::unique_ptr<GrpcServer>> bad =
       GrpcServer::Start({.address = "not an address"}, engine_.get());
