@@ -608,6 +608,89 @@ TEST_F(HttpServerTest, UnknownPathsAndWrongMethods) {
   }
 }
 
+// ------------------------------------------------------------------------- every path
+
+struct PathCase {
+  const char* method;
+  const char* path;      // "{key}" is replaced
+  const char* body;      // a valid body
+  const char* required;  // the field `{}` lacks (POST only)
+};
+constexpr PathCase kKeyedPaths[] = {
+    {"POST", "/v1/counters/{key}/increment", R"({"delta":1})", "delta"},
+    {"GET", "/v1/counters/{key}", "", ""},
+    {"POST", "/v1/crdt/{key}/increment", R"({"replica":"r1","delta":1})", "replica"},
+    {"GET", "/v1/crdt/{key}", "", ""},
+    {"POST", "/v1/crdt/{key}/merge", R"({"replicas":{"r1":1}})", "replicas"},
+    {"POST", "/v1/uniques/{key}/add", R"({"items":["a"]})", "items"},
+    {"GET", "/v1/uniques/{key}", "", ""},
+    {"POST", "/v1/samples/{key}/add", R"({"items":["a"]})", "items"},
+    {"GET", "/v1/samples/{key}", "", ""},
+    {"GET", "/v1/history/{key}", "", ""},
+};
+constexpr PathCase kUnkeyedPosts[] = {
+    {"POST", "/v1/counters:batchIncrement", R"({"increments":[{"key":"a","delta":1}]})",
+     "increments"},
+    {"POST", "/v1/counters:batchGet", R"({"keys":["a"]})", "keys"},
+    {"POST", "/v1/uniques:union", R"({"keys":["a"]})", "keys"},
+};
+
+// The path with {key} replaced by `key` (unchanged when it has none).
+std::string WithKey(std::string_view path, std::string_view key) {
+  std::string out(path);
+  if (size_t at = out.find("{key}"); at != std::string::npos) out.replace(at, 5, key);
+  return out;
+}
+
+std::vector<PathCase> AllPosts() {
+  std::vector<PathCase> posts(std::begin(kUnkeyedPosts), std::end(kUnkeyedPosts));
+  for (const PathCase& p : kKeyedPaths) {
+    if (std::string_view(p.method) == "POST") posts.push_back(p);
+  }
+  return posts;
+}
+
+TEST_F(HttpServerTest, EveryKeyedPathValidatesItsKey) {
+  Client c(port());
+  for (const PathCase& p : kKeyedPaths) {
+    SCOPED_TRACE(fmt::format("{} {}", p.method, p.path));
+    Reply ok = c.Call(p.method, WithKey(p.path, "every%3A1"), p.body);
+    EXPECT_EQ(ok.status, std::string_view(p.path).starts_with("/v1/history") ? 501 : 200)
+        << ok.body;
+    for (const std::string& bad : {std::string("a%20b"), std::string(), std::string(257, 'k')}) {
+      ExpectError(c.Call(p.method, WithKey(p.path, bad), p.body), 400, "invalid_key", "key");
+    }
+  }
+}
+
+TEST_F(HttpServerTest, EveryPostPathRefusesMalformedJson) {
+  Client c(port());
+  for (const PathCase& p : AllPosts()) {
+    SCOPED_TRACE(p.path);
+    const std::string target = WithKey(p.path, "json:1");
+    ExpectError(c.Post(target, "{\"x\":"), 400, "bad_request", "body");
+    ExpectError(c.Post(target, "[]"), 400, "wrong_type", "body");
+    ExpectError(c.Post(target, "{}"), 400, "missing_field", p.required);
+    EXPECT_EQ(c.Post(target, p.body).status, 200);
+  }
+}
+
+TEST_F(HttpServerTest, EveryPostPathRefusesOversizedBodies) {
+  HttpOptions options;
+  options.max_body_bytes = 256;
+  Restart(options);
+  std::vector<PathCase> posts = AllPosts();
+  posts.push_back({"POST", "/v1/admin/snapshot", "", ""});
+  for (const PathCase& p : posts) {
+    SCOPED_TRACE(p.path);
+    const std::string target = WithKey(p.path, "big:1");
+    Client c(port());
+    const std::string body = "{\"pad\":\"" + std::string(300, 'x') + "\"}";
+    ExpectError(c.Post(target, body), 413, "too_large", "body");
+    EXPECT_TRUE(c.ClosedByServer(std::chrono::seconds(5)));
+  }
+}
+
 // ------------------------------------------------------------------------- connections
 
 TEST_F(HttpServerTest, BodyOverTheLimitIs413AndCloses) {

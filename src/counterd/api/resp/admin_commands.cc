@@ -9,6 +9,7 @@
 #include <array>
 #include <cctype>
 #include <functional>
+#include <limits>
 
 #include "counterd/api/resp/command_table.h"
 #include "counterd/api/resp/error_replies.h"
@@ -121,9 +122,7 @@ std::string HelpReply(std::string_view container, std::initializer_list<std::str
 
 // ---- INFO ----
 
-using Lines = std::string;
-
-void Line(Lines* out, std::string_view key, const auto& value) {
+void Line(std::string* out, std::string_view key, const auto& value) {
   fmt::format_to(std::back_inserter(*out), "{}:{}\r\n", key, value);
 }
 

@@ -34,7 +34,8 @@ constexpr std::array kClientSubcommands = {
     CommandSpec{"client|setname", 3, "noscript loading stale", 0, 0, 0, CmdClientSetName},
 };
 
-// Container commands have no handler of their own except COMMAND (which lists everything).
+// CONFIG and CLIENT alone fail the arity check and with a subcommand dispatch to it, so this
+// never runs; it exists so that every spec has a handler.
 void NoHandler(Call& call) { call.Reply(ErrorReply(WrongArity(call.args[0]))); }
 
 const std::array kCommands = {

@@ -452,6 +452,35 @@ TEST_F(SmallQueueTest, ConnectionsOverTheLimitAreRefused) {
   EXPECT_NE(Run({"INFO", "stats"}).find("rejected_connections:"), std::string::npos);
 }
 
+class TinyWalTest : public RespServerTest {
+  void ConfigureEngine(engine::EngineOptions& options) override {
+    options.wal_budget_bytes = 16384;
+    options.wal_segment_bytes = 4096;
+    options.snapshot_interval_s = 0;
+    options.snapshot_wal_fraction = 0;
+  }
+};
+
+TEST_F(TinyWalTest, FullWalAnswersBusyAndReadsKeepWorking) {
+  int64_t acked = 0;
+  std::string refused;
+  for (int i = 0; i < 5000 && refused.empty(); ++i) {
+    const std::string reply = Run({"INCR", "b"});
+    if (reply == ":" + std::to_string(acked + 1)) {
+      ++acked;
+    } else {
+      refused = reply;
+    }
+  }
+  EXPECT_EQ(refused, "-BUSY counterd WAL disk budget exhausted, retry later");
+  EXPECT_GT(acked, 10);
+  EXPECT_EQ(Run({"GET", "b"}), "$" + std::to_string(acked));
+  EXPECT_EQ(Run({"PFADD", "u", "x"}), "-BUSY counterd WAL disk budget exhausted, retry later");
+  const std::string info = Run({"INFO", "persistence"});
+  EXPECT_NE(info.find("aof_last_write_status:err\r\n"), std::string::npos) << info;
+  EXPECT_NE(info.find("counterd_write_health:wal_full\r\n"), std::string::npos) << info;
+}
+
 // A raw TCP client: what a byte stream gets back, read until the server closes.
 class RawClient {
  public:

@@ -48,12 +48,14 @@ inline std::string Show(const redisReply* r) {
 
 class RespServerTest : public ::testing::Test {
  protected:
-  // Override to change the server's options before it starts.
+  // Override to change the server's or the engine's options before they start.
   virtual void Configure(RespOptions& options) { (void)options; }
+  virtual void ConfigureEngine(engine::EngineOptions& options) { (void)options; }
 
   void SetUp() override {
-    absl::StatusOr<std::unique_ptr<engine::Engine>> engine =
-        engine::Engine::Open({.data_dir = dir_.path()});
+    engine::EngineOptions engine_options{.data_dir = dir_.path()};
+    ConfigureEngine(engine_options);
+    absl::StatusOr<std::unique_ptr<engine::Engine>> engine = engine::Engine::Open(engine_options);
     ASSERT_TRUE(engine.ok()) << engine.status();
     engine_ = std::move(*engine);
     RespOptions options;
