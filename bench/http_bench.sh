@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces the HTTP numbers in docs/performance.md, with redis-server measured in the same run
+# Reproduces the HTTP and gRPC numbers in docs/performance.md, with redis-server measured in the same run
 # as the reference. Run from the repository root after ./scripts/setup.sh:
 #   ./bench/http_bench.sh [seconds per run, default 10]
 set -euo pipefail
@@ -19,15 +19,34 @@ trap cleanup EXIT
 
 echo "## machine"; nproc; grep -m1 'model name' /proc/cpuinfo || true; free -g | head -2
 echo "## counterd (durable ack: reply after fdatasync)"
-"$BIN/counterd" --data-dir "$WORK/data" --http-addr 127.0.0.1:$PORT >"$WORK/counterd.log" 2>&1 &
+"$BIN/counterd" --data-dir "$WORK/data" --http-addr 127.0.0.1:$PORT --grpc-addr 127.0.0.1:19091 \
+  >"$WORK/counterd.log" 2>&1 &
 CPID=$!
 for _ in $(seq 100); do curl -sf localhost:$PORT/healthz >/dev/null && break; sleep 0.1; done
-run() { echo "### counterctl bench $*"; "$BIN/counterctl" bench --addr 127.0.0.1:$PORT -d "$SECS" "$@" 2>/dev/null; }
+# Server CPU seconds (user+sys) so far, from /proc: the client shares this machine, so the
+# server's CPU per increment says what a node does when the load comes from elsewhere.
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$CPID/stat"; }
+report_cpu() {  # before after increments
+  awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { if (n > 0) printf "server CPU: %.2f us per increment (%.1f s)\n", (b - a) * 1e6 / n, b - a }'
+}
+run() {
+  echo "### counterctl bench $*"
+  local before out
+  before=$(cpu)
+  out=$("$BIN/counterctl" bench --addr 127.0.0.1:$PORT -d "$SECS" "$@" 2>/dev/null)
+  echo "$out"
+  report_cpu "$before" "$(cpu)" "$(echo "$out" | sed -n 's/^exactness: \([0-9]*\) acknowledged.*/\1/p')"
+}
 run -c 32 --batch 1 --keys 100000
 run -c 4 --batch 1000 --keys 100000
 run -c 8 --batch 1000 --keys 100000 --dist zipf
 run -c 64 --rate 10000 --batch 1 --keys 100000
 run -c 32 --batch 1 --dist single
+echo "### counterctl bench --protocol grpc (bidirectional stream, one batch in flight per stream)"
+before=$(cpu)
+out=$("$BIN/counterctl" bench --protocol grpc --addr 127.0.0.1:19091 -d "$SECS" -c 4 --batch 1000 --keys 100000 2>/dev/null)
+echo "$out"
+report_cpu "$before" "$(cpu)" "$(echo "$out" | sed -n 's/^exactness: \([0-9]*\) acknowledged.*/\1/p')"
 curl -s localhost:$PORT/metrics | grep -E '^counterd_wal_(records|syncs)_total' || true
 kill "$CPID"; wait "$CPID" || true; CPID=
 

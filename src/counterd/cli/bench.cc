@@ -1,7 +1,5 @@
 #include "counterd/cli/bench.h"
 
-#include <rapidjson/document.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -15,7 +13,7 @@
 #include <fmt/format.h>
 
 #include "counterd/cli/histogram.h"
-#include "counterd/cli/http_client.h"
+#include "counterd/cli/bench_clients.h"
 
 namespace counterd::cli {
 namespace {
@@ -61,35 +59,23 @@ struct Worker {
   std::string first_error;
 };
 
-int PortOf(const std::string& addr) {
-  size_t colon = addr.rfind(':');
-  return colon == std::string::npos ? 8080 : std::stoi(addr.substr(colon + 1));
-}
-
 }  // namespace
 
 int RunBench(const BenchOptions& o) {
-  if (o.protocol != "http") {
-    fmt::print(stderr, "counterctl bench: protocol {} is not available yet (http only)\n",
-               o.protocol);
+  if (o.protocol != "http" && o.protocol != "grpc" && o.protocol != "resp") {
+    fmt::print(stderr, "counterctl bench: --protocol must be http, grpc or resp\n");
     return 2;
   }
   if (o.distribution != "uniform" && o.distribution != "zipf" && o.distribution != "single") {
     fmt::print(stderr, "counterctl bench: --dist must be uniform, zipf or single\n");
     return 2;
   }
-  const int port = PortOf(o.addr);
   std::string prefix = o.key_prefix;
   if (prefix.empty()) prefix = fmt::format("bench{:08x}", std::random_device{}());
   KeyPicker picker(o);
-  // Key names and their JSON fragments are made once, so the client spends its CPU on requests.
+  // Key names are made once, so the client spends its CPU on requests.
   std::vector<std::string> names(picker.size());
-  std::vector<std::string> fragments(picker.size());
-  for (uint64_t i = 0; i < picker.size(); ++i) {
-    names[i] = fmt::format("{}:{}", prefix, i);
-    fragments[i] = fmt::format(R"({{"key":"{}","delta":1}})", names[i]);
-  }
-  auto key_name = [&](uint64_t i) -> const std::string& { return names[i]; };
+  for (uint64_t i = 0; i < picker.size(); ++i) names[i] = fmt::format("{}:{}", prefix, i);
 
   std::vector<Worker> workers(static_cast<size_t>(o.connections));
   std::atomic<uint64_t> done_requests{0};
@@ -103,12 +89,13 @@ int RunBench(const BenchOptions& o) {
       Worker& me = workers[static_cast<size_t>(w)];
       me.acked.assign(picker.size(), 0);
       std::mt19937_64 rng(0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(w + 1));
-      HttpClient http(port);
+      std::unique_ptr<BenchConnection> conn = MakeBenchConnection(o.protocol, o.addr, w);
       const double interval_s = o.rate > 0 ? o.connections / o.rate : 0;
       auto due = start + std::chrono::duration_cast<Clock::duration>(
                              std::chrono::duration<double>(interval_s * w / o.connections));
       std::vector<uint64_t> picked(static_cast<size_t>(o.batch));
-      std::string body;
+      std::vector<const std::string*> keys(static_cast<size_t>(o.batch));
+      std::string error;
       while (!stop.load(std::memory_order_relaxed)) {
         if (o.rate > 0) {
           if (due >= end) break;
@@ -117,32 +104,23 @@ int RunBench(const BenchOptions& o) {
           break;
         }
         const auto sent = o.rate > 0 ? due : Clock::now();
-        HttpResponse r;
-        if (o.batch == 1) {
-          picked[0] = picker.Pick(rng);
-          r = http.Post("/v1/counters/" + key_name(picked[0]) + "/increment", R"({"delta":1})");
-        } else {
-          body = R"({"increments":[)";
-          for (int i = 0; i < o.batch; ++i) {
-            picked[static_cast<size_t>(i)] = picker.Pick(rng);
-            if (i) body += ',';
-            body += fragments[picked[static_cast<size_t>(i)]];
-          }
-          body += "]}";
-          r = http.Post("/v1/counters:batchIncrement", body);
+        for (size_t i = 0; i < picked.size(); ++i) {
+          picked[i] = picker.Pick(rng);
+          keys[i] = &names[picked[i]];
         }
+        bool fatal = false;
+        const bool ok = conn->Increment(keys, &error, &fatal);
         const auto now = Clock::now();
         me.latency.Record(static_cast<uint64_t>(
             std::chrono::duration_cast<std::chrono::microseconds>(now - sent).count()));
         ++me.requests;
         done_requests.fetch_add(1, std::memory_order_relaxed);
-        bool ok = r.status == 200 && (o.batch == 1 || r.body.find("\"error\"") == std::string::npos);
         if (ok) {
           for (int i = 0; i < o.batch; ++i) ++me.acked[picked[static_cast<size_t>(i)]];
         } else {
           ++me.errors;
-          if (me.first_error.empty()) me.first_error = fmt::format("HTTP {} {}", r.status, r.body);
-          if (r.status == 0) break;  // the connection is gone
+          if (me.first_error.empty()) me.first_error = error;
+          if (fatal) break;  // the connection is gone
         }
         if (o.rate > 0) {
           due += std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(interval_s));
@@ -187,29 +165,18 @@ int RunBench(const BenchOptions& o) {
   uint64_t mismatched = 0;
   bool verified = false;
   if (o.verify) {
-    HttpClient http(port);
+    std::unique_ptr<BenchConnection> conn = MakeBenchConnection(o.protocol, o.addr, -1);
     verified = true;
-    for (size_t begin = 0; begin < acked.size(); begin += 1000) {
-      std::string body = R"({"keys":[)";
-      size_t stop_at = std::min(acked.size(), begin + 1000);
-      for (size_t i = begin; i < stop_at; ++i) {
-        if (i > begin) body += ',';
-        body += '"' + key_name(i) + '"';
-      }
-      body += "]}";
-      HttpResponse r = http.Post("/v1/counters:batchGet", body);
-      rapidjson::Document doc;
-      doc.Parse(r.body.c_str());
-      if (r.status != 200 || !doc.IsObject() || !doc.HasMember("values")) {
+    for (size_t begin = 0; begin < acked.size() && verified; begin += 1000) {
+      const size_t stop_at = std::min(acked.size(), begin + 1000);
+      std::vector<const std::string*> keys;
+      for (size_t i = begin; i < stop_at; ++i) keys.push_back(&names[i]);
+      std::vector<int64_t> values;
+      if (!conn->Read(keys, &values)) {
         verified = false;
         break;
       }
-      const auto& values = doc["values"].GetArray();
-      for (size_t i = begin; i < stop_at; ++i) {
-        if (values[static_cast<rapidjson::SizeType>(i - begin)]["value"].GetInt64() != acked[i]) {
-          ++mismatched;
-        }
-      }
+      for (size_t i = begin; i < stop_at; ++i) mismatched += values[i - begin] != acked[i];
     }
   }
   const double rps = requests / elapsed;

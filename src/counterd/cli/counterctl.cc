@@ -120,7 +120,7 @@ int main(int argc, char** argv) {
   counterd::cli::BenchOptions bench;
   CLI::App* bench_cmd = app.add_subcommand("bench", "load generator with an exactness check");
   bench_cmd->add_option("--addr", bench.addr, "server address host:port")->capture_default_str();
-  bench_cmd->add_option("--protocol", bench.protocol, "http")->capture_default_str();
+  bench_cmd->add_option("--protocol", bench.protocol, "http | grpc | resp")->capture_default_str();
   bench_cmd->add_option("--connections,-c", bench.connections, "concurrent connections")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();

@@ -1,0 +1,32 @@
+// counterd/cli/bench_clients.h — one load-generator connection per protocol.
+//
+// HTTP (JSON: single increments or :batchIncrement), gRPC (unary Increment, or the
+// bidirectional IncrementStream for batches: one batch in flight per stream) and RESP (INCRBY;
+// a batch is a pipeline). Each can also read values back for the exactness check.
+//
+// Thread-safety: one connection per thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace counterd::cli {
+
+class BenchConnection {
+ public:
+  virtual ~BenchConnection() = default;
+  // Increments every key by 1 in one request (or one pipeline); true when all were
+  // acknowledged. On false, *error says why and *fatal whether the connection is unusable.
+  virtual bool Increment(const std::vector<const std::string*>& keys, std::string* error,
+                         bool* fatal) = 0;
+  // Reads the counters' values (in order); false on failure.
+  virtual bool Read(const std::vector<const std::string*>& keys, std::vector<int64_t>* values) = 0;
+};
+
+// protocol: "http" | "grpc" | "resp"; addr "host:port" of that protocol's listener.
+std::unique_ptr<BenchConnection> MakeBenchConnection(const std::string& protocol,
+                                                     const std::string& addr, int id);
+
+}  // namespace counterd::cli
