@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "counterd/api/http/engine_metrics.h"
+#include "counterd/api/listen.h"
 #include "counterd/api/http/session.h"
 #include "counterd/common/errors.h"
 
@@ -23,34 +24,6 @@ namespace {
 // they are closed without an answer (each one costs a descriptor).
 constexpr size_t kMaxRejecting = 64;
 constexpr auto kAcceptRetry = std::chrono::milliseconds(50);
-
-struct HostPort {
-  std::string host;
-  std::string port;
-};
-
-absl::StatusOr<HostPort> SplitAddress(std::string_view address) {
-  const size_t colon = address.rfind(':');
-  if (colon == std::string_view::npos) {
-    return Error(Err::kInvalidValue, "address",
-                 fmt::format("address \"{}\" must be host:port", address));
-  }
-  HostPort hp{std::string(address.substr(0, colon)), std::string(address.substr(colon + 1))};
-  if (hp.host.size() >= 2 && hp.host.front() == '[' && hp.host.back() == ']') {
-    hp.host = hp.host.substr(1, hp.host.size() - 2);
-  }
-  if (hp.host.empty()) hp.host = "0.0.0.0";
-  int port = -1;
-  if (!hp.port.empty() && hp.port.size() <= 5 &&
-      hp.port.find_first_not_of("0123456789") == std::string::npos) {
-    port = std::stoi(hp.port);
-  }
-  if (port < 0 || port > 65535) {
-    return Error(Err::kInvalidValue, "address",
-                 fmt::format("address \"{}\" has no valid port (0..65535)", address));
-  }
-  return hp;
-}
 
 }  // namespace
 
@@ -144,38 +117,13 @@ struct HttpServer::Impl {
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpOptions& options,
                                                               engine::Engine* engine,
                                                               metrics::Registry* registry) {
-  absl::StatusOr<HostPort> hp = SplitAddress(options.address);
-  if (!hp.ok()) return hp.status();
   const int thread_count = options.threads > 0
                                ? options.threads
                                : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   auto impl = std::make_unique<Impl>(options, engine, registry, thread_count);
 
-  beast::error_code ec;
-  tcp::resolver resolver(impl->ioc);
-  tcp::resolver::results_type endpoints =
-      resolver.resolve(hp->host, hp->port, tcp::resolver::numeric_service, ec);
-  if (ec || endpoints.empty()) {
-    return Error(Err::kInvalidValue, "address",
-                 fmt::format("cannot resolve \"{}\": {}", hp->host, ec.message()));
-  }
-  // "localhost" resolves to ::1 and 127.0.0.1; prefer IPv4, which is what clients try first.
-  tcp::endpoint endpoint = endpoints.begin()->endpoint();
-  for (const auto& entry : endpoints) {
-    if (entry.endpoint().address().is_v4()) {
-      endpoint = entry.endpoint();
-      break;
-    }
-  }
+  if (absl::Status s = Listen(impl->acceptor, options.address); !s.ok()) return s;
   tcp::acceptor& acceptor = impl->acceptor;
-  acceptor.open(endpoint.protocol(), ec);
-  if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor.bind(endpoint, ec);
-  if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
-  if (ec) {
-    return Error(Err::kUnavailable, "address",
-                 fmt::format("cannot listen on {}: {}", options.address, ec.message()));
-  }
   impl->port = acceptor.local_endpoint().port();
   if (options.export_engine_metrics) {
     impl->engine_collector = RegisterEngineMetrics(*registry, *engine);

@@ -7,36 +7,12 @@
 #include <optional>
 #include <thread>
 
+#include "counterd/api/listen.h"
 #include "counterd/api/resp/connection.h"
 #include "counterd/common/errors.h"
 
 namespace counterd::api::resp {
 namespace {
-
-struct HostPort {
-  std::string host, port;
-};
-
-// "host:port" or "[v6]:port".
-absl::StatusOr<HostPort> SplitAddress(std::string_view address) {
-  const size_t colon = address.rfind(':');
-  if (colon == std::string_view::npos || colon == 0) {
-    return Error(Err::kInvalidValue, "address",
-                 fmt::format("address \"{}\" must be host:port", address));
-  }
-  HostPort hp{std::string(address.substr(0, colon)), std::string(address.substr(colon + 1))};
-  if (hp.host.size() >= 2 && hp.host.front() == '[' && hp.host.back() == ']') {
-    hp.host = hp.host.substr(1, hp.host.size() - 2);
-  }
-  int port = -1;
-  if (hp.port.empty() || hp.port.size() > 5 ||
-      hp.port.find_first_not_of("0123456789") != std::string::npos ||
-      (port = std::stoi(hp.port)) > 65535) {
-    return Error(Err::kInvalidValue, "address",
-                 fmt::format("address \"{}\" has no valid port (0..65535)", address));
-  }
-  return hp;
-}
 
 }  // namespace
 
@@ -75,35 +51,18 @@ absl::StatusOr<std::unique_ptr<RespServer>> RespServer::Start(const RespOptions&
                  "max_connections, max_pending_replies, max_bulk_bytes, max_args and "
                  "max_request_bytes must be > 0");
   }
-  absl::StatusOr<HostPort> hp = SplitAddress(options.address);
-  if (!hp.ok()) return hp.status();
 
   auto impl = std::make_unique<Impl>(options, engine);
-  boost::system::error_code ec;
-  tcp::resolver resolver(impl->io);
-  tcp::resolver::results_type endpoints =
-      resolver.resolve(hp->host, hp->port, tcp::resolver::numeric_service, ec);
-  if (ec || endpoints.empty()) {
-    return Error(Err::kInvalidValue, "address",
-                 fmt::format("cannot resolve \"{}\": {}", hp->host, ec.message()));
-  }
-  const tcp::endpoint endpoint = endpoints.begin()->endpoint();
+  if (absl::Status s = Listen(impl->acceptor, options.address); !s.ok()) return s;
   tcp::acceptor& acceptor = impl->acceptor;
-  acceptor.open(endpoint.protocol(), ec);
-  if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor.bind(endpoint, ec);
-  if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
-  if (ec) {
-    return Error(Err::kUnavailable, "address",
-                 fmt::format("cannot listen on {}: {}", options.address, ec.message()));
-  }
+  boost::system::error_code ec;
   impl->port = acceptor.local_endpoint(ec).port();
 
   const int threads = options.threads > 0
                           ? options.threads
                           : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   ServerState& state = impl->ctx.state;
-  state.bind_host = hp->host;
+  state.bind_host = acceptor.local_endpoint(ec).address().to_string();
   state.port = impl->port;
   state.io_threads = threads;
   state.max_connections = options.max_connections;
