@@ -9,8 +9,8 @@
 #include <random>
 #include <thread>
 
-#include "tests/support/counterd_process.h"
 #include "counterd/cli/http_client.h"
+#include "tests/support/counterd_process.h"
 
 namespace counterd::testing {
 namespace {

@@ -7,12 +7,12 @@
 #include <fstream>
 #include <future>
 
+#include "counterd/cli/http_client.h"
 #include "counterd/common/errors.h"
 #include "counterd/core/ops.h"
 #include "counterd/engine/engine.h"
 #include "counterd/wal/format.h"
 #include "tests/support/counterd_process.h"
-#include "counterd/cli/http_client.h"
 
 namespace counterd::testing {
 namespace {
@@ -144,9 +144,9 @@ TEST_F(DamagedLog, FlippedByteInTheMiddleIsRefusedAndLocated) {
 TEST(DiskBudget, FullWalRefusesWritesServesReadsAndResumes) {
   TempDir dir;
   const std::string data = dir.path() + "/data";
-  const std::vector<std::string> flags = {"--wal-budget-bytes",   "16384", "--wal-segment-bytes",
-                                          "4096",                 "--snapshot-interval", "0",
-                                          "--snapshot-wal-fraction", "0"};
+  const std::vector<std::string> flags = {
+      "--wal-budget-bytes",  "16384", "--wal-segment-bytes",     "4096",
+      "--snapshot-interval", "0",     "--snapshot-wal-fraction", "0"};
   auto node = CounterdProcess::Start(data, flags);
   ASSERT_NE(node, nullptr);
   HttpClient http(node->http_port());

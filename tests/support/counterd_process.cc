@@ -15,8 +15,8 @@ std::unique_ptr<CounterdProcess> CounterdProcess::Start(const std::string& data_
   auto node = std::make_unique<CounterdProcess>();
   node->port_ = FreeLoopbackPort();
   node->log_path_ = data_dir + ".log";
-  std::vector<std::string> argv = {BuiltBinary("counterd"), "--data-dir", data_dir,
-                                   "--http-addr", "127.0.0.1:" + std::to_string(node->port_)};
+  std::vector<std::string> argv = {BuiltBinary("counterd"), "--data-dir", data_dir, "--http-addr",
+                                   "127.0.0.1:" + std::to_string(node->port_)};
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
   auto proc = Subprocess::Start(argv, node->log_path_);
   if (!proc.ok()) return nullptr;

@@ -31,8 +31,8 @@ class CounterdProcess {
                                                 std::string* log_out = nullptr);
   int http_port() const { return port_; }
   const std::string& log_path() const { return log_path_; }
-  void Kill();                 // SIGKILL and reap
-  int Terminate();             // SIGTERM, wait, return the wait status
+  void Kill();      // SIGKILL and reap
+  int Terminate();  // SIGTERM, wait, return the wait status
   Subprocess& process() { return *process_; }
 
  private:

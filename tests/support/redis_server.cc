@@ -16,8 +16,7 @@ RedisReply Command(redisContext* ctx, const std::vector<std::string>& args) {
     lens.push_back(a.size());
   }
   void* reply = redisCommandArgv(ctx, static_cast<int>(args.size()), argv.data(), lens.data());
-  return RedisReply(static_cast<redisReply*>(reply),
-                    [](redisReply* r) { freeReplyObject(r); });
+  return RedisReply(static_cast<redisReply*>(reply), [](redisReply* r) { freeReplyObject(r); });
 }
 
 std::unique_ptr<RedisServer> RedisServer::Start(std::vector<std::string> extra_args) {

@@ -1,5 +1,7 @@
 #include "counterd/cli/bench.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -10,10 +12,8 @@
 #include <thread>
 #include <vector>
 
-#include <fmt/format.h>
-
-#include "counterd/cli/histogram.h"
 #include "counterd/cli/bench_clients.h"
+#include "counterd/cli/histogram.h"
 
 namespace counterd::cli {
 namespace {
@@ -27,7 +27,8 @@ class KeyPicker {
     if (dist_ == "zipf") {
       cdf_.resize(n_);
       double total = 0;
-      for (uint64_t i = 0; i < n_; ++i) total += 1.0 / std::pow(static_cast<double>(i + 1), o.zipf_s);
+      for (uint64_t i = 0; i < n_; ++i)
+        total += 1.0 / std::pow(static_cast<double>(i + 1), o.zipf_s);
       double acc = 0;
       for (uint64_t i = 0; i < n_; ++i) {
         acc += 1.0 / std::pow(static_cast<double>(i + 1), o.zipf_s) / total;
@@ -123,7 +124,8 @@ int RunBench(const BenchOptions& o) {
           if (fatal) break;  // the connection is gone
         }
         if (o.rate > 0) {
-          due += std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(interval_s));
+          due += std::chrono::duration_cast<Clock::duration>(
+              std::chrono::duration<double>(interval_s));
         }
       }
     });
@@ -186,8 +188,8 @@ int RunBench(const BenchOptions& o) {
         "\"seconds\":{:.2f},\"requests\":{},\"errors\":{},\"requests_per_s\":{:.0f},"
         "\"increments_per_s\":{:.0f},\"latency_us\":{{\"p50\":{},\"p90\":{},\"p99\":{},"
         "\"p999\":{},\"max\":{}}},\"acknowledged\":{},\"verified\":{},\"mismatched_keys\":{}}}\n",
-        o.protocol, o.rate > 0 ? "open" : "closed", o.connections, o.batch, o.distribution,
-        elapsed, requests, errors, rps, rps * o.batch, all.Percentile(0.5), all.Percentile(0.9),
+        o.protocol, o.rate > 0 ? "open" : "closed", o.connections, o.batch, o.distribution, elapsed,
+        requests, errors, rps, rps * o.batch, all.Percentile(0.5), all.Percentile(0.9),
         all.Percentile(0.99), all.Percentile(0.999), all.max(), total_acked,
         verified ? "true" : "false", mismatched);
   } else {
@@ -200,7 +202,7 @@ int RunBench(const BenchOptions& o) {
                all.Percentile(0.9), all.Percentile(0.99), all.Percentile(0.999), all.max());
     if (o.verify) {
       fmt::print("exactness: {} acknowledged increments, {}\n", total_acked,
-                 !verified ? "could not read back"
+                 !verified         ? "could not read back"
                  : mismatched == 0 ? "server totals equal the acknowledged totals"
                                    : fmt::format("{} keys DIFFER", mismatched));
     }

@@ -1,10 +1,9 @@
 #include "counterd/cli/bench_clients.h"
 
+#include <fmt/format.h>
 #include <grpcpp/grpcpp.h>
 #include <hiredis/hiredis.h>
 #include <rapidjson/document.h>
-
-#include <fmt/format.h>
 
 #include "counterd/cli/commands.h"
 #include "counterd/cli/http_client.h"
@@ -124,7 +123,8 @@ class GrpcBench final : public BenchConnection {
     for (const std::string* k : keys) req.add_keys(*k);
     v1::BatchGetResponse res;
     if (!stub_->BatchGet(&ctx, req, &res).ok()) return false;
-    for (const auto& r : res.results()) values->push_back(r.has_counter() ? r.counter().value() : 0);
+    for (const auto& r : res.results())
+      values->push_back(r.has_counter() ? r.counter().value() : 0);
     return values->size() == keys.size();
   }
 

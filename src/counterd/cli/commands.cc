@@ -1,12 +1,11 @@
 #include "counterd/cli/commands.h"
 
+#include <fmt/format.h>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 #include <cstdio>
-
-#include <fmt/format.h>
 
 #include "counterd/cli/http_client.h"
 
@@ -24,7 +23,8 @@ std::string StringArrayJson(const char* name, const std::vector<std::string>& va
   w.StartObject();
   w.Key(name);
   w.StartArray();
-  for (const std::string& v : values) w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+  for (const std::string& v : values)
+    w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
   w.EndArray();
   w.EndObject();
   return buffer.GetString();
@@ -148,8 +148,7 @@ int UniquesCount(const Target& t, const std::vector<std::string>& keys) {
     fmt::print("{} ~ {} unique\n", doc["key"].GetString(), doc["estimate"].GetUint64());
     return 0;
   }
-  if (int rc = Send(t, "POST", "/v1/uniques:union", StringArrayJson("keys", keys), &doc);
-      rc >= 0) {
+  if (int rc = Send(t, "POST", "/v1/uniques:union", StringArrayJson("keys", keys), &doc); rc >= 0) {
     return rc;
   }
   fmt::print("union of {} keys ~ {} unique\n", keys.size(), doc["estimate"].GetUint64());
@@ -221,15 +220,16 @@ int SampleGet(const Target& t, const std::string& key, int64_t k) {
   return 0;
 }
 
-int History(const Target& t, const std::string& key, const std::string& from,
-            const std::string& to, const std::string& step) {
+int History(const Target& t, const std::string& key, const std::string& from, const std::string& to,
+            const std::string& step) {
   rapidjson::Document doc;
   std::string path = fmt::format("/v1/history/{}?step={}", EscapePath(key), step);
   if (!from.empty()) path += "&from=" + EscapePath(from);
   if (!to.empty()) path += "&to=" + EscapePath(to);
   if (int rc = Send(t, "GET", path, "", &doc); rc >= 0) return rc;
   for (const auto& p : doc["points"].GetArray()) {
-    fmt::print("{} {}\n", p["t"].IsString() ? p["t"].GetString() : std::to_string(p["t"].GetInt64()),
+    fmt::print("{} {}\n",
+               p["t"].IsString() ? p["t"].GetString() : std::to_string(p["t"].GetInt64()),
                p["value"].GetInt64());
   }
   return 0;

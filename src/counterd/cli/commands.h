@@ -29,8 +29,8 @@ int CrdtGet(const Target& t, const std::string& key);
 int CrdtMerge(const Target& t, const std::string& key, const std::string& state_json);
 int SampleAdd(const Target& t, const std::string& key, const std::vector<std::string>& items);
 int SampleGet(const Target& t, const std::string& key, int64_t k);
-int History(const Target& t, const std::string& key, const std::string& from,
-            const std::string& to, const std::string& step);
+int History(const Target& t, const std::string& key, const std::string& from, const std::string& to,
+            const std::string& step);
 
 // Percent-encodes a key for a URL path segment.
 std::string EscapePath(const std::string& key);

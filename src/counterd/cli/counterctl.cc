@@ -9,12 +9,12 @@
 //   counterctl wal check DIR     verify every WAL record in DIR (a data dir or its wal/ folder);
 //                                exit 0 when intact (a torn tail is reported, not an error),
 //                                1 with the segment and offset of the first corrupt record.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <string>
-
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
 
 #include "counterd/cli/bench.h"
 #include "counterd/cli/commands.h"
@@ -32,7 +32,8 @@ int WalCheck(const std::string& dir, bool json) {
     if (json) {
       fmt::print("{{\"ok\":false,\"error\":\"{}\"}}\n", std::string(report.status().message()));
     } else {
-      fmt::print(stderr, "WAL {} is corrupt: {}\n", wal_dir, std::string(report.status().message()));
+      fmt::print(stderr, "WAL {} is corrupt: {}\n", wal_dir,
+                 std::string(report.status().message()));
     }
     return 1;
   }
@@ -43,8 +44,8 @@ int WalCheck(const std::string& dir, bool json) {
         report->segments, report->records, report->first_lsn, report->last_lsn,
         report->torn_tail ? "true" : "false");
   } else {
-    fmt::print("WAL {} is intact: {} segments, {} records, LSN {}..{}\n", wal_dir,
-               report->segments, report->records, report->first_lsn, report->last_lsn);
+    fmt::print("WAL {} is intact: {} segments, {} records, LSN {}..{}\n", wal_dir, report->segments,
+               report->records, report->first_lsn, report->last_lsn);
     if (report->torn_tail) {
       fmt::print("torn tail (an unacknowledged write cut by a crash) in {} at offset {}\n",
                  report->torn_segment, report->torn_offset);
@@ -96,7 +97,8 @@ int main(int argc, char** argv) {
   cget->add_option("key", key)->required();
   CLI::App* cmerge = crdt->add_subcommand("merge", "merge a remote state");
   cmerge->add_option("key", key)->required();
-  cmerge->add_option("--state", state, R"(JSON, e.g. {"kind":"pn","replicas":{"r1":{"p":5,"n":0}}})")
+  cmerge
+      ->add_option("--state", state, R"(JSON, e.g. {"kind":"pn","replicas":{"r1":{"p":5,"n":0}}})")
       ->required();
   CLI::App* sample = app.add_subcommand("sample", "uniform samples");
   sample->require_subcommand(1);
@@ -124,7 +126,8 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--connections,-c", bench.connections, "concurrent connections")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
-  bench_cmd->add_option("--rate", bench.rate, "target requests/s in total (open loop); 0 = closed loop")
+  bench_cmd
+      ->add_option("--rate", bench.rate, "target requests/s in total (open loop); 0 = closed loop")
       ->capture_default_str();
   bench_cmd->add_option("--duration,-d", bench.duration_s, "seconds")->capture_default_str();
   bench_cmd->add_option("--keys", bench.keys, "number of distinct keys")->capture_default_str();

@@ -7,7 +7,6 @@
 
 namespace counterd::core {
 
-
 void PutOpCount(size_t n, std::string* out) { PutVarint(out, n); }
 
 void EncodeOp(const Op& op, std::string* out) {

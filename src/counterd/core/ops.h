@@ -44,7 +44,7 @@ struct Op {
   std::string_view key;
   int64_t delta = 0;                    // kCounterAdd, kCrdtAdd
   std::string_view token;               // kCounterAdd
-  CrdtKind kind = CrdtKind::kPN;  // kCrdtAdd
+  CrdtKind kind = CrdtKind::kPN;        // kCrdtAdd
   std::string_view replica;             // kCrdtAdd
   std::string_view state;               // kCrdtMerge: CRDT state; kUniqueMerge: HLL bytes
   std::vector<std::string_view> items;  // kUniqueAdd, kSampleAdd

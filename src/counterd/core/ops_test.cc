@@ -12,10 +12,12 @@ namespace {
 
 TEST(Ops, EveryOpTypeRoundTrips) {
   std::vector<Op> ops(6);
-  ops[0] = {.type = OpType::kCounterAdd, .key = "content:1",
-            .delta = std::numeric_limits<int64_t>::min(), .token = "tok"};
-  ops[1] = {.type = OpType::kCrdtAdd, .key = "c", .delta = -5, .kind = CrdtKind::kPN,
-            .replica = "eu-1"};
+  ops[0] = {.type = OpType::kCounterAdd,
+            .key = "content:1",
+            .delta = std::numeric_limits<int64_t>::min(),
+            .token = "tok"};
+  ops[1] = {
+      .type = OpType::kCrdtAdd, .key = "c", .delta = -5, .kind = CrdtKind::kPN, .replica = "eu-1"};
   ops[2] = {.type = OpType::kCrdtMerge, .key = "c", .state = "\x01\x00\x00"};
   ops[3] = {.type = OpType::kUniqueAdd, .key = "u", .items = {"a", "", "ccc"}};
   ops[4] = {.type = OpType::kUniqueMerge, .key = "u2", .state = "HYLL..."};

@@ -1,6 +1,7 @@
 #include "counterd/engine/data_dir.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -8,8 +9,6 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
-
-#include <fmt/format.h>
 
 #include "counterd/common/errors.h"
 

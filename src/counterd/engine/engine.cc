@@ -1,15 +1,15 @@
 #include "counterd/engine/engine.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <atomic>
-#include <limits>
 #include <chrono>
 #include <condition_variable>
 #include <future>
+#include <limits>
 #include <mutex>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "counterd/common/errors.h"
 #include "counterd/core/counter_math.h"
@@ -121,8 +121,8 @@ class EngineImpl final : public Engine {
 
     const uint64_t from = cuts_.min_cut() + 1;
     bool first = true;
-    absl::Status replay = wal::ReadWal(
-        dir_.wal_dir(), from, [&](const wal::WalRecord& record) -> absl::Status {
+    absl::Status replay =
+        wal::ReadWal(dir_.wal_dir(), from, [&](const wal::WalRecord& record) -> absl::Status {
           if (first && record.lsn > from && cuts_.snapshot_lsn > 0) {
             return Error(Err::kMalformedState, "wal",
                          fmt::format("the WAL starts at LSN {} but the snapshot needs it from {}",
@@ -172,8 +172,8 @@ class EngineImpl final : public Engine {
       }
     }
     auto it = shard.counters.find(key);
-    absl::StatusOr<int64_t> next = core::AddDelta(it == shard.counters.end() ? 0 : it->second,
-                                                  delta);
+    absl::StatusOr<int64_t> next =
+        core::AddDelta(it == shard.counters.end() ? 0 : it->second, delta);
     if (!next.ok()) return std::move(done)(next.status());
     Op op;
     op.type = OpType::kCounterAdd;
@@ -189,9 +189,9 @@ class EngineImpl final : public Engine {
   void BatchIncrement(std::span<const IncrementRequest> items,
                       Done<std::vector<absl::StatusOr<int64_t>>> done) override {
     if (items.size() > kMaxBatch) {
-      return std::move(done)(Error(Err::kTooLarge, "increments",
-                                   fmt::format("{} increments; the limit is {}", items.size(),
-                                               kMaxBatch)));
+      return std::move(done)(
+          Error(Err::kTooLarge, "increments",
+                fmt::format("{} increments; the limit is {}", items.size(), kMaxBatch)));
     }
     std::vector<absl::StatusOr<int64_t>> results(items.size(), int64_t{0});
     std::vector<size_t> shard_of(items.size());
@@ -313,10 +313,9 @@ class EngineImpl final : public Engine {
                                  ? it->second
                                  : core::CrdtCounter(kind.value_or(core::CrdtKind::kPN));
     if (kind && *kind != next.kind()) {
-      return std::move(done)(
-          Error(Err::kInvalidValue, "kind",
-                fmt::format("{} is a {} counter", key,
-                            next.kind() == core::CrdtKind::kG ? "G" : "PN")));
+      return std::move(done)(Error(
+          Err::kInvalidValue, "kind",
+          fmt::format("{} is a {} counter", key, next.kind() == core::CrdtKind::kG ? "G" : "PN")));
     }
     if (absl::Status s = next.Increment(replica, delta); !s.ok()) return std::move(done)(s);
     Op op;
@@ -338,7 +337,8 @@ class EngineImpl final : public Engine {
     Shard& shard = store_.shard(store_.ShardOf(key));
     std::unique_lock lock(shard.mu);
     auto it = shard.crdts.find(key);
-    core::CrdtCounter next = it != shard.crdts.end() ? it->second : core::CrdtCounter(remote.kind());
+    core::CrdtCounter next =
+        it != shard.crdts.end() ? it->second : core::CrdtCounter(remote.kind());
     if (absl::Status s = next.Merge(remote); !s.ok()) return std::move(done)(s);
     const std::string state = remote.Serialize();
     Op op;
@@ -374,8 +374,8 @@ class EngineImpl final : public Engine {
                    Done<uint64_t> done) override {
     if (absl::Status s = core::ValidateKey(dest, "dest"); !s.ok()) return std::move(done)(s);
     if (sources.size() > kMaxUnionKeys) {
-      return std::move(done)(Error(Err::kTooLarge, "sources",
-                                   fmt::format("at most {} source keys", kMaxUnionKeys)));
+      return std::move(done)(
+          Error(Err::kTooLarge, "sources", fmt::format("at most {} source keys", kMaxUnionKeys)));
     }
     std::vector<size_t> indices = {store_.ShardOf(dest)};
     for (size_t i = 0; i < sources.size(); ++i) {
@@ -602,14 +602,14 @@ class EngineImpl final : public Engine {
       std::move(done)(std::move(value));
       return;
     }
-    wal_->WhenDurable(lsn, [done = std::move(done), value = std::move(value)](
-                               absl::Status status) mutable {
-      if (status.ok()) {
-        std::move(done)(std::move(value));
-      } else {
-        std::move(done)(status);
-      }
-    });
+    wal_->WhenDurable(
+        lsn, [done = std::move(done), value = std::move(value)](absl::Status status) mutable {
+          if (status.ok()) {
+            std::move(done)(std::move(value));
+          } else {
+            std::move(done)(status);
+          }
+        });
   }
 
   void SnapshotLoop() {

@@ -69,8 +69,8 @@ struct IncrementRequest {
 
 struct CounterRead {
   int64_t value = 0;
-  int64_t pending = 0;         // this node's delta not yet in the backend (0 on the embedded store)
-  int64_t as_of_unix_ms = 0;   // when the value was read
+  int64_t pending = 0;        // this node's delta not yet in the backend (0 on the embedded store)
+  int64_t as_of_unix_ms = 0;  // when the value was read
 };
 
 struct UniqueAddResult {
@@ -116,8 +116,8 @@ class Engine {
   // for an existing key of the other kind it is invalid_value ("kind"). Completes with the
   // whole state.
   virtual void CrdtIncrement(std::string_view key, std::optional<core::CrdtKind> kind,
-                             std::string_view replica,
-                             int64_t delta, Done<core::CrdtCounter> done) = 0;
+                             std::string_view replica, int64_t delta,
+                             Done<core::CrdtCounter> done) = 0;
   // Merges a remote state (per-replica max). Completes with the merged state.
   virtual void CrdtMerge(std::string_view key, const core::CrdtCounter& remote,
                          Done<core::CrdtCounter> done) = 0;

@@ -110,8 +110,8 @@ TEST(Engine, BatchHasPerItemResults) {
   TempDir dir;
   auto e = OpenOrDie(dir.path());
   ASSERT_TRUE(Incr(*e, "full", std::numeric_limits<int64_t>::max()).ok());
-  std::vector<IncrementRequest> batch = {
-      {"a", 1, ""}, {"bad key", 1, ""}, {"a", 2, "t"}, {"full", 1, ""}, {"a", 2, "t"}, {"b", -4, ""}};
+  std::vector<IncrementRequest> batch = {{"a", 1, ""},    {"bad key", 1, ""}, {"a", 2, "t"},
+                                         {"full", 1, ""}, {"a", 2, "t"},      {"b", -4, ""}};
   auto results = Wait<std::vector<absl::StatusOr<int64_t>>>(
       [&](auto done) { e->BatchIncrement(batch, std::move(done)); });
   ASSERT_TRUE(results.ok());
@@ -136,9 +136,8 @@ TEST(Engine, AllKindsSurviveSnapshotPlusWalReplay) {
     ASSERT_TRUE(Wait<UniqueAddResult>([&](auto d) {
                   e->UniqueAdd("hll:a", std::span(views).first(300), std::move(d));
                 }).ok());
-    ASSERT_TRUE(Wait<SampleAddResult>([&](auto d) {
-                  e->SampleAdd("s", views, std::move(d));
-                }).ok());
+    ASSERT_TRUE(
+        Wait<SampleAddResult>([&](auto d) { e->SampleAdd("s", views, std::move(d)); }).ok());
     ASSERT_TRUE(Wait<core::CrdtCounter>([&](auto d) {
                   e->CrdtIncrement("g", core::CrdtKind::kG, "r1", 7, std::move(d));
                 }).ok());
@@ -156,9 +155,8 @@ TEST(Engine, AllKindsSurviveSnapshotPlusWalReplay) {
     ASSERT_TRUE(Wait<core::CrdtCounter>([&](auto d) {
                   e->CrdtIncrement("g", std::nullopt, "r2", 3, std::move(d));
                 }).ok());
-    absl::StatusOr<core::CrdtCounter> wrong = Wait<core::CrdtCounter>([&](auto d) {
-      e->CrdtIncrement("g", core::CrdtKind::kPN, "r2", 3, std::move(d));
-    });
+    absl::StatusOr<core::CrdtCounter> wrong = Wait<core::CrdtCounter>(
+        [&](auto d) { e->CrdtIncrement("g", core::CrdtKind::kPN, "r2", 3, std::move(d)); });
     EXPECT_EQ(ErrorField(wrong.status()), "kind");
   }
   auto e = OpenOrDie(dir.path());

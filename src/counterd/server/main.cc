@@ -1,11 +1,10 @@
 // counterd — the server binary: flags → engine (WAL + embedded store) → front-ends.
 // SIGTERM/SIGINT: stop accepting, finish in-flight requests, take a final snapshot, exit 0.
+#include <fmt/format.h>
 #include <signal.h>
 
 #include <cstdio>
 #include <memory>
-
-#include <fmt/format.h>
 
 #include "counterd/api/grpc/grpc_server.h"
 #include "counterd/api/http/http_server.h"

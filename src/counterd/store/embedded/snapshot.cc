@@ -1,6 +1,7 @@
 #include "counterd/store/embedded/snapshot.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -10,8 +11,6 @@
 #include <fstream>
 #include <sstream>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "counterd/common/errors.h"
 

@@ -10,10 +10,10 @@ namespace counterd::store {
 
 using core::GetLengthPrefixed;
 using core::GetVarint;
-using core::PutLengthPrefixed;
-using core::PutVarint;
 using core::Op;
 using core::OpType;
+using core::PutLengthPrefixed;
+using core::PutVarint;
 
 size_t StringHash::operator()(std::string_view s) const {
   return static_cast<size_t>(XXH3_64bits(s.data(), s.size()));
@@ -47,9 +47,8 @@ void EmbeddedStore::RememberToken(Shard& shard, std::string_view key, std::strin
   const TokenEntry entry{lsn, value,
                          now_us + static_cast<int64_t>(options_.token_retention_s * 1e6)};
   // Expire from the front (oldest first), and evict the oldest when over the per-shard bound.
-  while (!shard.token_expiry.empty() &&
-         (shard.token_expiry.front().first <= now_us ||
-          shard.token_expiry.size() >= max_tokens_per_shard_)) {
+  while (!shard.token_expiry.empty() && (shard.token_expiry.front().first <= now_us ||
+                                         shard.token_expiry.size() >= max_tokens_per_shard_)) {
     auto& [expires, tk] = shard.token_expiry.front();
     auto it = shard.tokens.find(tk);
     if (it != shard.tokens.end() && it->second.expires_us == expires) shard.tokens.erase(it);
@@ -66,8 +65,8 @@ absl::Status EmbeddedStore::Apply(Shard& shard, const Op& op, uint64_t lsn, int6
     case OpType::kCounterAdd: {
       auto [it, inserted] = shard.counters.try_emplace(op.key, 0);
       // Two's-complement wrap: validation already excluded overflow on the live path.
-      it->second = static_cast<int64_t>(static_cast<uint64_t>(it->second) +
-                                        static_cast<uint64_t>(op.delta));
+      it->second =
+          static_cast<int64_t>(static_cast<uint64_t>(it->second) + static_cast<uint64_t>(op.delta));
       if (result) result->value = it->second;
       if (!op.token.empty()) RememberToken(shard, op.key, op.token, lsn, it->second, timestamp_us);
       return absl::OkStatus();

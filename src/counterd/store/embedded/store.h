@@ -28,8 +28,8 @@
 #include "absl/status/status.h"
 #include "counterd/core/crdt.h"
 #include "counterd/core/hll.h"
-#include "counterd/core/reservoir.h"
 #include "counterd/core/ops.h"
+#include "counterd/core/reservoir.h"
 
 namespace counterd::store {
 
@@ -59,14 +59,14 @@ struct Shard {
   StringMap<core::CrdtCounter> crdts;
   StringMap<core::HyperLogLog> uniques;
   StringMap<core::Reservoir> samples;
-  StringMap<TokenEntry> tokens;                       // "<key>\n<token>" -> entry
+  StringMap<TokenEntry> tokens;                              // "<key>\n<token>" -> entry
   std::deque<std::pair<int64_t, std::string>> token_expiry;  // insertion order = expiry order
 };
 
 struct ApplyResult {
-  int64_t value = 0;    // kCounterAdd: the new value
-  bool changed = false; // kUniqueAdd/kUniqueMerge: a register changed or the key was created
-  size_t accepted = 0;  // kSampleAdd: items that entered the sample
+  int64_t value = 0;     // kCounterAdd: the new value
+  bool changed = false;  // kUniqueAdd/kUniqueMerge: a register changed or the key was created
+  size_t accepted = 0;   // kSampleAdd: items that entered the sample
 };
 
 struct StoreOptions {
