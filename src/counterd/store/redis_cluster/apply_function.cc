@@ -1,0 +1,222 @@
+#include "counterd/store/redis_cluster/apply_function.h"
+
+#include <fmt/format.h>
+
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "counterd/common/errors.h"
+#include "counterd/store/redis_cluster/marker.h"
+
+namespace counterd::store::redis_cluster {
+namespace {
+
+// The format is documented in apply_function.h; keep both in step.
+constexpr char kLibrary[] = R"lua(#!lua name=counterd
+-- counterd: apply one (node, slot) group of a coalesced epoch exactly once.
+-- Format and reasoning: src/counterd/store/redis_cluster/apply_function.h
+
+-- "0" or [1-9][0-9]*: the only spelling compared below.
+local function canonical(s)
+  return type(s) == 'string' and (s == '0' or string.find(s, '^[1-9]%d*$') ~= nil)
+end
+
+-- a >= b for canonical decimals of any length; exact, unlike Lua's doubles above 2^53.
+local function ge(a, b)
+  if #a ~= #b then return #a > #b end
+  return a >= b
+end
+
+local function failed(r)
+  return type(r) == 'table' and r.err ~= nil
+end
+
+-- Validates the whole operation list before anything is written; nil when it is well formed.
+local function check(keys, args)
+  local i = 2
+  while i <= #args do
+    local op, k = args[i], tonumber(args[i + 1])
+    if k == nil or k ~= math.floor(k) or k < 2 or k > #keys then
+      return 'bad key index at argument ' .. i
+    end
+    if op == 'i' then
+      local d = args[i + 2]
+      if d == nil or #d > 20 or string.find(d, '^%-?%d+$') == nil then
+        return 'bad delta at argument ' .. i
+      end
+      i = i + 3
+    elseif op == 'm' then
+      if args[i + 2] == nil or not canonical(args[i + 3]) then
+        return 'bad total at argument ' .. i
+      end
+      i = i + 4
+    elseif op == 'p' then
+      local n = tonumber(args[i + 2])
+      if n == nil or n ~= math.floor(n) or n < 0 or i + 2 + n > #args then
+        return 'bad item count at argument ' .. i
+      end
+      i = i + 3 + n
+    else
+      return 'unknown operation at argument ' .. i
+    end
+  end
+  return nil
+end
+
+local function apply_epoch(keys, args)
+  local lsn = args[1]
+  if not canonical(lsn) or lsn == '0' then
+    return redis.error_reply('ERR counterd_apply_epoch: bad epoch LSN')
+  end
+  local problem = check(keys, args)
+  if problem then
+    return redis.error_reply('ERR counterd_apply_epoch: ' .. problem)
+  end
+  local marker = redis.call('GET', keys[1])
+  if marker then
+    if not canonical(marker) then
+      return redis.error_reply('ERR counterd_apply_epoch: marker ' .. keys[1] .. ' is not an LSN')
+    end
+    if ge(marker, lsn) then
+      -- A replay: apply nothing. Rewriting the same value is propagated, so a WAIT that
+      -- follows on this connection covers the original application too.
+      redis.call('SET', keys[1], marker)
+      return {'already', marker}
+    end
+  end
+
+  local out = {'applied', 0}
+  local done = 0
+  local function reject(key, why)
+    out[#out + 1] = key .. ': ' .. why
+  end
+  local i = 2
+  while i <= #args do
+    local op, key = args[i], keys[tonumber(args[i + 1])]
+    if op == 'i' then
+      local r = redis.pcall('INCRBY', key, args[i + 2])
+      if failed(r) then reject(key, r.err) else done = done + 1 end
+      i = i + 3
+    elseif op == 'm' then
+      local field, total = args[i + 2], args[i + 3]
+      local cur = redis.pcall('HGET', key, field)
+      if failed(cur) then
+        reject(key, cur.err)
+      elseif cur and not canonical(cur) then
+        reject(key, 'field ' .. field .. ' holds ' .. cur .. ', not a total')
+      else
+        if not cur or not ge(cur, total) then
+          redis.call('HSET', key, field, total)
+        end
+        done = done + 1
+      end
+      i = i + 4
+    else -- 'p'
+      local n = tonumber(args[i + 2])
+      local first, last = i + 3, i + 2 + n
+      local r
+      if n == 0 then
+        r = redis.pcall('PFADD', key)
+      else
+        for s = first, last, 1000 do
+          local e = s + 999
+          if e > last then e = last end
+          r = redis.pcall('PFADD', key, unpack(args, s, e))
+          if failed(r) then break end
+        end
+      end
+      if failed(r) then reject(key, r.err) else done = done + 1 end
+      i = i + 3 + n
+    end
+  end
+  out[2] = done
+  redis.call('SET', keys[1], lsn)
+  return out
+end
+
+redis.register_function('counterd_apply_epoch', apply_epoch)
+)lua";
+
+bool StartsWith(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+absl::Status Unexpected(const redis::Reply& reply) {
+  return Error(Err::kInternal, "",
+               fmt::format("{}: unexpected reply {}", kApplyFunctionName, reply.DebugString()));
+}
+
+}  // namespace
+
+const std::string& ApplyFunctionLibrary() {
+  static const std::string* const library = new std::string(kLibrary);
+  return *library;
+}
+
+redis::ClusterClient::Args EncodeApplyCall(const SlotGroup& group, std::string_view node_id,
+                                           uint64_t last_lsn) {
+  std::vector<std::string> keys = {MarkerKey(group.slot, node_id)};
+  absl::flat_hash_map<std::string_view, size_t, StrHash, StrEq> index;  // key → KEYS index
+  auto key_index = [&](const std::string& redis_key) {
+    auto [it, added] = index.emplace(redis_key, keys.size() + 1);
+    if (added) keys.push_back(redis_key);
+    return std::to_string(it->second);
+  };
+  std::vector<std::string> args = {std::to_string(last_lsn)};
+  for (const CounterOp& c : group.counters) {
+    std::string k = key_index(c.redis_key);
+    for (int64_t d : c.deltas) args.insert(args.end(), {"i", k, std::to_string(d)});
+  }
+  for (const CrdtFieldOp& f : group.crdt_fields) {
+    args.insert(args.end(), {"m", key_index(f.redis_key), f.replica, std::to_string(f.total)});
+  }
+  for (const UniqueOp& u : group.uniques) {
+    args.insert(args.end(), {"p", key_index(u.redis_key), std::to_string(u.items.size())});
+    args.insert(args.end(), u.items.begin(), u.items.end());
+  }
+  redis::ClusterClient::Args call;
+  call.reserve(3 + keys.size() + args.size());
+  call.push_back("FCALL");
+  call.push_back(kApplyFunctionName);
+  call.push_back(std::to_string(keys.size()));
+  for (std::string& k : keys) call.push_back(std::move(k));
+  for (std::string& a : args) call.push_back(std::move(a));
+  return call;
+}
+
+absl::StatusOr<ApplyReply> DecodeApplyReply(const redis::Reply& reply) {
+  if (reply.is_error()) {
+    return Error(Err::kInternal, "", fmt::format("{}: {}", kApplyFunctionName, reply.str));
+  }
+  if (reply.type != redis::Reply::Type::kArray || reply.elements.size() < 2) {
+    return Unexpected(reply);
+  }
+  const std::vector<redis::Reply>& e = reply.elements;
+  ApplyReply out;
+  if (e[0].IsString("already")) {
+    out.replay = true;
+    const std::string& m = e[1].str;
+    if (e[1].type != redis::Reply::Type::kString || m.empty() || m.size() > 20) {
+      return Unexpected(reply);
+    }
+    for (char c : m) {
+      if (c < '0' || c > '9') return Unexpected(reply);
+      out.marker = out.marker * 10 + static_cast<uint64_t>(c - '0');
+    }
+    return out;
+  }
+  if (!e[0].IsString("applied") || !e[1].is_integer()) return Unexpected(reply);
+  out.ops_done = e[1].integer;
+  for (size_t i = 2; i < e.size(); ++i) out.rejected.push_back(e[i].str);
+  return out;
+}
+
+bool IsRetryableServerError(std::string_view error) {
+  for (std::string_view prefix : {"OOM ", "BUSY ", "MISCONF ", "NOREPLICAS ", "LOADING ",
+                                  "MASTERDOWN ", "TRYAGAIN", "CLUSTERDOWN "}) {
+    if (StartsWith(error, prefix)) return true;
+  }
+  return false;
+}
+
+}  // namespace counterd::store::redis_cluster

@@ -1,0 +1,92 @@
+#include "counterd/store/redis_cluster/apply_function.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "counterd/redis/slot.h"
+#include "counterd/store/redis_cluster/marker.h"
+
+namespace counterd::store::redis_cluster {
+namespace {
+
+using redis::Reply;
+
+TEST(ApplyFunction, LibraryNamesItselfAndTheFunction) {
+  const std::string& lib = ApplyFunctionLibrary();
+  EXPECT_EQ(lib.rfind("#!lua name=counterd\n", 0), 0u);
+  EXPECT_NE(lib.find("redis.register_function('counterd_apply_epoch'"), std::string::npos);
+}
+
+TEST(ApplyFunction, EncodesKeysOnceAndOperationsByKeyIndex) {
+  SlotGroup g;
+  g.slot = redis::KeySlot("t");
+  g.counters.push_back({"counter:{t}a", DeltaList{5, -2}});
+  g.crdt_fields.push_back({"crdt_counter:{t}c", "eu-1", 9});
+  g.crdt_fields.push_back({"crdt_counter:{t}c", "us-1", 4});
+  g.uniques.push_back({"hll:{t}h", {"x", "y"}});
+  std::vector<std::string> call = EncodeApplyCall(g, "node-a", 1234);
+  std::vector<std::string> want = {"FCALL",
+                                   "counterd_apply_epoch",
+                                   "4",
+                                   MarkerKey(g.slot, "node-a"),
+                                   "counter:{t}a",
+                                   "crdt_counter:{t}c",
+                                   "hll:{t}h",
+                                   "1234",  // ARGV[1]: last_lsn
+                                   "i",
+                                   "2",
+                                   "5",
+                                   "i",
+                                   "2",
+                                   "-2",  // two INCRBYs on KEYS[2]
+                                   "m",
+                                   "3",
+                                   "eu-1",
+                                   "9",
+                                   "m",
+                                   "3",
+                                   "us-1",
+                                   "4",  // KEYS[3] appears once in KEYS
+                                   "p",
+                                   "4",
+                                   "2",
+                                   "x",
+                                   "y"};
+  EXPECT_EQ(call, want);
+  for (size_t i = 3; i < 7; ++i) EXPECT_EQ(redis::KeySlot(call[i]), g.slot) << call[i];
+}
+
+TEST(ApplyFunction, DecodesReplies) {
+  absl::StatusOr<ApplyReply> replay = DecodeApplyReply(
+      Reply::Array({Reply::String("already"), Reply::String("18446744073709551615")}));
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  EXPECT_TRUE(replay->replay);
+  EXPECT_EQ(replay->marker, 18446744073709551615u);
+
+  absl::StatusOr<ApplyReply> applied = DecodeApplyReply(Reply::Array(
+      {Reply::String("applied"), Reply::Integer(3), Reply::String("counter:x: WRONGTYPE")}));
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_FALSE(applied->replay);
+  EXPECT_EQ(applied->ops_done, 3);
+  EXPECT_EQ(applied->rejected, std::vector<std::string>{"counter:x: WRONGTYPE"});
+
+  EXPECT_EQ(
+      DecodeApplyReply(Reply::Error("ERR counterd_apply_epoch: bad epoch LSN")).status().code(),
+      absl::StatusCode::kInternal);
+  EXPECT_FALSE(DecodeApplyReply(Reply::Integer(1)).ok());
+  EXPECT_FALSE(
+      DecodeApplyReply(Reply::Array({Reply::String("already"), Reply::String("1x")})).ok());
+}
+
+TEST(ApplyFunction, RetryableServerErrors) {
+  EXPECT_TRUE(IsRetryableServerError("OOM command not allowed when used memory > 'maxmemory'."));
+  EXPECT_TRUE(IsRetryableServerError("BUSY Redis is busy running a script."));
+  EXPECT_TRUE(IsRetryableServerError("CLUSTERDOWN The cluster is down"));
+  EXPECT_FALSE(IsRetryableServerError("ERR counterd_apply_epoch: marker x is not an LSN"));
+  EXPECT_FALSE(IsRetryableServerError("WRONGTYPE Operation against a key"));
+}
+
+}  // namespace
+}  // namespace counterd::store::redis_cluster

@@ -1,0 +1,184 @@
+#include "counterd/store/redis_cluster/epoch.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <limits>
+#include <tuple>
+#include <utility>
+
+#include "counterd/common/errors.h"
+#include "counterd/redis/slot.h"
+
+namespace counterd::store::redis_cluster {
+namespace {
+
+std::string Prefixed(std::string_view prefix, std::string_view key) {
+  std::string out;
+  out.reserve(prefix.size() + key.size());
+  out.append(prefix);
+  out.append(key);
+  return out;
+}
+
+// a + b without leaving int64.
+bool SumFits(int64_t a, int64_t b) {
+  int64_t sum;
+  return !__builtin_add_overflow(a, b, &sum);
+}
+
+}  // namespace
+
+std::string CounterRedisKey(std::string_view key) { return Prefixed("counter:", key); }
+std::string CrdtRedisKey(std::string_view key) { return Prefixed("crdt_counter:", key); }
+std::string CrdtNegRedisKey(std::string_view key) { return Prefixed("crdt_counter_neg:", key); }
+std::string UniqueRedisKey(std::string_view key) { return Prefixed("hll:", key); }
+
+Coalescer::Coalescer(std::string node_id, uint64_t sealed_through)
+    : sealed_through_(sealed_through) {
+  pending_.node_id = std::move(node_id);
+}
+
+absl::Status Coalescer::SetAppliedMarkers(std::vector<uint64_t> markers) {
+  if (!markers.empty() && markers.size() != static_cast<size_t>(redis::kSlotCount)) {
+    return Error(
+        Err::kInvalidValue, "markers",
+        fmt::format("expected {} slot markers, got {}", redis::kSlotCount, markers.size()));
+  }
+  markers_ = std::move(markers);
+  return absl::OkStatus();
+}
+
+absl::Status Coalescer::Note(uint64_t lsn) {
+  if (lsn == 0 || lsn <= sealed_through_) {
+    return Error(Err::kInvalidValue, "lsn",
+                 fmt::format("LSN {} is not above the last sealed LSN {}", lsn, sealed_through_));
+  }
+  if (pending_.first_lsn == 0 || lsn < pending_.first_lsn) pending_.first_lsn = lsn;
+  pending_.last_lsn = std::max(pending_.last_lsn, lsn);
+  return absl::OkStatus();
+}
+
+bool Coalescer::AlreadyApplied(const std::string& redis_key, uint64_t lsn) const {
+  return !markers_.empty() && lsn <= markers_[redis::KeySlot(redis_key)];
+}
+
+absl::Status Coalescer::AddCounter(std::string_view key, int64_t delta, uint64_t lsn) {
+  if (absl::Status s = Note(lsn); !s.ok()) return s;
+  if (!markers_.empty() && AlreadyApplied(CounterRedisKey(key), lsn)) {
+    ++skipped_ops_;
+    return absl::OkStatus();
+  }
+  ++pending_.source_ops;
+  auto it = pending_.counters.find(key);
+  if (it == pending_.counters.end()) {
+    pending_.counters.emplace(std::string(key), DeltaList{delta});
+    return absl::OkStatus();
+  }
+  DeltaList& deltas = it->second;
+  if (SumFits(deltas.back(), delta)) {
+    deltas.back() += delta;
+  } else {
+    deltas.push_back(delta);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Coalescer::SetCrdtTotals(std::string_view key, std::string_view replica,
+                                      int64_t positive, int64_t negative, uint64_t lsn) {
+  if (absl::Status s = core::ValidateReplicaId(replica); !s.ok()) return s;
+  if (positive < 0) return Error(Err::kInvalidValue, "positive", "a CRDT total is never negative");
+  if (negative < 0) return Error(Err::kInvalidValue, "negative", "a CRDT total is never negative");
+  if (absl::Status s = Note(lsn); !s.ok()) return s;
+  if (!markers_.empty()) {
+    // The positive and negative hashes may live in different slots: keep only the components
+    // whose slot has not seen this LSN yet.
+    if (AlreadyApplied(CrdtRedisKey(key), lsn)) positive = 0;
+    if (AlreadyApplied(CrdtNegRedisKey(key), lsn)) negative = 0;
+    if (positive == 0 && negative == 0) {
+      ++skipped_ops_;
+      return absl::OkStatus();
+    }
+  }
+  ++pending_.source_ops;
+  auto it = pending_.crdts.find(key);
+  if (it == pending_.crdts.end())
+    it = pending_.crdts.emplace(std::string(key), CrdtReplicas{}).first;
+  core::ReplicaTotals& t = it->second[std::string(replica)];
+  t.positive = std::max(t.positive, positive);
+  t.negative = std::max(t.negative, negative);
+  return absl::OkStatus();
+}
+
+absl::Status Coalescer::AddUniqueItems(std::string_view key,
+                                       const std::vector<std::string_view>& items, uint64_t lsn) {
+  if (absl::Status s = Note(lsn); !s.ok()) return s;
+  if (!markers_.empty() && AlreadyApplied(UniqueRedisKey(key), lsn)) {
+    ++skipped_ops_;
+    return absl::OkStatus();
+  }
+  ++pending_.source_ops;
+  auto it = pending_.uniques.find(key);
+  if (it == pending_.uniques.end()) it = pending_.uniques.emplace(std::string(key), StrSet{}).first;
+  for (std::string_view item : items) {
+    if (!it->second.contains(item)) it->second.emplace(item);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Coalescer::CoverLsn(uint64_t lsn) { return Note(lsn); }
+
+Epoch Coalescer::Seal() {
+  Epoch out;
+  out.node_id = pending_.node_id;
+  if (idle()) return out;
+  std::swap(out, pending_);
+  sealed_through_ = out.last_lsn;
+  return out;
+}
+
+// --- grouping ----------------------------------------------------------------------------------
+
+size_t SlotGroup::op_count() const {
+  size_t n = crdt_fields.size() + uniques.size();
+  for (const CounterOp& c : counters) n += c.deltas.size();
+  return n;
+}
+
+std::map<uint16_t, SlotGroup> GroupBySlot(const Epoch& epoch) {
+  std::map<uint16_t, SlotGroup> groups;
+  auto group_of = [&](const std::string& redis_key) -> SlotGroup& {
+    uint16_t slot = redis::KeySlot(redis_key);
+    SlotGroup& g = groups[slot];
+    g.slot = slot;
+    return g;
+  };
+  for (const auto& [key, deltas] : epoch.counters) {
+    std::string rk = CounterRedisKey(key);
+    group_of(rk).counters.push_back({std::move(rk), deltas});
+  }
+  for (const auto& [key, replicas] : epoch.crdts) {
+    std::string pos = CrdtRedisKey(key), neg = CrdtNegRedisKey(key);
+    for (const auto& [replica, totals] : replicas) {
+      if (totals.positive > 0) group_of(pos).crdt_fields.push_back({pos, replica, totals.positive});
+      if (totals.negative > 0) group_of(neg).crdt_fields.push_back({neg, replica, totals.negative});
+    }
+  }
+  for (const auto& [key, items] : epoch.uniques) {
+    std::string rk = UniqueRedisKey(key);
+    UniqueOp op{std::move(rk), std::vector<std::string>(items.begin(), items.end())};
+    std::sort(op.items.begin(), op.items.end());
+    group_of(op.redis_key).uniques.push_back(std::move(op));
+  }
+  for (auto& [slot, g] : groups) {
+    auto by_key = [](const auto& a, const auto& b) { return a.redis_key < b.redis_key; };
+    std::sort(g.counters.begin(), g.counters.end(), by_key);
+    std::sort(g.uniques.begin(), g.uniques.end(), by_key);
+    std::sort(g.crdt_fields.begin(), g.crdt_fields.end(), [](const auto& a, const auto& b) {
+      return std::tie(a.redis_key, a.replica) < std::tie(b.redis_key, b.replica);
+    });
+  }
+  return groups;
+}
+
+}  // namespace counterd::store::redis_cluster

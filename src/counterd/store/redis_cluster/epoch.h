@@ -1,0 +1,185 @@
+// counterd/store/redis_cluster/epoch.h — coalesced epochs for the Redis Cluster backend.
+//
+// Design note (DESIGN.md "Write path" 2-3, 5, 7):
+//   Acknowledged operations are folded per key into a Coalescer; the flusher Seal()s them into
+//   an Epoch that covers an LSN range of this node's WAL, GroupBySlot() splits it into one group
+//   per Redis Cluster slot, and EpochApplier (flusher.h) applies each group with one FCALL that
+//   also advances the group's per-(node, slot) applied-LSN marker.
+//
+//   Redis schema (DESIGN.md table; <key> is the counterd key, tenant prefix included):
+//     counter:<key>            string, INCRBY of the summed delta
+//     crdt_counter:<key>       hash replica → absolute positive total, written as max(old, new)
+//     crdt_counter_neg:<key>   hash replica → absolute negative total (PN), same rule
+//     hll:<key>                HyperLogLog, PFADD of the epoch's distinct items
+//   Every write is either a sum applied once (guarded by the marker) or idempotent by
+//   construction (max, PFADD), so replays are harmless.
+//
+//   Coalescing:
+//     * counters: deltas of one key are summed. If adding a delta would leave int64, the sum is
+//       closed and a new one started, so a key holds a short list of deltas (normally one).
+//       Each element covers a contiguous run of the original deltas, so the running sums seen
+//       while applying the list in order are a subset of the original running sums: the list
+//       overflows a stored value only where the original sequence would have.
+//     * CRDT: the latest absolute totals per (key, replica), merged by per-component max.
+//     * uniques: the set of distinct items per key (PFADD is idempotent; duplicates are dropped
+//       only to save bandwidth).
+//
+//   LSN rules: an epoch covers [first_lsn, last_lsn]; every operation added after a Seal() must
+//   have an LSN above the last sealed one, so epochs are disjoint and increasing. The applier
+//   relies on that: a group is skipped when its slot's marker is already >= last_lsn. Epochs
+//   must be applied in order, each until it succeeds (see flusher.h).
+//
+//   Recovery (invariant 7): after a restart the node reads the markers (EpochApplier::
+//   ReadMarkers) and feeds the WAL tail through a Coalescer given those markers: an operation
+//   whose LSN is at or below the marker of its Redis key's slot is already in Redis and is
+//   skipped, so re-coalescing with different epoch boundaries can never count twice.
+//
+// Thread-safety: Coalescer is not thread-safe (the engine's flusher owns it under its lock);
+// Epoch and SlotGroup are values; the free functions are pure.
+//
+// Example:
+//   Coalescer c("node-7f3a");
+//   c.AddCounter("content:1", 1, /*lsn=*/101);   // checked: Status
+//   c.AddCounter("content:1", 1, 102);
+//   Epoch e = c.Seal();                           // counters["content:1"] == {2}, LSNs 101..102
+//   for (const auto& [slot, group] : GroupBySlot(e)) ...
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/container/inlined_vector.h"
+#include "absl/status/status.h"
+#include "counterd/core/crdt.h"
+
+namespace counterd::store::redis_cluster {
+
+// Transparent string hashing (Debian's absl::string_view is not std::string_view, so absl's
+// default string hash does not accept ours).
+struct StrHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+struct StrEq {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const { return a == b; }
+};
+template <typename V>
+using StrMap = absl::flat_hash_map<std::string, V, StrHash, StrEq>;
+using StrSet = absl::flat_hash_set<std::string, StrHash, StrEq>;
+
+// Redis keys of the schema above.
+std::string CounterRedisKey(std::string_view key);  // "counter:<key>"
+std::string CrdtRedisKey(std::string_view key);     // "crdt_counter:<key>"
+std::string CrdtNegRedisKey(std::string_view key);  // "crdt_counter_neg:<key>"
+std::string UniqueRedisKey(std::string_view key);   // "hll:<key>"
+
+// Deltas to INCRBY in order; more than one only where summing would have overflowed int64.
+using DeltaList = absl::InlinedVector<int64_t, 1>;
+// Replica → its absolute totals.
+using CrdtReplicas = std::map<std::string, core::ReplicaTotals>;
+
+struct Epoch {
+  std::string node_id;         // the counterd node whose WAL this came from
+  uint64_t first_lsn = 0;      // lowest LSN covered (0 only for an empty epoch)
+  uint64_t last_lsn = 0;       // highest LSN covered; the markers advance to it
+  StrMap<DeltaList> counters;  // key → deltas
+  StrMap<CrdtReplicas> crdts;  // key → replica → totals
+  StrMap<StrSet> uniques;      // key → distinct items
+  uint64_t source_ops = 0;     // Add*/Set* calls folded into this epoch (for ratios and metrics)
+
+  // True when the epoch carries no operation (it may still cover LSNs).
+  bool empty() const { return counters.empty() && crdts.empty() && uniques.empty(); }
+};
+
+class Coalescer {
+ public:
+  // `node_id`: 1..64 bytes of [A-Za-z0-9_.:-] (checked by EpochApplier). `sealed_through`: the
+  // highest LSN already handed out in an earlier epoch (0 on a fresh node).
+  explicit Coalescer(std::string node_id, uint64_t sealed_through = 0);
+
+  // Recovery: `markers` holds, per slot (size redis::kSlotCount), the LSN Redis has applied
+  // for this node (0: none). Operations at or below their Redis key's slot marker are dropped
+  // (their LSN is still covered). An empty vector turns filtering off. kInvalidValue when the
+  // size is wrong.
+  [[nodiscard]] absl::Status SetAppliedMarkers(std::vector<uint64_t> markers);
+
+  // Adds `delta` to `key`. kInvalidValue (field "lsn") when lsn is 0 or not above the last
+  // sealed LSN; nothing is added then.
+  [[nodiscard]] absl::Status AddCounter(std::string_view key, int64_t delta, uint64_t lsn);
+
+  // Raises `replica`'s absolute totals of CRDT `key` to at least (positive, negative).
+  // kInvalidValue for negative totals ("positive"/"negative") or a bad LSN; kInvalidReplica for
+  // a bad replica id. A zero total writes nothing (an absent field reads as 0).
+  [[nodiscard]] absl::Status SetCrdtTotals(std::string_view key, std::string_view replica,
+                                           int64_t positive, int64_t negative, uint64_t lsn);
+
+  // Adds `items` to the unique set `key` (an empty list still creates the HLL). LSN errors as
+  // AddCounter.
+  [[nodiscard]] absl::Status AddUniqueItems(std::string_view key,
+                                            const std::vector<std::string_view>& items,
+                                            uint64_t lsn);
+
+  // Marks `lsn` as covered by the pending epoch although it carries nothing for this backend
+  // (e.g. a sample operation), so the markers and the WAL can move past it. LSN errors as
+  // AddCounter.
+  [[nodiscard]] absl::Status CoverLsn(uint64_t lsn);
+
+  // True when no LSN has been covered since the last Seal().
+  bool idle() const { return pending_.last_lsn == 0; }
+  size_t pending_keys() const {
+    return pending_.counters.size() + pending_.crdts.size() + pending_.uniques.size();
+  }
+  uint64_t sealed_through() const { return sealed_through_; }
+  uint64_t skipped_ops() const { return skipped_ops_; }  // dropped by the recovery markers
+
+  // Hands out everything added since the last Seal() and starts a new epoch. When idle(), the
+  // result is an empty epoch with last_lsn 0 (nothing to apply) and nothing changes.
+  Epoch Seal();
+
+ private:
+  [[nodiscard]] absl::Status Note(uint64_t lsn);
+  bool AlreadyApplied(const std::string& redis_key, uint64_t lsn) const;
+
+  Epoch pending_;
+  uint64_t sealed_through_;
+  uint64_t skipped_ops_ = 0;
+  std::vector<uint64_t> markers_;
+};
+
+// One operation of a slot group, on a Redis key of that slot.
+struct CounterOp {
+  std::string redis_key;  // counter:<key>
+  DeltaList deltas;
+};
+struct CrdtFieldOp {
+  std::string redis_key;  // crdt_counter:<key> or crdt_counter_neg:<key>
+  std::string replica;    // hash field
+  int64_t total = 0;      // absolute total, written as max(current, total)
+};
+struct UniqueOp {
+  std::string redis_key;           // hll:<key>
+  std::vector<std::string> items;  // sorted
+};
+
+struct SlotGroup {
+  uint16_t slot = 0;
+  std::vector<CounterOp> counters;  // sorted by key, like the others
+  std::vector<CrdtFieldOp> crdt_fields;
+  std::vector<UniqueOp> uniques;
+
+  // Redis commands the group stands for (INCRBY per delta, HSET-max per field, PFADD per key).
+  size_t op_count() const;
+};
+
+// Splits `epoch` by the slot of each operation's Redis key. Deterministic: the same epoch gives
+// the same groups with the same order inside, so a re-application sends the same FCALLs.
+std::map<uint16_t, SlotGroup> GroupBySlot(const Epoch& epoch);
+
+}  // namespace counterd::store::redis_cluster
