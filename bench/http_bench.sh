@@ -39,6 +39,7 @@ run() {
 }
 run -c 32 --batch 1 --keys 100000
 run -c 4 --batch 1000 --keys 100000
+run -c 16 --batch 1000 --keys 100000
 run -c 8 --batch 1000 --keys 100000 --dist zipf
 run -c 64 --rate 10000 --batch 1 --keys 100000
 run -c 32 --batch 1 --dist single
