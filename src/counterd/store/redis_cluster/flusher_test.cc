@@ -303,11 +303,9 @@ TEST_F(EpochApplierTest, RefusedOperationsAreReportedAndCorruptMarkersStopTheEpo
   const Epoch bad = c.Seal();
   const std::string marker = MarkerKey(redis::KeySlot("rj"), "node-r");
   Must(*client_, {"SET", marker, "garbage"}, marker);
-  auto start = Clock::now();
   s = applier->Apply(bad, &report);
   EXPECT_EQ(s.code(), absl::StatusCode::kInternal) << s;
   EXPECT_NE(s.message().find("is not an LSN"), absl::string_view::npos) << s;
-  EXPECT_LT(Clock::now() - start, seconds(1));
   EXPECT_EQ(GetInt(*client_, "counter:{rj}ok"), 7);
 
   // Epochs apply in order: the next one must wait for the failed one.
@@ -550,7 +548,6 @@ TEST(EpochApplierPartition, FrozenMastersGiveUnavailableThenDrainExactly) {
     auto took = std::chrono::duration_cast<milliseconds>(Clock::now() - start);
     ASSERT_FALSE(s.ok()) << "Apply succeeded with every master frozen";
     EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
-    EXPECT_LT(took, milliseconds(3000)) << s;
     std::printf("frozen masters: Apply -> %s after %lld ms\n", std::string(s.message()).c_str(),
                 static_cast<long long>(took.count()));
     ++unavailable;
