@@ -357,7 +357,7 @@ TEST_F(GrpcServerTest, StopEndsAnOpenStreamAfterTheGracePeriod) {
   ASSERT_TRUE(stream->Write(batch));
   v1::BatchAck ack;
   ASSERT_TRUE(stream->Read(&ack));  // acknowledged, so durable
-  server_->Stop();  // the client never half-closes
+  server_->Stop();                  // the client never half-closes
   EXPECT_FALSE(stream->Read(&ack));
   EXPECT_FALSE(stream->Finish().ok());
   EXPECT_EQ(engine_->GetCounter("stop:1")->value, 1);
