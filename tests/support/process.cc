@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -51,11 +52,17 @@ bool PortIsFree(int port) {
 }  // namespace
 
 int FreeLoopbackPort() {
-  // Redis Cluster uses port+10000 for its bus, so stay below 55535. Each test process walks its
+  // Stay below the kernel's ephemeral range (outgoing connections take their local ports from
+  // it, so a port picked there can be taken by any client while a test restarts its server on
+  // it), and leave room for Redis Cluster's bus port at port+10000. Each test process walks its
   // own random sequence, which keeps parallel ctest jobs apart.
+  int ephemeral_low = 32768;
+  if (std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range"); range) range >> ephemeral_low;
+  const int low = 10000;
+  const int high = std::max(low + 1000, ephemeral_low - 10001);
   static std::mt19937 rng(std::random_device{}() ^ static_cast<unsigned>(getpid()));
   for (int attempt = 0; attempt < 1000; ++attempt) {
-    int port = 20000 + static_cast<int>(rng() % 35000);
+    int port = low + static_cast<int>(rng() % static_cast<unsigned>(high - low));
     if (PortIsFree(port) && PortIsFree(port + 10000)) return port;
   }
   std::abort();
