@@ -13,6 +13,7 @@ namespace counterd::wal {
 namespace {
 
 using testing::AppendN;
+using testing::Expected;
 using testing::PayloadFor;
 using testing::ReadAll;
 using testing::ReadFile;
@@ -22,14 +23,6 @@ using testing::SegmentNames;
 using testing::SmallOptions;
 using testing::TempDir;
 using testing::WriteFile;
-
-std::vector<Rec> Expected(uint64_t first, uint64_t last) {
-  std::vector<Rec> out;
-  for (uint64_t i = first; i <= last; ++i) {
-    out.push_back(Rec{i, static_cast<int64_t>(i) * 10, PayloadFor(i)});
-  }
-  return out;
-}
 
 // Writes records 1..n with the real writer and closes it.
 void WriteLog(const std::string& dir, uint64_t n, uint64_t segment_bytes = 512) {

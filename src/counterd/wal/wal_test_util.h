@@ -77,6 +77,15 @@ inline WalOptions SmallOptions(const std::string& dir, uint64_t segment_bytes = 
   return o;
 }
 
+// The records AppendN writes for indices first..last, as the reader should return them.
+inline std::vector<Rec> Expected(uint64_t first, uint64_t last) {
+  std::vector<Rec> out;
+  for (uint64_t i = first; i <= last; ++i) {
+    out.push_back(Rec{i, static_cast<int64_t>(i) * 10, PayloadFor(i)});
+  }
+  return out;
+}
+
 // Appends records with payload PayloadFor(i), timestamp i * 10, waits until all are durable.
 inline void AppendN(WalWriter& w, uint64_t first_i, uint64_t n) {
   uint64_t last = 0;

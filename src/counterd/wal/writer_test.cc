@@ -22,20 +22,13 @@ namespace counterd::wal {
 namespace {
 
 using testing::AppendN;
+using testing::Expected;
 using testing::PayloadFor;
 using testing::ReadAll;
 using testing::Rec;
 using testing::SegmentNames;
 using testing::SmallOptions;
 using testing::TempDir;
-
-std::vector<Rec> Expected(uint64_t first, uint64_t last) {
-  std::vector<Rec> out;
-  for (uint64_t i = first; i <= last; ++i) {
-    out.push_back(Rec{i, static_cast<int64_t>(i) * 10, PayloadFor(i)});
-  }
-  return out;
-}
 
 std::unique_ptr<WalWriter> MustOpen(const WalOptions& options, uint64_t min_next_lsn = 1) {
   absl::StatusOr<std::unique_ptr<WalWriter>> w = WalWriter::Open(options, min_next_lsn);
