@@ -96,6 +96,7 @@ class EngineImpl final : public Engine {
     }
     stop_cv_.notify_all();
     if (snapshot_thread_.joinable()) snapshot_thread_.join();
+    redis_.reset();  // stops the flusher; what it did not apply stays in the WAL
     // A clean shutdown leaves a fresh snapshot so the next start replays little.
     if (recovered_ && wal_->health().ok()) (void)Snapshot();
     wal_.reset();  // drains and syncs what is queued
@@ -114,10 +115,19 @@ class EngineImpl final : public Engine {
     wal_options.segment_bytes = options_.wal_segment_bytes;
     wal_options.budget_bytes = options_.wal_budget_bytes;
     wal_options.sync = options_.wal_sync;
+    if (options_.redis) {
+      absl::StatusOr<std::unique_ptr<RedisBackend>> backend =
+          RedisBackend::Create(*options_.redis, dir_.node_id(), dir_.wal_dir(), &store_);
+      if (!backend.ok()) return backend.status();
+      redis_ = std::move(*backend);
+      wal_options.durable_observer = redis_->DurableObserver();
+    }
     absl::StatusOr<std::unique_ptr<wal::WalWriter>> writer =
         wal::WalWriter::Open(wal_options, cuts_.snapshot_lsn + 1);
     if (!writer.ok()) return writer.status();
     wal_ = std::move(*writer);
+    // The flusher's hold on the log starts before anything could delete a segment.
+    if (redis_) wal_->RegisterConsumer("redis");
 
     const uint64_t from = cuts_.min_cut() + 1;
     bool first = true;
@@ -147,6 +157,15 @@ class EngineImpl final : public Engine {
     if (!replay.ok()) return replay;
     wal_->RegisterConsumer("snapshot");
     wal_->SetConsumerPosition("snapshot", from);
+    if (redis_) {
+      // In Redis mode the store's counters hold only this node's pending deltas; the flusher
+      // rebuilds them from the WAL records Redis does not have (by the markers).
+      for (size_t i = 0; i < EmbeddedStore::kShards; ++i) {
+        std::lock_guard lock(store_.shard(i).mu);
+        store_.shard(i).counters.clear();
+      }
+      redis_->Start(wal_.get(), wal_->last_assigned_lsn());
+    }
     snapshot_thread_ = std::thread([this] { SnapshotLoop(); });
     recovered_ = true;
     return absl::OkStatus();
@@ -168,7 +187,7 @@ class EngineImpl final : public Engine {
         const int64_t value = seen->value;
         lock.unlock();
         token_hits_.fetch_add(1, std::memory_order_relaxed);
-        return Acknowledge(lsn, value, std::move(done));
+        return Acknowledge(lsn, WithBackendBase(key, value), std::move(done));
       }
     }
     auto it = shard.counters.find(key);
@@ -183,7 +202,7 @@ class EngineImpl final : public Engine {
     absl::StatusOr<uint64_t> lsn = LogAndApply(shard, op, now, nullptr);
     lock.unlock();
     if (!lsn.ok()) return std::move(done)(lsn.status());
-    Acknowledge(*lsn, *next, std::move(done));
+    Acknowledge(*lsn, WithBackendBase(key, *next), std::move(done));
   }
 
   void BatchIncrement(std::span<const IncrementRequest> items,
@@ -307,6 +326,11 @@ class EngineImpl final : public Engine {
         }
       }
     }
+    if (redis_) {
+      for (size_t i = 0; i < items.size(); ++i) {
+        if (results[i].ok()) results[i] = WithBackendBase(items[i].key, *results[i]);
+      }
+    }
     Acknowledge(wait_lsn, std::move(results), std::move(done));
   }
 
@@ -328,12 +352,19 @@ class EngineImpl final : public Engine {
           fmt::format("{} is a {} counter", key, next.kind() == core::CrdtKind::kG ? "G" : "PN")));
     }
     if (absl::Status s = next.Increment(replica, delta); !s.ok()) return std::move(done)(s);
+    // Logged as the replica's new absolute totals (a one-replica merge), not as the delta:
+    // replay gives the same state, and the Redis flusher can write the totals straight from the
+    // log (HSET-max is idempotent, a delta is not).
+    core::CrdtCounter totals(next.kind());
+    if (absl::Status s = totals.MergeReplica(replica, next.replicas().find(replica)->second);
+        !s.ok()) {
+      return std::move(done)(s);
+    }
+    const std::string state = totals.Serialize();
     Op op;
-    op.type = OpType::kCrdtAdd;
+    op.type = OpType::kCrdtMerge;
     op.key = key;
-    op.kind = next.kind();
-    op.replica = replica;
-    op.delta = delta;
+    op.state = state;
     absl::StatusOr<uint64_t> lsn = LogAndApply(shard, op, now, nullptr);
     lock.unlock();
     if (!lsn.ok()) return std::move(done)(lsn.status());
@@ -383,6 +414,11 @@ class EngineImpl final : public Engine {
   void UniqueMerge(std::string_view dest, std::span<const std::string_view> sources,
                    Done<uint64_t> done) override {
     if (absl::Status s = core::ValidateKey(dest, "dest"); !s.ok()) return std::move(done)(s);
+    if (redis_) {
+      return std::move(done)(Error(Err::kUnimplemented, "dest",
+                                   "PFMERGE is not available with the Redis Cluster backend; "
+                                   "count a union with PFCOUNT of several keys instead"));
+    }
     if (sources.size() > kMaxUnionKeys) {
       return std::move(done)(
           Error(Err::kTooLarge, "sources", fmt::format("at most {} source keys", kMaxUnionKeys)));
@@ -441,17 +477,47 @@ class EngineImpl final : public Engine {
     CounterRead read;
     read.as_of_unix_ms = NowUs() / 1000;
     Shard& shard = store_.shard(store_.ShardOf(key));
-    std::lock_guard lock(shard.mu);
-    if (auto it = shard.counters.find(key); it != shard.counters.end()) read.value = it->second;
+    auto local = [&]() -> int64_t {
+      std::lock_guard lock(shard.mu);
+      auto it = shard.counters.find(key);
+      return it == shard.counters.end() ? 0 : it->second;
+    };
+    if (!redis_) {
+      read.value = local();
+      return read;
+    }
+    int64_t pending = 0;
+    absl::StatusOr<int64_t> value = redis_->ReadCounter(
+        key,
+        [&] {
+          pending = local();
+          return pending;
+        },
+        &read.as_of_unix_ms);
+    if (!value.ok()) return value.status();
+    read.value = *value;
+    read.pending = pending;
     return read;
   }
 
   absl::StatusOr<core::CrdtCounter> GetCrdt(std::string_view key) override {
     if (absl::Status s = core::ValidateKey(key); !s.ok()) return s;
-    Shard& shard = store_.shard(store_.ShardOf(key));
-    std::lock_guard lock(shard.mu);
-    if (auto it = shard.crdts.find(key); it != shard.crdts.end()) return it->second;
-    return core::CrdtCounter(core::CrdtKind::kPN);
+    std::optional<core::CrdtCounter> local;
+    {
+      Shard& shard = store_.shard(store_.ShardOf(key));
+      std::lock_guard lock(shard.mu);
+      if (auto it = shard.crdts.find(key); it != shard.crdts.end()) local = it->second;
+    }
+    if (!redis_) return local ? *local : core::CrdtCounter(core::CrdtKind::kPN);
+    // Redis holds every node's replica totals; this node's own may be newer (pending). Both
+    // are absolute totals, so the merge (per-replica max) is exact.
+    absl::StatusOr<core::CrdtCounter> merged =
+        redis_->ReadCrdt(key, local ? local->kind() : core::CrdtKind::kPN);
+    if (!merged.ok()) return merged.status();
+    if (local) {
+      if (absl::Status s = merged->Merge(*local); !s.ok()) return s;
+    }
+    return merged;
   }
 
   absl::StatusOr<uint64_t> UniqueCount(std::span<const std::string_view> keys) override {
@@ -465,6 +531,7 @@ class EngineImpl final : public Engine {
       if (absl::Status s = core::ValidateKey(keys[i], field); !s.ok()) return s;
       indices.push_back(store_.ShardOf(keys[i]));
     }
+    if (redis_) return UniqueCountWithRedis(keys);
     ShardLocks locks(store_, indices);
     if (keys.size() == 1) {
       Shard& shard = store_.shard(indices[0]);
@@ -483,6 +550,12 @@ class EngineImpl final : public Engine {
 
   absl::StatusOr<std::optional<std::string>> UniqueBytes(std::string_view key) override {
     if (absl::Status s = core::ValidateKey(key); !s.ok()) return s;
+    if (redis_) {
+      absl::StatusOr<std::optional<core::HyperLogLog>> merged = MergedUnique(key);
+      if (!merged.ok()) return merged.status();
+      if (!merged->has_value()) return std::optional<std::string>();
+      return std::optional<std::string>((*merged)->bytes());
+    }
     Shard& shard = store_.shard(store_.ShardOf(key));
     std::lock_guard lock(shard.mu);
     auto it = shard.uniques.find(key);
@@ -520,6 +593,10 @@ class EngineImpl final : public Engine {
     snapshots_.fetch_add(1, std::memory_order_relaxed);
     last_snapshot_lsn_.store(cuts->snapshot_lsn, std::memory_order_relaxed);
     return absl::OkStatus();
+  }
+
+  absl::Status BackendHealth() const override {
+    return redis_ ? redis_->Health() : absl::OkStatus();
   }
 
   absl::Status WriteHealth() const override {
@@ -566,6 +643,10 @@ class EngineImpl final : public Engine {
     stats.snapshots = snapshots_.load(std::memory_order_relaxed);
     stats.last_snapshot_lsn = last_snapshot_lsn_.load(std::memory_order_relaxed);
     stats.token_hits = token_hits_.load(std::memory_order_relaxed);
+    if (redis_) {
+      stats.redis_mode = true;
+      stats.redis = redis_->Stats();
+    }
     return stats;
   }
 
@@ -573,6 +654,41 @@ class EngineImpl final : public Engine {
   AckMode ack_mode() const override { return options_.ack_mode; }
 
  private:
+  // Redis mode: an increment's reply is the backend value last read here plus the pending
+  // value the write path computed (writes never wait for Redis). Embedded: the value itself.
+  int64_t WithBackendBase(std::string_view key, int64_t local) {
+    if (!redis_) return local;
+    return static_cast<int64_t>(static_cast<uint64_t>(redis_->CachedCounter(key)) +
+                                static_cast<uint64_t>(local));
+  }
+
+  // Redis mode: the union of Redis's HLL and this node's (idempotent, so exact).
+  absl::StatusOr<std::optional<core::HyperLogLog>> MergedUnique(std::string_view key) {
+    absl::StatusOr<std::optional<core::HyperLogLog>> remote = redis_->ReadUnique(key);
+    if (!remote.ok()) return remote.status();
+    Shard& shard = store_.shard(store_.ShardOf(key));
+    std::lock_guard lock(shard.mu);
+    auto it = shard.uniques.find(key);
+    if (it == shard.uniques.end()) return remote;
+    if (!remote->has_value()) return std::optional<core::HyperLogLog>(it->second);
+    (*remote)->Merge(it->second);
+    return remote;
+  }
+
+  absl::StatusOr<uint64_t> UniqueCountWithRedis(std::span<const std::string_view> keys) {
+    std::vector<core::HyperLogLog> hlls;
+    for (std::string_view key : keys) {
+      absl::StatusOr<std::optional<core::HyperLogLog>> merged = MergedUnique(key);
+      if (!merged.ok()) return merged.status();
+      if (merged->has_value()) hlls.push_back(std::move(**merged));
+    }
+    if (hlls.empty()) return 0;
+    if (hlls.size() == 1) return hlls[0].Count();
+    std::vector<const core::HyperLogLog*> pointers;
+    for (const core::HyperLogLog& h : hlls) pointers.push_back(&h);
+    return core::HyperLogLog::CountUnion(pointers);
+  }
+
   // One reusable encoding buffer per thread: no allocation per increment once warm.
   static std::string& ScratchPayload() {
     thread_local std::string buffer;
@@ -646,6 +762,8 @@ class EngineImpl final : public Engine {
   EngineOptions options_;
   DataDir dir_;
   EmbeddedStore store_;
+  std::unique_ptr<RedisBackend> redis_;  // Redis mode only; reset first on destruction (its
+                                         // flusher uses wal_)
   std::unique_ptr<wal::WalWriter> wal_;
   store::SnapshotCuts cuts_;
   uint64_t replayed_records_ = 0;

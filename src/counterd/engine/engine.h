@@ -36,6 +36,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "counterd/core/crdt.h"
+#include "counterd/engine/redis_backend.h"
 
 namespace counterd::engine {
 
@@ -56,6 +57,8 @@ struct EngineOptions {
   // Capacity of every sample (reservoir) key, 1..10000.
   int64_t sample_capacity = 1000;
   bool wal_sync = true;  // false only in benchmarks that measure the engine without the disk
+  // Set: live values go to this Redis Cluster (redis_backend.h); unset: the embedded store.
+  std::optional<RedisBackendOptions> redis;
 };
 
 template <typename T>
@@ -69,7 +72,9 @@ struct IncrementRequest {
 
 struct CounterRead {
   int64_t value = 0;
-  int64_t pending = 0;        // this node's delta not yet in the backend (0 on the embedded store)
+  int64_t pending = 0;  // this node's delta not yet in the backend (0 on the embedded store)
+  // (In Redis mode an increment's reply is the last backend value this node read plus its
+  // pending delta: writes never wait for Redis.)
   int64_t as_of_unix_ms = 0;  // when the value was read
 };
 
@@ -94,6 +99,8 @@ struct EngineStats {
   std::vector<std::pair<double, uint64_t>> wal_sync_latency_le;
   double wal_sync_latency_sum_s = 0;
   uint64_t wal_sync_latency_count = 0;
+  bool redis_mode = false;
+  RedisBackendStats redis;  // only with redis_mode
 };
 
 class Engine {
@@ -125,6 +132,7 @@ class Engine {
   virtual void UniqueAdd(std::string_view key, std::span<const std::string_view> items,
                          Done<UniqueAddResult> done) = 0;
   // PFMERGE dest src...: dest becomes the union (dest included). Completes with the estimate.
+  // Not available with the Redis backend (unimplemented): see docs/architecture.md.
   virtual void UniqueMerge(std::string_view dest, std::span<const std::string_view> sources,
                            Done<uint64_t> done) = 0;
   // Offers items to the key's reservoir (capacity EngineOptions::sample_capacity).
@@ -151,6 +159,9 @@ class Engine {
   [[nodiscard]] virtual absl::Status Snapshot() = 0;
   // OK while writes can be accepted; otherwise the reason (wal_failed, wal_full...).
   [[nodiscard]] virtual absl::Status WriteHealth() const = 0;
+  // OK, or why the backend is behind while writes are still accepted (Redis unreachable...):
+  // the node is degraded, not down.
+  [[nodiscard]] virtual absl::Status BackendHealth() const = 0;
   [[nodiscard]] virtual EngineStats Stats() const = 0;
   // The node's stable id (made once, kept in the data dir).
   [[nodiscard]] virtual const std::string& node_id() const = 0;

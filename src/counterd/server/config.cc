@@ -1,8 +1,11 @@
 #include "counterd/server/config.h"
 
+#include <fmt/format.h>
+
 #include <CLI/CLI.hpp>
 
 #include "counterd/common/errors.h"
+#include "counterd/redis/cluster_client.h"
 
 namespace counterd::server {
 
@@ -44,13 +47,32 @@ absl::StatusOr<ServerConfig> ParseFlags(int argc, char** argv, int* exit_code,
   app.add_option("--sample-capacity", e.sample_capacity, "items kept per sample key (1..10000)")
       ->check(CLI::Range(1, 10000))
       ->capture_default_str();
-  app.add_option("--http-threads", config.http_threads, "HTTP I/O threads (0 = one per core)")
+  app.add_option("--http-threads", config.http_threads,
+                 "HTTP I/O threads (0 = one per core but one, for the WAL committer; at least 1)")
       ->capture_default_str();
   app.add_option("--max-body-bytes", config.max_body_bytes, "largest accepted request body")
       ->capture_default_str();
   app.add_option("--max-connections", config.max_connections, "open client connections at most")
       ->capture_default_str();
   app.add_option("--log-level", config.log_level, "trace|debug|info|warn|error")
+      ->capture_default_str();
+  std::string redis_cluster;
+  engine::RedisBackendOptions redis;
+  int64_t flush_ms = redis.flush_interval.count();
+  int64_t read_cache_ms = redis.read_cache_ttl.count();
+  app.add_option("--redis-cluster", redis_cluster,
+                 "host:port,... of Redis Cluster nodes: live values go there (default: the "
+                 "embedded store)");
+  app.add_option("--redis-flush-ms", flush_ms, "milliseconds between flusher epochs")
+      ->check(CLI::Range(int64_t{1}, int64_t{60000}))
+      ->capture_default_str();
+  app.add_option("--redis-min-replicas", redis.min_replicas,
+                 "replicas that must have an epoch (WAIT) before the WAL may drop it")
+      ->check(CLI::Range(0, 16))
+      ->capture_default_str();
+  app.add_option("--redis-read-cache-ms", read_cache_ms,
+                 "how long a Redis value read serves other reads of the key (0 = no cache)")
+      ->check(CLI::Range(int64_t{0}, int64_t{60000}))
       ->capture_default_str();
   try {
     app.parse(argc, argv);
@@ -61,6 +83,18 @@ absl::StatusOr<ServerConfig> ParseFlags(int argc, char** argv, int* exit_code,
     return Error(Err::kInvalidValue, "flags", *message);
   }
   e.ack_mode = ack_mode == "buffered" ? engine::AckMode::kBuffered : engine::AckMode::kDurable;
+  if (!redis_cluster.empty()) {
+    absl::StatusOr<std::vector<std::string>> seeds = redis::ParseSeeds(redis_cluster);
+    if (!seeds.ok()) {
+      *exit_code = 2;
+      *message = fmt::format("--redis-cluster: {}\n", std::string(seeds.status().message()));
+      return Error(Err::kInvalidValue, "redis_cluster", *message);
+    }
+    redis.seeds = std::move(*seeds);
+    redis.flush_interval = std::chrono::milliseconds(flush_ms);
+    redis.read_cache_ttl = std::chrono::milliseconds(read_cache_ms);
+    e.redis = std::move(redis);
+  }
   return config;
 }
 

@@ -1,9 +1,13 @@
-// counterd — the server binary: flags → engine (WAL + embedded store) → front-ends.
+// counterd — the server binary: flags → engine (WAL + embedded store or Redis Cluster) →
+// front-ends.
 // SIGTERM/SIGINT: stop accepting, finish in-flight requests, take a final snapshot, exit 0.
 #include <fmt/format.h>
 #include <signal.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 
 #include "counterd/api/grpc/grpc_server.h"
@@ -31,6 +35,16 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  if (config->engine.redis) {
+    // Test hook (crash tests only): SIGKILL this process after the Nth epoch's FCALLs, before
+    // their WAIT, to show that a replay after restart never counts twice.
+    if (const char* n = std::getenv("COUNTERD_TEST_KILL_AFTER_FCALL"); n != nullptr) {
+      auto remaining = std::make_shared<std::atomic<long>>(std::atol(n));
+      config->engine.redis->after_fcall_hook = [remaining](const auto&) {
+        if (remaining->fetch_sub(1) == 1) ::kill(::getpid(), SIGKILL);
+      };
+    }
+  }
 
   absl::StatusOr<std::unique_ptr<engine::Engine>> engine = engine::Engine::Open(config->engine);
   if (!engine.ok()) {
@@ -81,10 +95,11 @@ int main(int argc, char** argv) {
     grpc = std::move(*started);
     std::printf("counterd: serving gRPC on %s\n", config->grpc_addr.c_str());
   }
-  std::printf("counterd: node %s serving HTTP on %s (data dir %s, ack mode %s)\n",
+  std::printf("counterd: node %s serving HTTP on %s (data dir %s, ack mode %s, store %s)\n",
               (*engine)->node_id().c_str(), config->http_addr.c_str(),
               config->engine.data_dir.c_str(),
-              config->engine.ack_mode == engine::AckMode::kDurable ? "durable" : "buffered");
+              config->engine.ack_mode == engine::AckMode::kDurable ? "durable" : "buffered",
+              config->engine.redis ? "redis-cluster" : "embedded");
   std::fflush(stdout);
 
   int signal_number = 0;

@@ -16,6 +16,7 @@
 //   (*wal)->WhenDurable(lsn, [](absl::Status s) { /* post the reply */ });
 #pragma once
 
+#include "counterd/wal/feed.h"
 #include "counterd/wal/format.h"
 #include "counterd/wal/reader.h"
 #include "counterd/wal/writer.h"

@@ -226,6 +226,7 @@ void WalWriter::CommitterLoop() {
     }
     const absl::Status written = WriteBatch(writing_);
     absl::Status outcome;
+    if (written.ok() && options_.durable_observer) options_.durable_observer(writing_.bytes);
     if (written.ok()) {
       std::lock_guard lock(mu_);
       const uint64_t durable = writing_.last_lsn;

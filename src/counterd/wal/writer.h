@@ -53,6 +53,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -78,6 +79,10 @@ struct WalOptions {
   // to hold the committer and show group commit). Called on the committer thread, from Open,
   // and from retention.
   internal::FaultInjector fault_injector;
+  // Called on the committer thread with each group commit's records (encoded as on disk, see
+  // ForEachRecord in feed.h) once they are durable, before durable_lsn() moves past them and
+  // before their waiters run. Must be quick (WalFeed::OnDurable copies them).
+  std::function<void(std::string_view records)> durable_observer;
 };
 
 // Upper bounds (µs) of the sync-latency histogram buckets; one more bucket counts the rest.

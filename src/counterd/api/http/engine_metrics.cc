@@ -38,8 +38,45 @@ metrics::CollectorId RegisterEngineMetrics(metrics::Registry& registry, engine::
     out.Family(
         "counterd_node_info", "This node's identity.", Type::kGauge,
         {{{{"node_id", engine.node_id()},
-           {"ack_mode", engine.ack_mode() == engine::AckMode::kDurable ? "durable" : "buffered"}},
+           {"ack_mode", engine.ack_mode() == engine::AckMode::kDurable ? "durable" : "buffered"},
+           {"store", s.redis_mode ? "redis-cluster" : "embedded"}},
           1}});
+    if (s.redis_mode) {
+      const engine::RedisBackendStats& r = s.redis;
+      out.Gauge("counterd_redis_degraded",
+                "1 while Redis is behind this node's WAL for a reason (unreachable, WAIT short).",
+                engine.BackendHealth().ok() ? 0 : 1);
+      out.Gauge("counterd_redis_backlog_records", "Durable WAL records not yet applied to Redis.",
+                d(r.backlog_records));
+      out.Gauge("counterd_redis_oldest_pending_seconds",
+                "Age of the oldest record not yet applied to Redis (0 when none).",
+                r.oldest_pending_age_s);
+      out.Gauge("counterd_redis_applied_lsn", "Every record up to this LSN is in Redis.",
+                d(r.applied_through_lsn));
+      out.Counter("counterd_redis_epochs_total", "Epochs applied to Redis.", d(r.epochs_ok));
+      out.Counter("counterd_redis_epoch_failures_total", "Epoch attempts that failed.",
+                  d(r.epochs_failed));
+      out.Counter("counterd_redis_source_ops_total",
+                  "Operations folded into applied epochs (before coalescing).", d(r.source_ops));
+      out.Counter("counterd_redis_round_trips_total", "Redis round trips made by the flusher.",
+                  d(r.round_trips));
+      out.Family("counterd_redis_commands_total", "Commands the flusher ran in Redis, by kind.",
+                 Type::kCounter,
+                 {{{{"command", "fcall"}}, d(r.fcalls)},
+                  {{{"command", "wait"}}, d(r.waits)},
+                  {{{"command", "incrby"}}, d(r.incrby)},
+                  {{{"command", "pfadd"}}, d(r.pfadd)},
+                  {{{"command", "hset_max"}}, d(r.hset_max)}});
+      out.Counter("counterd_redis_rejected_ops_total",
+                  "Operations Redis refused inside applied epochs (e.g. overflow).",
+                  d(r.rejected_ops));
+      out.Counter("counterd_redis_replayed_ops_skipped_total",
+                  "Operations found already applied by the markers after a restart.",
+                  d(r.skipped_ops));
+      out.Counter("counterd_redis_reads_total", "Reads served with the Redis backend.", d(r.reads));
+      out.Counter("counterd_redis_read_cache_hits_total",
+                  "Reads answered from the short-lived local cache.", d(r.read_cache_hits));
+    }
   });
 }
 

@@ -526,10 +526,24 @@ void Readyz(Session& s) {
   if (absl::Status health = s.engine().WriteHealth(); !health.ok()) {
     reasons.push_back(fmt::format("{}: {}", ErrorName(health), std::string(health.message())));
   }
+  // Degraded is not down: the node still acknowledges writes into its WAL (DESIGN "Faults"),
+  // so it stays in the load balancer (200) and says why it is behind.
+  std::vector<std::string> degraded;
+  if (absl::Status backend = s.engine().BackendHealth(); !backend.ok()) {
+    degraded.push_back(fmt::format("{}: {}", ErrorName(backend), std::string(backend.message())));
+  }
   JsonWriter& w = JsonOut();
   w.StartObject();
   Key(w, "ready");
   w.Bool(reasons.empty());
+  Key(w, "status");
+  String(w, !reasons.empty() ? "unavailable" : degraded.empty() ? "ok" : "degraded");
+  if (!degraded.empty()) {
+    Key(w, "degraded");
+    w.StartArray();
+    for (const std::string& reason : degraded) String(w, reason);
+    w.EndArray();
+  }
   if (!reasons.empty()) {
     Key(w, "reasons");
     w.StartArray();

@@ -549,7 +549,7 @@ TEST_F(HttpServerTest, HealthReadyAndMetrics) {
   EXPECT_EQ(r.body, R"({"status":"ok"})");
   r = c.Get("/readyz");
   EXPECT_EQ(r.status, 200);
-  EXPECT_EQ(r.body, R"({"ready":true})");
+  EXPECT_EQ(r.body, R"({"ready":true,"status":"ok"})");
   ASSERT_EQ(c.Post("/v1/counters/m:1/increment", R"({"delta":1})").status, 200);
   ASSERT_EQ(c.Post("/v1/counters/m:1/increment", "{}").status, 400);
 
