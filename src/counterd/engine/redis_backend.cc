@@ -441,7 +441,7 @@ class RedisBackend::Impl {
     return absl::OkStatus();
   }
 
-  // Applies one epoch; on success publishes it (pending deltas down, cache entries dropped,
+  // Applies one epoch; on success publishes it (pending deltas down, cached values up,
   // WAL released) inside the odd phase of the flush sequence, so reads never see Redis and
   // pending disagree about it.
   bool ApplyEpoch(const rc::Epoch& epoch) {
@@ -460,9 +460,13 @@ class RedisBackend::Impl {
             if (it->second == 0) shard.counters.erase(it);
           }
         }
+        // A cached Redis value gains the epoch exactly as pending loses it, so cached + pending
+        // stays what it was (and increment replies stay monotone on this node).
         CacheShard& cache = CacheFor(key);
         std::lock_guard lock(cache.mu);
-        cache.entries.erase(key);
+        if (auto it = cache.entries.find(key); it != cache.entries.end()) {
+          it->second.value = WrapAdd(it->second.value, sum);
+        }
       }
     }
     flush_seq_.fetch_add(1, std::memory_order_acq_rel);  // even again

@@ -25,7 +25,7 @@
 //   * Reads: counter = Redis value + pending delta. A flush changes both sides (Redis gains the
 //     epoch, pending loses it), so reads and flushes agree through a sequence counter: a read
 //     that overlaps the publication of a flush is retried. A short-TTL cache of Redis values
-//     serves hot keys; entries of a key are dropped when a flush of that key lands. CRDT and
+//     serves hot keys; a flush that lands adds its delta to the key's cached value. CRDT and
 //     unique reads merge the Redis state with this node's local state (per-replica max, HLL
 //     union): both merges are idempotent, so no pending arithmetic is needed. Samples stay
 //     node-local (documented in docs/architecture.md).
