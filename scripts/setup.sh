@@ -11,7 +11,7 @@ PACKAGES=(
   libboost-dev rapidjson-dev libfmt-dev libspdlog-dev libcli11-dev
   libxxhash-dev libzstd-dev libssl-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
-  libhiredis-dev redis-server redis-tools prometheus
+  libhiredis-dev redis-server redis-tools prometheus clickhouse-server
 )
 
 missing=()

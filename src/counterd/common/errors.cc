@@ -130,4 +130,11 @@ absl::Status WithFieldPrefix(const absl::Status& status, std::string_view prefix
   return out;
 }
 
+absl::Status WithField(const absl::Status& status, std::string_view field) {
+  if (status.ok()) return status;
+  absl::Status out = status;
+  out.SetPayload(kFieldPayload, absl::Cord(std::string(field)));
+  return out;
+}
+
 }  // namespace counterd

@@ -65,4 +65,8 @@ enum class Err {
 // "delta" inside "increments[3]" gives "increments[3].delta". OK passes through unchanged.
 [[nodiscard]] absl::Status WithFieldPrefix(const absl::Status& status, std::string_view prefix);
 
+// Returns `status` naming `field` instead (an API whose field is spelled differently, e.g. gRPC's
+// "to_ms" for the shared rule's "to"). OK passes through unchanged.
+[[nodiscard]] absl::Status WithField(const absl::Status& status, std::string_view field);
+
 }  // namespace counterd

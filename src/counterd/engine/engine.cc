@@ -96,7 +96,8 @@ class EngineImpl final : public Engine {
     }
     stop_cv_.notify_all();
     if (snapshot_thread_.joinable()) snapshot_thread_.join();
-    redis_.reset();  // stops the flusher; what it did not apply stays in the WAL
+    redis_.reset();    // stops the flusher; what it did not apply stays in the WAL
+    history_.reset();  // stops the history thread (the local rollup is flushed once more)
     // A clean shutdown leaves a fresh snapshot so the next start replays little.
     if (recovered_ && wal_->health().ok()) (void)Snapshot();
     wal_.reset();  // drains and syncs what is queued
@@ -120,14 +121,26 @@ class EngineImpl final : public Engine {
           RedisBackend::Create(*options_.redis, dir_.node_id(), dir_.wal_dir(), &store_);
       if (!backend.ok()) return backend.status();
       redis_ = std::move(*backend);
-      wal_options.durable_observer = redis_->DurableObserver();
     }
+    {
+      absl::StatusOr<std::unique_ptr<HistoryRunner>> history = HistoryRunner::Create(
+          options_.history, dir_.node_id(), dir_.wal_dir(), dir_.path() + "/history");
+      if (!history.ok()) return history.status();
+      history_ = std::move(*history);
+    }
+    // The committer hands every durable batch to each WAL follower.
+    std::vector<std::function<void(std::string_view)>> followers = {history_->DurableObserver()};
+    if (redis_) followers.push_back(redis_->DurableObserver());
+    wal_options.durable_observer = [followers = std::move(followers)](std::string_view records) {
+      for (const auto& follow : followers) follow(records);
+    };
     absl::StatusOr<std::unique_ptr<wal::WalWriter>> writer =
         wal::WalWriter::Open(wal_options, cuts_.snapshot_lsn + 1);
     if (!writer.ok()) return writer.status();
     wal_ = std::move(*writer);
     // The flusher's hold on the log starts before anything could delete a segment.
     if (redis_) wal_->RegisterConsumer("redis");
+    wal_->RegisterConsumer("history");
 
     const uint64_t from = cuts_.min_cut() + 1;
     bool first = true;
@@ -166,6 +179,7 @@ class EngineImpl final : public Engine {
       }
       redis_->Start(wal_.get(), wal_->last_assigned_lsn());
     }
+    history_->Start(wal_.get());
     snapshot_thread_ = std::thread([this] { SnapshotLoop(); });
     recovered_ = true;
     return absl::OkStatus();
@@ -595,6 +609,12 @@ class EngineImpl final : public Engine {
     return absl::OkStatus();
   }
 
+  absl::StatusOr<std::vector<history::Point>> History(std::string_view key, int64_t from,
+                                                      int64_t to, history::Step step) override {
+    if (absl::Status s = core::ValidateKey(key); !s.ok()) return s;
+    return history_->Query(key, from, to, step);
+  }
+
   absl::Status BackendHealth() const override {
     return redis_ ? redis_->Health() : absl::OkStatus();
   }
@@ -647,6 +667,7 @@ class EngineImpl final : public Engine {
       stats.redis_mode = true;
       stats.redis = redis_->Stats();
     }
+    if (history_) stats.history = history_->Stats();
     return stats;
   }
 
@@ -762,8 +783,9 @@ class EngineImpl final : public Engine {
   EngineOptions options_;
   DataDir dir_;
   EmbeddedStore store_;
-  std::unique_ptr<RedisBackend> redis_;  // Redis mode only; reset first on destruction (its
-                                         // flusher uses wal_)
+  std::unique_ptr<RedisBackend> redis_;     // Redis mode only; reset first on destruction (its
+                                            // flusher uses wal_)
+  std::unique_ptr<HistoryRunner> history_;  // reset early too (its thread uses wal_)
   std::unique_ptr<wal::WalWriter> wal_;
   store::SnapshotCuts cuts_;
   uint64_t replayed_records_ = 0;

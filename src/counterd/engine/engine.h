@@ -36,7 +36,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "counterd/core/crdt.h"
+#include "counterd/engine/history_runner.h"
 #include "counterd/engine/redis_backend.h"
+#include "counterd/history/series.h"
 
 namespace counterd::engine {
 
@@ -59,6 +61,8 @@ struct EngineOptions {
   bool wal_sync = true;  // false only in benchmarks that measure the engine without the disk
   // Set: live values go to this Redis Cluster (redis_backend.h); unset: the embedded store.
   std::optional<RedisBackendOptions> redis;
+  // History: exported to ClickHouse when a URL is set, else kept as a local per-minute rollup.
+  HistoryOptions history;
 };
 
 template <typename T>
@@ -101,6 +105,7 @@ struct EngineStats {
   uint64_t wal_sync_latency_count = 0;
   bool redis_mode = false;
   RedisBackendStats redis;  // only with redis_mode
+  HistoryStats history;
 };
 
 class Engine {
@@ -153,6 +158,13 @@ class Engine {
   // Up to k (1..10000) sampled items, lowest priority first.
   [[nodiscard]] virtual absl::StatusOr<std::vector<std::string>> Sample(std::string_view key,
                                                                         int64_t k) = 0;
+
+  // Sums of counter deltas per step between [from, to) (unix seconds, UTC), from ClickHouse or
+  // the local rollup (history/series.h rules: only non-zero buckets; errors name "to").
+  [[nodiscard]] virtual absl::StatusOr<std::vector<history::Point>> History(std::string_view key,
+                                                                            int64_t from,
+                                                                            int64_t to,
+                                                                            history::Step step) = 0;
 
   // ---- operations ----
   // Takes a snapshot now and lets the WAL drop what it covers. Blocks until done.

@@ -74,6 +74,30 @@ absl::StatusOr<ServerConfig> ParseFlags(int argc, char** argv, int* exit_code,
                  "how long a Redis value read serves other reads of the key (0 = no cache)")
       ->check(CLI::Range(int64_t{0}, int64_t{60000}))
       ->capture_default_str();
+  engine::HistoryOptions& h = e.history;
+  int64_t batch_ms = h.batch_interval.count();
+  double local_flush_s = static_cast<double>(h.local_flush_interval.count()) / 1000;
+  app.add_option("--clickhouse-url", h.clickhouse_url,
+                 "ClickHouse HTTP interface (e.g. http://127.0.0.1:8123): history is exported "
+                 "there exactly once (default: a local per-minute rollup in the data dir)");
+  app.add_option("--clickhouse-database", h.clickhouse_database,
+                 "ClickHouse database for the history tables (created when missing)")
+      ->capture_default_str();
+  app.add_option("--history-batch-rows", h.batch_rows, "rows per ClickHouse INSERT at most")
+      ->check(CLI::Range(size_t{1}, size_t{100000}))
+      ->capture_default_str();
+  app.add_option("--history-batch-ms", batch_ms,
+                 "milliseconds an export batch may wait before its INSERT")
+      ->check(CLI::Range(int64_t{1}, int64_t{600000}))
+      ->capture_default_str();
+  app.add_option("--history-retention", h.local_retention_s,
+                 "seconds of per-minute history the local rollup keeps (without ClickHouse)")
+      ->check(CLI::Range(int64_t{60}, int64_t{100} * 365 * 86400))
+      ->capture_default_str();
+  app.add_option("--history-flush-interval", local_flush_s,
+                 "seconds between writes of the local rollup file (the WAL keeps what is newer)")
+      ->check(CLI::Range(0.01, 86400.0))
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -83,6 +107,8 @@ absl::StatusOr<ServerConfig> ParseFlags(int argc, char** argv, int* exit_code,
     return Error(Err::kInvalidValue, "flags", *message);
   }
   e.ack_mode = ack_mode == "buffered" ? engine::AckMode::kBuffered : engine::AckMode::kDurable;
+  h.batch_interval = std::chrono::milliseconds(batch_ms);
+  h.local_flush_interval = std::chrono::milliseconds(static_cast<int64_t>(local_flush_s * 1000));
   if (!redis_cluster.empty()) {
     absl::StatusOr<std::vector<std::string>> seeds = redis::ParseSeeds(redis_cluster);
     if (!seeds.ok()) {

@@ -29,6 +29,7 @@
 #include "counterd/common/errors.h"
 #include "counterd/core/crdt.h"
 #include "counterd/core/key.h"
+#include "counterd/history/series.h"
 #include "counterd/v1/counterd.grpc.pb.h"
 
 namespace counterd::api::grpcapi {
@@ -624,10 +625,51 @@ class CounterdService final : public v1::Counterd::CallbackService {
   }
 
   grpc::ServerUnaryReactor* GetHistory(grpc::CallbackServerContext* ctx,
-                                       const v1::GetHistoryRequest* /*req*/,
-                                       v1::GetHistoryResponse* /*resp*/) override {
-    return Unary(
-        ctx, Error(Err::kUnimplemented, "", "history queries are not available in this build yet"));
+                                       const v1::GetHistoryRequest* req,
+                                       v1::GetHistoryResponse* resp) override {
+    history::Step step = history::Step::kMinute;
+    switch (req->step()) {
+      case v1::HISTORY_STEP_UNSPECIFIED:
+      case v1::HISTORY_STEP_MINUTE:
+        break;
+      case v1::HISTORY_STEP_HOUR:
+        step = history::Step::kHour;
+        break;
+      case v1::HISTORY_STEP_DAY:
+        step = history::Step::kDay;
+        break;
+      default:
+        return Unary(ctx, Error(Err::kInvalidValue, "step",
+                                fmt::format("unknown step {}", static_cast<int>(req->step()))));
+    }
+    // Milliseconds on the wire, minutes inside: a bucket holds the minutes whose start is in
+    // [from, to), so bounds round down to the second (floor, also below 0).
+    const auto seconds = [](int64_t ms) { return ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000); };
+    const int64_t from = seconds(req->from_ms()), to = seconds(req->to_ms());
+    if (req->to_ms() <= req->from_ms()) {
+      return Unary(ctx, Error(Err::kInvalidValue, "to_ms",
+                              fmt::format("to_ms ({}) must be after from_ms ({})", req->to_ms(),
+                                          req->from_ms())));
+    }
+    // (A ClickHouse query blocks this callback thread for one round trip; gRPC's callback
+    // executor has more than one.)
+    absl::StatusOr<std::vector<history::Point>> points =
+        engine_->History(req->key(), from, to, step);
+    if (!points.ok()) {
+      const std::string field = ErrorField(points.status());
+      absl::Status status = points.status();
+      if (field == "from" || field == "to") status = WithField(status, field + "_ms");
+      return Unary(ctx, status);
+    }
+    resp->set_key(req->key());
+    resp->set_step(req->step() == v1::HISTORY_STEP_UNSPECIFIED ? v1::HISTORY_STEP_MINUTE
+                                                               : req->step());
+    for (const history::Point& p : *points) {
+      v1::HistoryPoint* out = resp->add_points();
+      out->set_t(p.t * 1000);
+      out->set_value(p.value);
+    }
+    return Unary(ctx, absl::OkStatus());
   }
 
  private:

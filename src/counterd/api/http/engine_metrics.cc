@@ -41,6 +41,26 @@ metrics::CollectorId RegisterEngineMetrics(metrics::Registry& registry, engine::
            {"ack_mode", engine.ack_mode() == engine::AckMode::kDurable ? "durable" : "buffered"},
            {"store", s.redis_mode ? "redis-cluster" : "embedded"}},
           1}});
+    {
+      const engine::HistoryStats& h = s.history;
+      out.Gauge("counterd_history_lag_records",
+                "Durable WAL records not yet durable in the history store (ClickHouse or the "
+                "local rollup).",
+                d(h.lag_records));
+      out.Gauge("counterd_history_lag_seconds",
+                "Age of the oldest WAL record not yet durable in the history store.",
+                h.lag_seconds);
+      out.Gauge("counterd_history_exported_lsn", "Every record up to this LSN is in history.",
+                d(h.exported_through));
+      out.Counter("counterd_history_rows_exported_total", "Rows inserted into ClickHouse.",
+                  d(h.rows_exported));
+      out.Counter("counterd_history_inserts_total", "INSERTs into ClickHouse that succeeded.",
+                  d(h.inserts));
+      out.Counter("counterd_history_failures_total",
+                  "Failed history exports or flushes (retried with backoff).", d(h.failures));
+      out.Family("counterd_history_info", "Where history is kept.", Type::kGauge,
+                 {{{{"store", h.clickhouse ? "clickhouse" : "local"}}, 1}});
+    }
     if (s.redis_mode) {
       const engine::RedisBackendStats& r = s.redis;
       out.Gauge("counterd_redis_degraded",

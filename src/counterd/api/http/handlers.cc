@@ -14,6 +14,7 @@
 #include "counterd/core/counter_math.h"
 #include "counterd/core/crdt.h"
 #include "counterd/core/key.h"
+#include "counterd/history/series.h"
 
 namespace counterd::api::http {
 namespace {
@@ -495,6 +496,71 @@ void SampleGet(Session& s) {
   s.ReplyJson();
 }
 
+// ------------------------------------------------------------------------- history
+
+struct HistoryQuery {
+  int64_t from = 0, to = 0;
+  history::Step step = history::Step::kMinute;
+};
+
+// from and to are required (unix seconds or RFC 3339); step defaults to minute.
+absl::StatusOr<HistoryQuery> ParseHistoryQuery(std::string_view query) {
+  HistoryQuery q;
+  for (const auto& [name, target] : {std::pair{"from", &q.from}, std::pair{"to", &q.to}}) {
+    std::optional<std::string> text = QueryParam(query, name);
+    if (!text) {
+      return Error(Err::kMissingField, name,
+                   fmt::format("query parameter {} is required (unix seconds or RFC 3339)", name));
+    }
+    absl::StatusOr<int64_t> t = history::ParseTime(*text, name);
+    if (!t.ok()) return t.status();
+    *target = *t;
+  }
+  if (std::optional<std::string> step = QueryParam(query, "step")) {
+    absl::StatusOr<history::Step> parsed = history::ParseStep(*step);
+    if (!parsed.ok()) return parsed.status();
+    q.step = *parsed;
+  }
+  if (absl::Status s = history::ValidateHistoryQuery(q.from, q.to, q.step); !s.ok()) return s;
+  return q;
+}
+
+void History(Session& s) {
+  absl::StatusOr<HistoryQuery> q = ParseHistoryQuery(s.query());
+  if (!q.ok()) return s.ReplyError(q.status());
+  using Points = std::vector<history::Point>;
+  const history::Step step = q->step;
+  engine::Done<Points> done = s.Resume<Points>([step](Session& s, absl::StatusOr<Points> points) {
+    if (!points.ok()) return s.ReplyError(points.status());
+    JsonWriter& w = JsonOut();
+    w.StartObject();
+    Key(w, "key");
+    String(w, s.key());
+    Key(w, "step");
+    String(w, history::StepName(step));
+    Key(w, "points");
+    w.StartArray();
+    for (const history::Point& p : *points) {
+      w.StartObject();
+      Key(w, "t");
+      w.Int64(p.t);
+      Key(w, "value");
+      w.Int64(p.value);
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    s.ReplyJson();
+  });
+  // A ClickHouse query is a network round trip: never on an io thread.
+  auto task = std::make_shared<engine::Done<Points>>(std::move(done));
+  engine::Engine* engine = &s.engine();
+  net::post(s.context().blocking, [engine, task, key = std::string(s.key()), q = *q] {
+    engine::Done<Points> finish = std::move(*task);
+    std::move(finish)(engine->History(key, q.from, q.to, q.step));
+  });
+}
+
 // ------------------------------------------------------------------------- operations
 
 void Snapshot(Session& s) {
@@ -595,8 +661,7 @@ void Dispatch(Session& s, Op op) {
     case Op::kSampleGet:
       return SampleGet(s);
     case Op::kHistory:
-      return s.ReplyError(
-          Error(Err::kUnimplemented, "", "history queries are not available in this build yet"));
+      return History(s);
     case Op::kSnapshot:
       return Snapshot(s);
     case Op::kHealthz:

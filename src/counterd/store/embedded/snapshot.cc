@@ -8,10 +8,9 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <vector>
 
+#include "counterd/common/durable_file.h"
 #include "counterd/common/errors.h"
 
 namespace counterd::store {
@@ -47,15 +46,6 @@ absl::Status WriteAll(int fd, std::string_view data, const std::string& path) {
     }
     data.remove_prefix(static_cast<size_t>(n));
   }
-  return absl::OkStatus();
-}
-
-absl::Status SyncDir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Error(Err::kInternal, "snapshot", fmt::format("open dir {}", dir));
-  int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return Error(Err::kInternal, "snapshot", fmt::format("fsync dir {}", dir));
   return absl::OkStatus();
 }
 
@@ -129,7 +119,7 @@ absl::StatusOr<SnapshotCuts> WriteSnapshot(
   if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
     return Error(Err::kInternal, "snapshot", fmt::format("rename to {}", final_path));
   }
-  if (absl::Status s = SyncDir(dir); !s.ok()) return s;
+  if (absl::Status s = SyncDirectory(dir, "snapshot"); !s.ok()) return s;
   std::vector<fs::path> files = SnapshotFiles(dir);
   for (size_t i = 0; i + keep < files.size(); ++i) fs::remove(files[i], ec);
   return cuts;
@@ -138,10 +128,9 @@ absl::StatusOr<SnapshotCuts> WriteSnapshot(
 namespace {
 
 absl::StatusOr<SnapshotCuts> LoadOne(const fs::path& path, EmbeddedStore& store) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string data = ss.str();
+  absl::StatusOr<std::string> read = ReadFileToString(path.string(), "snapshot");
+  if (!read.ok()) return read.status();
+  const std::string& data = *read;
   auto bad = [&](std::string_view why) {
     return Error(Err::kMalformedState, "snapshot",
                  fmt::format("snapshot {} is unusable: {}", path.string(), why));
