@@ -81,6 +81,13 @@ TEST_F(CounterctlTest, BenchVerifiesExactnessOnEveryProtocol) {
   EXPECT_EQ(open.exit_code, 0) << open.output;
   EXPECT_NE(open.output.find(R"("mode":"open")"), std::string::npos) << open.output;
   EXPECT_NE(open.output.find(R"("requests":400,)"), std::string::npos) << open.output;
+  // So does the asynchronous open loop (one client thread), with the exactness check.
+  CtlRun async = Counterctl(dir_, "bench --json " + http_ + " --async -c 8 --rate 400 -d 1");
+  EXPECT_EQ(async.exit_code, 0) << async.output;
+  EXPECT_NE(async.output.find(R"("mode":"open","async":true)"), std::string::npos) << async.output;
+  EXPECT_NE(async.output.find(R"("requests":400,"errors":0)"), std::string::npos) << async.output;
+  EXPECT_NE(async.output.find(R"("verified":true,"mismatched_keys":0)"), std::string::npos)
+      << async.output;
 }
 
 }  // namespace

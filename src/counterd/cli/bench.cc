@@ -7,58 +7,19 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 #include <vector>
 
+#include "counterd/cli/bench_async.h"
 #include "counterd/cli/bench_clients.h"
-#include "counterd/cli/histogram.h"
+#include "counterd/cli/bench_load.h"
 
 namespace counterd::cli {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-// Picks key indices in [0, n) by the chosen distribution.
-class KeyPicker {
- public:
-  KeyPicker(const BenchOptions& o) : n_(std::max<uint64_t>(1, o.keys)), dist_(o.distribution) {
-    if (dist_ == "zipf") {
-      cdf_.resize(n_);
-      double total = 0;
-      for (uint64_t i = 0; i < n_; ++i)
-        total += 1.0 / std::pow(static_cast<double>(i + 1), o.zipf_s);
-      double acc = 0;
-      for (uint64_t i = 0; i < n_; ++i) {
-        acc += 1.0 / std::pow(static_cast<double>(i + 1), o.zipf_s) / total;
-        cdf_[i] = acc;
-      }
-    }
-  }
-  uint64_t Pick(std::mt19937_64& rng) const {
-    if (dist_ == "single") return 0;
-    if (dist_ == "zipf") {
-      double u = std::uniform_real_distribution<double>(0, 1)(rng);
-      auto it = std::lower_bound(cdf_.begin(), cdf_.end(), u);
-      return std::min<uint64_t>(n_ - 1, static_cast<uint64_t>(it - cdf_.begin()));
-    }
-    return rng() % n_;
-  }
-  uint64_t size() const { return dist_ == "single" ? 1 : n_; }
-
- private:
-  uint64_t n_;
-  std::string dist_;
-  std::vector<double> cdf_;
-};
-
-struct Worker {
-  LatencyHistogram latency;
-  std::vector<int64_t> acked;  // acknowledged increments per key index
-  uint64_t requests = 0, errors = 0;
-  std::string first_error;
-};
+using Clock = BenchClock;
 
 }  // namespace
 
@@ -71,6 +32,10 @@ int RunBench(const BenchOptions& o) {
     fmt::print(stderr, "counterctl bench: --dist must be uniform, zipf or single\n");
     return 2;
   }
+  if (o.async && (o.protocol != "http" || o.rate <= 0)) {
+    fmt::print(stderr, "counterctl bench: --async is an open loop over HTTP: it needs --rate\n");
+    return 2;
+  }
   std::string prefix = o.key_prefix;
   if (prefix.empty()) prefix = fmt::format("bench{:08x}", std::random_device{}());
   KeyPicker picker(o);
@@ -78,16 +43,30 @@ int RunBench(const BenchOptions& o) {
   std::vector<std::string> names(picker.size());
   for (uint64_t i = 0; i < picker.size(); ++i) names[i] = fmt::format("{}:{}", prefix, i);
 
-  std::vector<Worker> workers(static_cast<size_t>(o.connections));
+  // The async generator is one thread (one tally) that opens its connections before the clock
+  // starts; the blocking one is a thread per connection.
+  std::vector<BenchTally> workers(o.async ? 1 : static_cast<size_t>(o.connections));
+  std::optional<AsyncHttpLoad> async_load;
+  if (o.async) {
+    async_load.emplace(o, picker, names);
+    if (absl::Status s = async_load->Connect(); !s.ok()) {
+      fmt::print(stderr, "counterctl bench: {}\n", s.ToString());
+      return 1;
+    }
+  }
   std::atomic<uint64_t> done_requests{0};
   std::atomic<bool> stop{false};
   const auto start = Clock::now();
   const auto end = start + std::chrono::duration_cast<Clock::duration>(
                                std::chrono::duration<double>(o.duration_s));
   std::vector<std::thread> threads;
-  for (int w = 0; w < o.connections; ++w) {
+  if (o.async) {
+    workers[0].acked.assign(picker.size(), 0);
+    threads.emplace_back([&] { async_load->Run(start, end, &done_requests, &workers[0]); });
+  }
+  for (int w = 0; w < (o.async ? 0 : o.connections); ++w) {
     threads.emplace_back([&, w] {
-      Worker& me = workers[static_cast<size_t>(w)];
+      BenchTally& me = workers[static_cast<size_t>(w)];
       me.acked.assign(picker.size(), 0);
       std::mt19937_64 rng(0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(w + 1));
       std::unique_ptr<BenchConnection> conn = MakeBenchConnection(o.protocol, o.addr, w);
@@ -119,8 +98,7 @@ int RunBench(const BenchOptions& o) {
         if (ok) {
           for (int i = 0; i < o.batch; ++i) ++me.acked[picked[static_cast<size_t>(i)]];
         } else {
-          ++me.errors;
-          if (me.first_error.empty()) me.first_error = error;
+          me.Fail(error);
           if (fatal) break;  // the connection is gone
         }
         if (o.rate > 0) {
@@ -184,18 +162,20 @@ int RunBench(const BenchOptions& o) {
   const double rps = requests / elapsed;
   if (o.json) {
     fmt::print(
-        "{{\"protocol\":\"{}\",\"mode\":\"{}\",\"connections\":{},\"batch\":{},\"dist\":\"{}\","
+        "{{\"protocol\":\"{}\",\"mode\":\"{}\",\"async\":{},\"connections\":{},\"batch\":{},"
+        "\"dist\":\"{}\","
         "\"seconds\":{:.2f},\"requests\":{},\"errors\":{},\"requests_per_s\":{:.0f},"
         "\"increments_per_s\":{:.0f},\"latency_us\":{{\"p50\":{},\"p90\":{},\"p99\":{},"
         "\"p999\":{},\"max\":{}}},\"acknowledged\":{},\"verified\":{},\"mismatched_keys\":{}}}\n",
-        o.protocol, o.rate > 0 ? "open" : "closed", o.connections, o.batch, o.distribution, elapsed,
-        requests, errors, rps, rps * o.batch, all.Percentile(0.5), all.Percentile(0.9),
-        all.Percentile(0.99), all.Percentile(0.999), all.max(), total_acked,
+        o.protocol, o.rate > 0 ? "open" : "closed", o.async ? "true" : "false", o.connections,
+        o.batch, o.distribution, elapsed, requests, errors, rps, rps * o.batch, all.Percentile(0.5),
+        all.Percentile(0.9), all.Percentile(0.99), all.Percentile(0.999), all.max(), total_acked,
         verified ? "true" : "false", mismatched);
   } else {
-    fmt::print("{} {} loop, {} connections, batch {}, {} keys ({})\n", o.protocol,
+    fmt::print("{} {} loop, {} connections{}, batch {}, {} keys ({})\n", o.protocol,
                o.rate > 0 ? fmt::format("open ({:.0f} req/s target)", o.rate) : "closed",
-               o.connections, o.batch, picker.size(), o.distribution);
+               o.connections, o.async ? " from one async client thread" : "", o.batch,
+               picker.size(), o.distribution);
     fmt::print("{:.1f} s: {} requests ({} errors), {:.0f} req/s, {:.0f} increments/s\n", elapsed,
                requests, errors, rps, rps * o.batch);
     fmt::print("latency us: p50 {} p90 {} p99 {} p99.9 {} max {}\n", all.Percentile(0.5),

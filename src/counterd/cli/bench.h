@@ -7,6 +7,11 @@
 // percentiles; and at the end it reads the counters back and checks that the server's totals
 // equal what it acknowledged — exactness is part of the benchmark.
 //
+// The open loop comes in two forms: a blocking thread per connection, each with its share of
+// the schedule, or (--async) one thread that drives every connection and queues a due request
+// until a connection is free. On a machine the server shares, 64 client threads mostly measure
+// their own scheduling; the async form does not.
+//
 // Thread-safety: RunBench owns its threads.
 #pragma once
 
@@ -20,6 +25,9 @@ struct BenchOptions {
   std::string protocol = "http";
   int connections = 16;
   double rate = 0;  // requests per second in total; 0 = closed loop
+  // Open loop from one asynchronous client thread (HTTP, needs rate > 0) instead of a blocking
+  // thread per connection; see bench_async.h.
+  bool async = false;
   double duration_s = 10;
   uint64_t keys = 10000;
   std::string distribution = "uniform";  // uniform | zipf | single

@@ -22,24 +22,10 @@ class HttpBench final : public BenchConnection {
   explicit HttpBench(const std::string& addr) : http_(PortOf(addr)) {}
   bool Increment(const std::vector<const std::string*>& keys, std::string* error,
                  bool* fatal) override {
-    HttpResponse r;
-    if (keys.size() == 1) {
-      r = http_.Post("/v1/counters/" + EscapePath(*keys[0]) + "/increment", R"({"delta":1})");
-    } else {
-      body_ = R"({"increments":[)";
-      for (size_t i = 0; i < keys.size(); ++i) {
-        if (i) body_ += ',';
-        body_ += R"({"key":")";
-        body_ += *keys[i];
-        body_ += R"(","delta":1})";
-      }
-      body_ += "]}";
-      r = http_.Post("/v1/counters:batchIncrement", body_);
-    }
+    HttpIncrementRequest(keys, &target_, &body_);
+    HttpResponse r = http_.Post(target_, body_);
     *fatal = r.status == 0;
-    if (r.status == 200 && (keys.size() == 1 || r.body.find("\"error\"") == std::string::npos)) {
-      return true;
-    }
+    if (HttpIncrementAcked(r.status, r.body, keys.size())) return true;
     *error = fmt::format("HTTP {} {}", r.status, r.body.substr(0, 300));
     return false;
   }
@@ -57,7 +43,7 @@ class HttpBench final : public BenchConnection {
 
  private:
   HttpClient http_;
-  std::string body_;
+  std::string target_, body_;
 };
 
 class GrpcBench final : public BenchConnection {
@@ -193,6 +179,28 @@ class RespBench final : public BenchConnection {
 };
 
 }  // namespace
+
+void HttpIncrementRequest(const std::vector<const std::string*>& keys, std::string* target,
+                          std::string* body) {
+  if (keys.size() == 1) {
+    *target = "/v1/counters/" + EscapePath(*keys[0]) + "/increment";
+    *body = R"({"delta":1})";
+    return;
+  }
+  *target = "/v1/counters:batchIncrement";
+  *body = R"({"increments":[)";
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (i) *body += ',';
+    *body += R"({"key":")";
+    *body += *keys[i];
+    *body += R"(","delta":1})";
+  }
+  *body += "]}";
+}
+
+bool HttpIncrementAcked(int status, std::string_view body, size_t keys) {
+  return status == 200 && (keys == 1 || body.find("\"error\"") == std::string_view::npos);
+}
 
 std::unique_ptr<BenchConnection> MakeBenchConnection(const std::string& protocol,
                                                      const std::string& addr, int id) {

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace counterd::cli {
@@ -24,6 +25,13 @@ class BenchConnection {
   // Reads the counters' values (in order); false on failure.
   virtual bool Read(const std::vector<const std::string*>& keys, std::vector<int64_t>* values) = 0;
 };
+
+// The HTTP request that increments every key by 1: a single increment for one key, else one
+// :batchIncrement. Shared by the blocking and the asynchronous HTTP generators.
+void HttpIncrementRequest(const std::vector<const std::string*>& keys, std::string* target,
+                          std::string* body);
+// Whether the reply to that request acknowledged every increment.
+bool HttpIncrementAcked(int status, std::string_view body, size_t keys);
 
 // protocol: "http" | "grpc" | "resp"; addr "host:port" of that protocol's listener.
 std::unique_ptr<BenchConnection> MakeBenchConnection(const std::string& protocol,

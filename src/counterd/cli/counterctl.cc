@@ -129,6 +129,9 @@ int main(int argc, char** argv) {
   bench_cmd
       ->add_option("--rate", bench.rate, "target requests/s in total (open loop); 0 = closed loop")
       ->capture_default_str();
+  bench_cmd->add_flag("--async", bench.async,
+                      "open loop from one async client thread over all connections (HTTP; needs "
+                      "--rate): a due request waits for a free connection, and the wait counts");
   bench_cmd->add_option("--duration,-d", bench.duration_s, "seconds")->capture_default_str();
   bench_cmd->add_option("--keys", bench.keys, "number of distinct keys")->capture_default_str();
   bench_cmd->add_option("--dist", bench.distribution, "uniform | zipf | single")

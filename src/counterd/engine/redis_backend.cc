@@ -12,9 +12,12 @@
 #include "counterd/core/counter_math.h"
 #include "counterd/core/ops.h"
 #include "counterd/redis/cluster_client.h"
+#include "counterd/redis/slot.h"
 #include "counterd/store/embedded/store.h"
+#include "counterd/store/redis_cluster/apply_function.h"
 #include "counterd/store/redis_cluster/epoch.h"
 #include "counterd/store/redis_cluster/flusher.h"
+#include "counterd/store/redis_cluster/marker.h"
 #include "counterd/wal/feed.h"
 #include "counterd/wal/writer.h"
 
@@ -38,16 +41,27 @@ absl::Status RedisReplyError(std::string_view what, const redis::Reply& reply) {
   return Error(Err::kInternal, "redis", fmt::format("{}: {}", what, reply.DebugString()));
 }
 
-// Reads that overlap a flush's publication are retried this many times (a flush publishes in
-// microseconds; an epoch that keeps failing holds the sequence odd, and reads then go ahead
-// after the last try: see the limitation in the header).
-constexpr int kReadTries = 20;
-constexpr auto kReadRetryPause = std::chrono::microseconds(250);
+// Reads that overlap the start or the publication of an epoch (both short, once per epoch) are
+// retried; after this many tries the read fails as unavailable rather than guess.
+constexpr int kReadTries = 200;
+constexpr auto kReadRetryPause = std::chrono::microseconds(100);
 constexpr size_t kCacheShards = 64;
 
 }  // namespace
 
 class RedisBackend::Impl {
+  // The Redis side of a counter read.
+  struct CacheEntry {
+    int64_t value = 0;
+    uint64_t marker = 0;  // this node's applied-LSN marker of the key's slot, read with value
+    Clock::time_point fetched_at;
+    int64_t fetched_at_unix_ms = 0;
+  };
+  struct CacheShard {
+    std::mutex mu;
+    store::StringMap<CacheEntry> entries;
+  };
+
  public:
   Impl(RedisBackendOptions options, std::string node_id, std::string wal_dir,
        store::EmbeddedStore* store)
@@ -106,53 +120,98 @@ class RedisBackend::Impl {
 
   // ------------------------------------------------------------------ reads
 
+  // Value = Redis value V + pending P − (the in-flight epoch's delta D for this key, when the
+  // marker M read atomically with V shows Redis already has that epoch for the key's slot).
+  // P, D and the in-flight LSN are read together between two reads of the epoch sequence; an
+  // epoch cannot start or be published between them without the sequence moving, so the four
+  // numbers describe one moment and nothing is counted twice or missed.
   absl::StatusOr<int64_t> ReadCounter(std::string_view key, const std::function<int64_t()>& pending,
                                       int64_t* as_of_unix_ms) {
     reads_.fetch_add(1, std::memory_order_relaxed);
     const std::string redis_key = rc::CounterRedisKey(key);
+    const std::string marker_key = rc::MarkerKey(redis::KeySlot(redis_key), node_id_);
     CacheShard& cache = CacheFor(key);
-    for (int attempt = 1;; ++attempt) {
-      const uint64_t before = flush_seq_.load(std::memory_order_acquire);
-      if ((before & 1) != 0 && attempt < kReadTries) {
+    for (int attempt = 1; attempt <= kReadTries; ++attempt) {
+      if (attempt > 1) {
         read_retries_.fetch_add(1, std::memory_order_relaxed);
         std::this_thread::sleep_for(kReadRetryPause);
-        continue;
       }
-      int64_t base = 0;
-      bool fetched = false;
-      int64_t fetched_at_ms = NowUs() / 1000;
-      std::optional<CacheEntry> cached = LookUp(cache, key);
-      const bool fresh = cached && options_.read_cache_ttl.count() > 0 &&
-                         Clock::now() - cached->fetched_at < options_.read_cache_ttl;
-      if (fresh) {
-        base = cached->value;
-        fetched_at_ms = cached->fetched_at_unix_ms;
-        read_cache_hits_.fetch_add(1, std::memory_order_relaxed);
-      } else {
-        absl::StatusOr<redis::Reply> reply = read_client_->Command({"GET", redis_key}, redis_key);
-        if (!reply.ok()) {
-          if (!cached) return reply.status();
-          base = cached->value;  // Redis is unreachable: the last value seen, with its age
-          fetched_at_ms = cached->fetched_at_unix_ms;
-        } else if (reply->type == redis::Reply::Type::kNil) {
-          fetched = true;
-        } else if (reply->type == redis::Reply::Type::kString &&
-                   core::ParseInt64Strict(reply->str, &base)) {
-          fetched = true;
-        } else {
-          return RedisReplyError(fmt::format("GET {}", redis_key), *reply);
+      const uint64_t before = epoch_seq_.load(std::memory_order_acquire);
+      if ((before & 1) != 0) continue;
+      const int64_t local = pending();
+      int64_t in_flight_delta = 0;
+      uint64_t in_flight_last = 0;
+      {
+        std::lock_guard lock(in_flight_mu_);
+        if (auto it = in_flight_.find(key); it != in_flight_.end()) {
+          in_flight_delta = it->second;
+          in_flight_last = in_flight_last_lsn_;
         }
       }
-      const int64_t local = pending();
-      const uint64_t after = flush_seq_.load(std::memory_order_acquire);
-      if (before != after && attempt < kReadTries) {
-        read_retries_.fetch_add(1, std::memory_order_relaxed);
-        continue;
+      CacheEntry entry;
+      bool fetched = false;
+      std::optional<CacheEntry> cached = LookUp(cache, key);
+      if (cached && options_.read_cache_ttl.count() > 0 &&
+          Clock::now() - cached->fetched_at < options_.read_cache_ttl) {
+        entry = *cached;
+        read_cache_hits_.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        absl::StatusOr<CacheEntry> read = ReadWithMarker(redis_key, marker_key);
+        if (read.ok()) {
+          entry = *read;
+          fetched = true;
+        } else if (cached) {
+          entry = *cached;  // Redis is unreachable: the last value seen, with its age
+        } else {
+          return read.status();
+        }
       }
-      if (fetched) Remember(cache, key, base, before);
-      *as_of_unix_ms = fetched_at_ms;
-      return WrapAdd(base, local);
+      if (epoch_seq_.load(std::memory_order_acquire) != before) continue;
+      if (fetched) Remember(cache, key, entry, before);
+      *as_of_unix_ms = entry.fetched_at_unix_ms;
+      int64_t value = WrapAdd(entry.value, local);
+      if (in_flight_last != 0 && entry.marker >= in_flight_last) {
+        value = WrapAdd(value, -in_flight_delta);
+      }
+      return value;
     }
+    return Error(Err::kUnavailable, "key",
+                 "the value kept changing under concurrent flushes; retry");
+  }
+
+  absl::StatusOr<CacheEntry> ReadWithMarker(const std::string& redis_key,
+                                            const std::string& marker_key) {
+    if (!read_library_loaded_.load(std::memory_order_acquire)) {
+      absl::Status loaded = read_client_->EnsureFunctionLoaded(rc::ApplyFunctionLibrary());
+      if (!loaded.ok() && loaded.code() != absl::StatusCode::kUnavailable) return loaded;
+      read_library_loaded_.store(loaded.ok(), std::memory_order_release);
+    }
+    absl::StatusOr<redis::Reply> reply = read_client_->Command(
+        {"FCALL_RO", rc::kReadFunctionName, "2", redis_key, marker_key}, redis_key);
+    if (!reply.ok()) return reply.status();
+    const auto bad = [&] {
+      return RedisReplyError(fmt::format("FCALL_RO {} {}", rc::kReadFunctionName, redis_key),
+                             *reply);
+    };
+    if (reply->type != redis::Reply::Type::kArray || reply->elements.size() != 2) return bad();
+    CacheEntry entry;
+    entry.fetched_at = Clock::now();
+    entry.fetched_at_unix_ms = NowUs() / 1000;
+    const redis::Reply& value = reply->elements[0];
+    const redis::Reply& marker = reply->elements[1];
+    if (value.type == redis::Reply::Type::kString) {
+      if (!core::ParseInt64Strict(value.str, &entry.value)) return bad();
+    } else if (value.type != redis::Reply::Type::kNil) {
+      return bad();
+    }
+    if (marker.type == redis::Reply::Type::kString) {
+      int64_t m = 0;
+      if (!core::ParseInt64Strict(marker.str, &m) || m < 0) return bad();
+      entry.marker = static_cast<uint64_t>(m);
+    } else if (marker.type != redis::Reply::Type::kNil) {
+      return bad();
+    }
+    return entry;
   }
 
   int64_t CachedCounter(std::string_view key) {
@@ -255,16 +314,6 @@ class RedisBackend::Impl {
   }
 
  private:
-  struct CacheEntry {
-    int64_t value = 0;
-    Clock::time_point fetched_at;
-    int64_t fetched_at_unix_ms = 0;
-  };
-  struct CacheShard {
-    std::mutex mu;
-    store::StringMap<CacheEntry> entries;
-  };
-
   CacheShard& CacheFor(std::string_view key) {
     return cache_[store::StringHash{}(key) % kCacheShards];
   }
@@ -278,13 +327,13 @@ class RedisBackend::Impl {
 
   // Caches a value read while the flush sequence was `seq`, unless a flush has started since:
   // it may have landed after the read, and its invalidation may already have run.
-  void Remember(CacheShard& shard, std::string_view key, int64_t value, uint64_t seq) {
+  void Remember(CacheShard& shard, std::string_view key, const CacheEntry& entry, uint64_t seq) {
     std::lock_guard lock(shard.mu);
-    if (flush_seq_.load(std::memory_order_acquire) != seq) return;
+    if (epoch_seq_.load(std::memory_order_acquire) != seq) return;
     if (shard.entries.size() >= options_.read_cache_entries / kCacheShards + 1) {
       shard.entries.clear();  // crude bound; hot keys come back at once
     }
-    shard.entries[std::string(key)] = CacheEntry{value, Clock::now(), NowUs() / 1000};
+    shard.entries[std::string(key)] = entry;
   }
 
   void SetDegraded(absl::Status why) {
@@ -441,16 +490,34 @@ class RedisBackend::Impl {
     return absl::OkStatus();
   }
 
-  // Applies one epoch; on success publishes it (pending deltas down, cached values up,
-  // WAL released) inside the odd phase of the flush sequence, so reads never see Redis and
-  // pending disagree about it.
+  // Applies one epoch. Readers must be able to tell, per key, whether Redis already holds it:
+  // before the first FCALL the epoch's per-key counter sums are published as "in flight" (with
+  // its last LSN, which the slot markers reach as groups land); once it is applied, the pending
+  // deltas lose it, cached values gain it and it stops being in flight. Both steps move the
+  // epoch sequence (odd while they run), which is what readers check.
   bool ApplyEpoch(const rc::Epoch& epoch) {
-    flush_seq_.fetch_add(1, std::memory_order_acq_rel);  // odd: a flush is in progress
-    absl::Status s = applier_->Apply(epoch);
-    if (s.ok()) {
-      for (const auto& [key, deltas] : epoch.counters) {
-        int64_t sum = 0;
-        for (int64_t d : deltas) sum = WrapAdd(sum, d);
+    if (in_flight_last_lsn_ != epoch.last_lsn) {  // first attempt (a retry keeps it in flight)
+      epoch_seq_.fetch_add(1, std::memory_order_acq_rel);
+      {
+        std::lock_guard lock(in_flight_mu_);
+        in_flight_.clear();
+        for (const auto& [key, deltas] : epoch.counters) {
+          int64_t sum = 0;
+          for (int64_t d : deltas) sum = WrapAdd(sum, d);
+          in_flight_[key] = sum;
+        }
+        in_flight_last_lsn_ = epoch.last_lsn;
+      }
+      epoch_seq_.fetch_add(1, std::memory_order_acq_rel);
+    }
+    if (absl::Status s = applier_->Apply(epoch); !s.ok()) {
+      SetDegraded(s);
+      return false;
+    }
+    epoch_seq_.fetch_add(1, std::memory_order_acq_rel);  // odd: publishing
+    {
+      std::lock_guard in_flight_lock(in_flight_mu_);
+      for (const auto& [key, sum] : in_flight_) {
         {
           store::Shard& shard = store_->shard(store_->ShardOf(key));
           std::lock_guard lock(shard.mu);
@@ -460,20 +527,19 @@ class RedisBackend::Impl {
             if (it->second == 0) shard.counters.erase(it);
           }
         }
-        // A cached Redis value gains the epoch exactly as pending loses it, so cached + pending
-        // stays what it was (and increment replies stay monotone on this node).
+        // A cached Redis value from before the epoch gains it exactly as pending loses it.
         CacheShard& cache = CacheFor(key);
         std::lock_guard lock(cache.mu);
-        if (auto it = cache.entries.find(key); it != cache.entries.end()) {
+        if (auto it = cache.entries.find(key);
+            it != cache.entries.end() && it->second.marker < epoch.last_lsn) {
           it->second.value = WrapAdd(it->second.value, sum);
+          it->second.marker = epoch.last_lsn;
         }
       }
+      in_flight_.clear();
+      in_flight_last_lsn_ = 0;
     }
-    flush_seq_.fetch_add(1, std::memory_order_acq_rel);  // even again
-    if (!s.ok()) {
-      SetDegraded(s);
-      return false;
-    }
+    epoch_seq_.fetch_add(1, std::memory_order_acq_rel);  // even again
     if (epoch.last_lsn > 0) {
       applied_through_.store(epoch.last_lsn, std::memory_order_relaxed);
       wal_->SetConsumerPosition("redis", epoch.last_lsn + 1);
@@ -497,7 +563,11 @@ class RedisBackend::Impl {
   std::optional<rc::Epoch> owed_;
   bool filtering_ = false;
 
-  std::atomic<uint64_t> flush_seq_{0};
+  std::atomic<uint64_t> epoch_seq_{0};  // odd while an epoch starts or is published
+  std::mutex in_flight_mu_;
+  store::StringMap<int64_t> in_flight_;  // key → the epoch in flight's delta
+  uint64_t in_flight_last_lsn_ = 0;      // its last LSN (0: none); written under in_flight_mu_
+  std::atomic<bool> read_library_loaded_{false};
   CacheShard cache_[kCacheShards];
 
   mutable std::mutex health_mu_;

@@ -22,16 +22,19 @@
 //     never reaches Redis.
 //   * CRDT increments are logged with the replica's new absolute totals (engine.cc), so the
 //     flusher writes totals straight from the log; uniques send the logged items (PFADD).
-//   * Reads: counter = Redis value + pending delta. A flush changes both sides (Redis gains the
-//     epoch, pending loses it), so reads and flushes agree through a sequence counter: a read
-//     that overlaps the publication of a flush is retried. A short-TTL cache of Redis values
-//     serves hot keys; a flush that lands adds its delta to the key's cached value. CRDT and
-//     unique reads merge the Redis state with this node's local state (per-replica max, HLL
-//     union): both merges are idempotent, so no pending arithmetic is needed. Samples stay
-//     node-local (documented in docs/architecture.md).
-//   * Limitation: an epoch that failed part-way may have reached some slots; until it is
-//     re-applied a read of those keys may count its delta twice (Redis + pending). Stored
-//     values are never affected: the markers make the retry apply each slot once.
+//   * Reads: counter = Redis value + pending delta, exactly, also while an epoch is being
+//     applied (which takes a while: one FCALL per slot). The value and this node's marker for
+//     the key's slot are read in one atomic FCALL_RO (counterd_read); the flusher publishes the
+//     epoch in flight (its per-key sums and last LSN) before its first FCALL. If the marker has
+//     reached the in-flight epoch, Redis holds that key's share of it and the read subtracts it
+//     from pending; otherwise not. The marker is per slot and each slot's group lands
+//     atomically, so an epoch half applied (even one that failed part-way) is read right. The
+//     epoch sequence (odd while an epoch starts or is published) makes the local numbers and
+//     the Redis read describe one moment; a read that straddles a change is retried. A short-TTL
+//     cache of (value, marker) serves hot keys; a published epoch adds its delta to cached
+//     values. CRDT and unique reads merge the Redis state with this node's local state
+//     (per-replica max, HLL union): both merges are idempotent, so no pending arithmetic is
+//     needed. Samples stay node-local (documented in docs/architecture.md).
 //
 // Thread-safety: every public member may be called from any thread; Start() once.
 #pragma once

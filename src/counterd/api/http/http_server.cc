@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "counterd/api/http/engine_metrics.h"
-#include "counterd/api/listen.h"
 #include "counterd/api/http/session.h"
+#include "counterd/api/listen.h"
 #include "counterd/common/errors.h"
 
 namespace counterd::api::http {
@@ -33,7 +33,9 @@ struct HttpServer::Impl {
       : ctx(options, engine, registry),
         ioc(thread_count),
         acceptor(net::make_strand(ioc)),
-        retry_timer(acceptor.get_executor()) {}
+        retry_timer(acceptor.get_executor()) {
+    ctx.completions.Bind(ioc);
+  }
 
   void Accept() {
     acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
@@ -117,9 +119,9 @@ struct HttpServer::Impl {
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpOptions& options,
                                                               engine::Engine* engine,
                                                               metrics::Registry* registry) {
-  const int thread_count = options.threads > 0
-                               ? options.threads
-                               : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int thread_count =
+      options.threads > 0 ? options.threads
+                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) - 1);
   auto impl = std::make_unique<Impl>(options, engine, registry, thread_count);
 
   if (absl::Status s = Listen(impl->acceptor, options.address); !s.ok()) return s;
@@ -165,6 +167,7 @@ void HttpServer::Stop() {
   impl.ioc.stop();
   for (std::thread& t : impl.threads) t.join();
   impl.threads.clear();
+  impl.ctx.completions.Clear();  // empty in practice: every session was gone before the stop
   impl.ctx.blocking.join();
   if (impl.engine_collector) {
     impl.ctx.registry->RemoveCollector(*impl.engine_collector);

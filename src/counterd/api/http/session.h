@@ -4,7 +4,7 @@
 //
 //   Read ──▶ Handle (route, decode key) ──▶ Dispatch (handlers.cc) ──▶ Reply* ──▶ Write ─┐
 //     ▲                                          │ engine call                             │
-//     │                                          └▶ completion (WAL thread) ─post─▶ Reply* │
+//     │                                          └▶ completion (WAL thread) ─queue─▶ Reply*│
 //     └──────────────────────────── keep-alive ◀────────────────────────────────────────────┘
 //
 // Exactly one Reply* call answers each request. The request (and its body, into which the
@@ -17,6 +17,8 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -32,6 +34,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "counterd/api/http/handlers.h"
 #include "counterd/api/http/http_metrics.h"
@@ -48,6 +51,34 @@ using tcp = boost::asio::ip::tcp;
 
 class Session;
 
+// Engine completions on their way from the engine's threads (the WAL committer) to the io
+// threads. A group commit acknowledges many requests at once; posting each completion on its
+// own would wake an io thread per request. Here the first completion after a drain posts one
+// drain, and the rest of the group ride along: one hand-off per group commit. The drain runs
+// each completion on its session's strand (inline, as the strand is idle while its session
+// waits for the engine).
+//
+// Thread-safety: Push from any thread; Bind before the first Push; Clear once the io threads
+// are joined.
+class CompletionQueue {
+ public:
+  using Completion = absl::AnyInvocable<void() &&>;
+
+  void Bind(net::io_context& ioc) { ioc_ = &ioc; }
+  void Push(Completion completion);
+  // Drops what is still queued (after the io threads are gone).
+  void Clear();
+
+ private:
+  void Drain();
+
+  net::io_context* ioc_ = nullptr;
+  std::mutex mu_;
+  std::vector<Completion> queued_;   // guarded by mu_
+  bool draining_ = false;            // guarded by mu_: a drain is posted or running
+  std::vector<Completion> running_;  // only the (single) running drain touches it
+};
+
 // State shared by the acceptor and every session; outlives all of them.
 struct ServerContext {
   ServerContext(const HttpOptions& o, engine::Engine* e, metrics::Registry* r)
@@ -58,6 +89,7 @@ struct ServerContext {
   metrics::Registry* const registry;
   HttpMetrics metrics;
   net::thread_pool blocking{1};  // Snapshot() and other calls that block
+  CompletionQueue completions;
 
   std::atomic<bool> stopping{false};
   std::atomic<size_t> connections{0};  // admitted sessions
@@ -97,14 +129,20 @@ class Session : public std::enable_shared_from_this<Session> {
   void ReplyError(const absl::Status& status);
   void ReplyText(int status, std::string_view content_type, std::string_view text);
 
-  // Wraps a continuation for an engine call: the completion (any thread) posts
-  // `fn(Session&, absl::StatusOr<T>)` to this session's strand. Holds the session alive.
+  // Wraps a continuation for an engine call: the completion (any thread) queues
+  // `fn(Session&, absl::StatusOr<T>)` for this session's strand (see CompletionQueue). Holds the
+  // session alive.
   template <typename T, typename Fn>
   engine::Done<T> Resume(Fn fn) {
     return [self = shared_from_this(), fn = std::move(fn)](absl::StatusOr<T> result) mutable {
-      auto executor = self->stream_.get_executor();
-      net::post(executor, [self = std::move(self), fn = std::move(fn),
+      CompletionQueue& queue = self->ctx_.completions;
+      queue.Push(
+          [self = std::move(self), fn = std::move(fn), result = std::move(result)]() mutable {
+            auto executor = self->stream_.get_executor();
+            net::dispatch(executor,
+                          [self = std::move(self), fn = std::move(fn),
                            result = std::move(result)]() mutable { fn(*self, std::move(result)); });
+          });
     };
   }
 

@@ -135,6 +135,15 @@ local function apply_epoch(keys, args)
 end
 
 redis.register_function('counterd_apply_epoch', apply_epoch)
+
+-- A data key and this node's marker for its slot, read atomically (no epoch can land between
+-- the two reads): the reader then knows exactly which of its pending deltas Redis holds.
+local function read_with_marker(keys, args)
+  return {redis.call('GET', keys[1]), redis.call('GET', keys[2])}
+end
+
+redis.register_function{function_name='counterd_read', callback=read_with_marker,
+                        flags={'no-writes'}}
 )lua";
 
 bool StartsWith(std::string_view s, std::string_view prefix) {

@@ -63,6 +63,10 @@
 namespace counterd::store::redis_cluster {
 
 inline constexpr char kApplyFunctionName[] = "counterd_apply_epoch";
+// FCALL_RO counterd_read 2 <data key> <marker key>  →  [data value or nil, marker or nil]:
+// both read in one atomic step (a function runs alone), so the marker says exactly which
+// epochs of this node the value includes. Read-only: replicas may serve it.
+inline constexpr char kReadFunctionName[] = "counterd_read";
 
 // The library source ("#!lua name=counterd ..."), for ClusterClient::EnsureFunctionLoaded.
 const std::string& ApplyFunctionLibrary();
