@@ -615,6 +615,8 @@ class EngineImpl final : public Engine {
     return history_->Query(key, from, to, step);
   }
 
+  bool reads_may_block() const override { return redis_ != nullptr; }
+
   absl::Status BackendHealth() const override {
     return redis_ ? redis_->Health() : absl::OkStatus();
   }

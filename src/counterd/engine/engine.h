@@ -144,7 +144,10 @@ class Engine {
   virtual void SampleAdd(std::string_view key, std::span<const std::string_view> items,
                          Done<SampleAddResult> done) = 0;
 
-  // ---- reads (synchronous, from memory) ----
+  // ---- reads (synchronous; from memory, or with the Redis backend from Redis) ----
+  // True when reads may wait on the network (the Redis backend): front-ends run them off
+  // their io threads.
+  [[nodiscard]] virtual bool reads_may_block() const = 0;
   // A missing counter reads as 0.
   [[nodiscard]] virtual absl::StatusOr<CounterRead> GetCounter(std::string_view key) = 0;
   // A missing CRDT reads as an empty PN-counter.

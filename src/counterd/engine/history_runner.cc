@@ -140,9 +140,10 @@ class HistoryRunner::Impl {
     std::chrono::milliseconds backoff = tick;
     std::chrono::milliseconds pause{0};
     while (!Sleep(pause)) {
-      if (Round()) {
+      bool more = false;
+      if (Round(&more)) {
         backoff = tick;
-        pause = tick;
+        pause = more ? std::chrono::milliseconds(0) : tick;  // a backlog: no pause between INSERTs
       } else {
         backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
         pause = backoff;
@@ -150,8 +151,9 @@ class HistoryRunner::Impl {
     }
   }
 
-  // One round: start (once), feed what is durable, flush when due. False to back off.
-  bool Round() {
+  // One round: start (once), feed what is durable, flush when due. False to back off; *more
+  // when the sink pushed back (a backlog is waiting), so the next round should come at once.
+  bool Round(bool* more) {
     if (!started_.load()) {
       uint64_t through = 0;
       if (clickhouse_) {
@@ -202,6 +204,7 @@ class HistoryRunner::Impl {
     }
     const uint64_t through = ExportedThrough();
     if (through > 0) wal_->SetConsumerPosition("history", through + 1);
+    *more = backpressure;
     return true;
   }
 

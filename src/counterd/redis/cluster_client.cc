@@ -264,6 +264,20 @@ absl::StatusOr<Reply> ClusterClient::CommandToNode(const std::string& node, cons
   return std::move(r.replies[0]);
 }
 
+absl::StatusOr<std::vector<Reply>> ClusterClient::PipelineToNode(
+    const std::string& node, const std::vector<const Args*>& commands) {
+  std::vector<NodeConnection::Request> requests;
+  requests.reserve(commands.size());
+  for (const Args* c : commands) {
+    if (c->empty()) return Error(Err::kInvalidValue, "args", "empty redis command");
+    requests.push_back({c});
+  }
+  if (requests.empty()) return std::vector<Reply>();
+  NodeConnection::Result r = RoundTrip(node, requests, options_.io_timeout);
+  if (!r.status.ok()) return r.maybe_sent ? UnknownOutcome(r.status) : r.status;
+  return std::move(r.replies);
+}
+
 absl::StatusOr<std::vector<Reply>> ClusterClient::Execute(uint16_t slot,
                                                           const std::vector<const Args*>& cmds,
                                                           std::vector<std::string>* answered_by) {

@@ -125,6 +125,14 @@ class ClusterClient {
       uint16_t slot, const std::vector<Args>& commands,
       std::vector<std::string>* answered_by = nullptr);
 
+  // Sends every command to `node` in one round trip, as is: no routing, no redirects, no
+  // retries (a redirect or cluster error comes back as an error Reply, for the caller to resend
+  // through Command). For batching commands of many slots that the map says `node` serves.
+  // kUnavailable when no (complete) answer came; IsOutcomeUnknown tells whether some commands
+  // may have run.
+  [[nodiscard]] absl::StatusOr<std::vector<Reply>> PipelineToNode(
+      const std::string& node, const std::vector<const Args*>& commands);
+
   // Runs `args` on one node as is: no routing, no redirects, no retries (a closed pooled
   // connection is still reopened). For per-node commands: FUNCTION LOAD, WAIT, INFO, CLUSTER.
   [[nodiscard]] absl::StatusOr<Reply> CommandToNode(const std::string& node, const Args& args);

@@ -83,7 +83,9 @@ absl::StatusOr<ServerConfig> ParseFlags(int argc, char** argv, int* exit_code,
   app.add_option("--clickhouse-database", h.clickhouse_database,
                  "ClickHouse database for the history tables (created when missing)")
       ->capture_default_str();
-  app.add_option("--history-batch-rows", h.batch_rows, "rows per ClickHouse INSERT at most")
+  app.add_option("--history-batch-rows", h.batch_rows,
+                 "rows that close an export batch (one INSERT; a WAL record is never split, so a "
+                 "batch may pass it by one record's rows)")
       ->check(CLI::Range(size_t{1}, size_t{100000}))
       ->capture_default_str();
   app.add_option("--history-batch-ms", batch_ms,

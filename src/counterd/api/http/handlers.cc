@@ -87,21 +87,36 @@ void Increment(Session& s) {
                        }));
 }
 
+// Runs an engine read, then `render(Session&, absl::StatusOr<T>)`. When the engine's reads can
+// block (the Redis backend: a network round trip, longer while Redis is in trouble), the read
+// runs on the blocking pool so that no io thread, and no write sharing it, ever waits for it.
+// `read` may keep views into the request: it stays alive until the reply.
+template <typename T, typename Read, typename Render>
+void ReadThen(Session& s, Read read, Render render) {
+  if (!s.engine().reads_may_block()) return render(s, read());
+  auto task = std::make_shared<engine::Done<T>>(s.Resume<T>(std::move(render)));
+  net::post(s.context().blocking,
+            [task, read = std::move(read)]() mutable { std::move (*task)(read()); });
+}
+
 void GetCounter(Session& s) {
-  absl::StatusOr<engine::CounterRead> read = s.engine().GetCounter(s.key());
-  if (!read.ok()) return s.ReplyError(read.status());
-  JsonWriter& w = JsonOut();
-  w.StartObject();
-  Key(w, "key");
-  String(w, s.key());
-  Key(w, "value");
-  w.Int64(read->value);
-  Key(w, "pending");
-  w.Int64(read->pending);
-  Key(w, "as_of_ms");
-  w.Int64(read->as_of_unix_ms);
-  w.EndObject();
-  s.ReplyJson();
+  ReadThen<engine::CounterRead>(
+      s, [&engine = s.engine(), key = std::string_view(s.key())] { return engine.GetCounter(key); },
+      [](Session& s, absl::StatusOr<engine::CounterRead> read) {
+        if (!read.ok()) return s.ReplyError(read.status());
+        JsonWriter& w = JsonOut();
+        w.StartObject();
+        Key(w, "key");
+        String(w, s.key());
+        Key(w, "value");
+        w.Int64(read->value);
+        Key(w, "pending");
+        w.Int64(read->pending);
+        Key(w, "as_of_ms");
+        w.Int64(read->as_of_unix_ms);
+        w.EndObject();
+        s.ReplyJson();
+      });
 }
 
 void RenderBatchIncrement(Session& s,
@@ -206,27 +221,44 @@ void BatchGet(Session& s) {
     }
     keys.push_back(key);
   }
-  JsonWriter& w = JsonOut();
-  w.StartObject();
-  Key(w, "values");
-  w.StartArray();
-  for (size_t i = 0; i < keys.size(); ++i) {
-    absl::StatusOr<engine::CounterRead> read = s.engine().GetCounter(keys[i]);
-    if (!read.ok()) return s.ReplyError(WithFieldPrefix(read.status(), fmt::format("keys[{}]", i)));
-    w.StartObject();
-    Key(w, "key");
-    String(w, keys[i]);
-    Key(w, "value");
-    w.Int64(read->value);
-    Key(w, "pending");
-    w.Int64(read->pending);
-    Key(w, "as_of_ms");
-    w.Int64(read->as_of_unix_ms);
-    w.EndObject();
-  }
-  w.EndArray();
-  w.EndObject();
-  s.ReplyJson();
+  using Reads = std::vector<engine::CounterRead>;
+  ReadThen<Reads>(
+      s,
+      [&engine = s.engine(),
+       keys = std::span<const std::string_view>(keys)]() -> absl::StatusOr<Reads> {
+        Reads reads;
+        reads.reserve(keys.size());
+        for (size_t i = 0; i < keys.size(); ++i) {
+          absl::StatusOr<engine::CounterRead> read = engine.GetCounter(keys[i]);
+          if (!read.ok()) return WithFieldPrefix(read.status(), fmt::format("keys[{}]", i));
+          reads.push_back(*read);
+        }
+        return reads;
+      },
+      [](Session& s, absl::StatusOr<Reads> reads) {
+        if (!reads.ok()) return s.ReplyError(reads.status());
+        const std::vector<std::string_view>& keys = s.scratch().views;
+        JsonWriter& w = JsonOut();
+        w.StartObject();
+        Key(w, "values");
+        w.StartArray();
+        for (size_t i = 0; i < keys.size(); ++i) {
+          const engine::CounterRead& read = (*reads)[i];
+          w.StartObject();
+          Key(w, "key");
+          String(w, keys[i]);
+          Key(w, "value");
+          w.Int64(read.value);
+          Key(w, "pending");
+          w.Int64(read.pending);
+          Key(w, "as_of_ms");
+          w.Int64(read.as_of_unix_ms);
+          w.EndObject();
+        }
+        w.EndArray();
+        w.EndObject();
+        s.ReplyJson();
+      });
 }
 
 // ------------------------------------------------------------------------- CRDT counters
@@ -285,7 +317,11 @@ void CrdtIncrement(Session& s) {
   s.engine().CrdtIncrement(s.key(), *kind, replica, delta, s.Resume<CrdtCounter>(RenderCrdt));
 }
 
-void CrdtGet(Session& s) { RenderCrdt(s, s.engine().GetCrdt(s.key())); }
+void CrdtGet(Session& s) {
+  ReadThen<CrdtCounter>(
+      s, [&engine = s.engine(), key = std::string_view(s.key())] { return engine.GetCrdt(key); },
+      RenderCrdt);
+}
 
 // One replica's totals from a merge body: {"p":N,"n":M} (either may be left out) or N alone.
 absl::Status ReadTotals(std::string_view replica, const JsonValue& v, core::ReplicaTotals* out,
@@ -385,17 +421,22 @@ void UniqueAdd(Session& s) {
 }
 
 void UniqueGet(Session& s) {
-  const std::string_view key = s.key();
-  absl::StatusOr<uint64_t> estimate = s.engine().UniqueCount(std::span(&key, 1));
-  if (!estimate.ok()) return s.ReplyError(estimate.status());
-  JsonWriter& w = JsonOut();
-  w.StartObject();
-  Key(w, "key");
-  String(w, key);
-  Key(w, "estimate");
-  w.Uint64(*estimate);
-  w.EndObject();
-  s.ReplyJson();
+  ReadThen<uint64_t>(
+      s,
+      [&engine = s.engine(), key = std::string_view(s.key())] {
+        return engine.UniqueCount(std::span<const std::string_view>(&key, 1));
+      },
+      [](Session& s, absl::StatusOr<uint64_t> estimate) {
+        if (!estimate.ok()) return s.ReplyError(estimate.status());
+        JsonWriter& w = JsonOut();
+        w.StartObject();
+        Key(w, "key");
+        String(w, s.key());
+        Key(w, "estimate");
+        w.Uint64(*estimate);
+        w.EndObject();
+        s.ReplyJson();
+      });
 }
 
 void RenderUnion(Session& s, std::string_view dest, absl::StatusOr<uint64_t> estimate) {
@@ -444,7 +485,14 @@ void UniqueUnion(Session& s) {
       !st.ok()) {
     return s.ReplyError(st);
   }
-  if (!has_dest) return RenderUnion(s, "", s.engine().UniqueCount(keys));
+  if (!has_dest) {
+    return ReadThen<uint64_t>(
+        s,
+        [&engine = s.engine(), keys = std::span<const std::string_view>(keys)] {
+          return engine.UniqueCount(keys);
+        },
+        [](Session& s, absl::StatusOr<uint64_t> r) { RenderUnion(s, "", std::move(r)); });
+  }
   if (absl::Status st = core::ValidateKey(dest, "dest"); !st.ok()) return s.ReplyError(st);
   s.engine().UniqueMerge(dest, keys,
                          s.Resume<uint64_t>([dest](Session& s, absl::StatusOr<uint64_t> r) {

@@ -88,7 +88,8 @@ struct ServerContext {
   engine::Engine* const engine;
   metrics::Registry* const registry;
   HttpMetrics metrics;
-  net::thread_pool blocking{1};  // Snapshot() and other calls that block
+  // Snapshot(), history queries and (with the Redis backend) reads: calls that block.
+  net::thread_pool blocking{4};
   CompletionQueue completions;
 
   std::atomic<bool> stopping{false};

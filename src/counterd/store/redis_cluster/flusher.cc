@@ -236,50 +236,93 @@ void EpochApplier::FcallPhase(std::vector<Work>& work, const std::vector<size_t>
   std::vector<const std::vector<size_t>*> buckets;
   for (const auto& [owner, list] : by_owner) buckets.push_back(&list);
 
+  // What one FCALL's answer means for its group. False: this node is in trouble, leave its
+  // other groups for the next round.
+  auto settle = [&](Work& w, const absl::StatusOr<redis::Reply>& r, std::string node) -> bool {
+    if (!r.ok()) {
+      // No answer (or an unknown outcome): safe to resend later, the marker decides.
+      round.Problem(r.status());
+      return false;
+    }
+    if (r->is_error()) {
+      if (IsFunctionNotFound(r->str)) library_loaded_ = false;
+      if (IsFunctionNotFound(r->str) || IsRetryableServerError(r->str)) {
+        round.Problem(Error(Err::kUnavailable, "", fmt::format("redis {}: {}", node, r->str)));
+        return false;
+      }
+      round.Fatal(Error(Err::kInternal, "", fmt::format("redis {}: {}", node, r->str)));
+      return false;
+    }
+    absl::StatusOr<ApplyReply> reply = DecodeApplyReply(*r);
+    if (!reply.ok()) {
+      round.Fatal(reply.status());
+      return false;
+    }
+    std::lock_guard lock(round.mu);
+    round.wrote = true;
+    w.node = std::move(node);
+    if (reply->replay) {
+      groups_replayed_.fetch_add(1);
+      ++round.report->replayed;
+      return true;
+    }
+    groups_applied_.fetch_add(1);
+    ++round.report->applied;
+    incrby_.fetch_add(w.incrby);
+    hset_max_.fetch_add(w.hset_max);
+    pfadd_.fetch_add(w.pfadd);
+    rejected_.fetch_add(reply->rejected.size());
+    for (std::string& why : reply->rejected) round.report->rejected.push_back(std::move(why));
+    return true;
+  };
+  // One group on its own, through the client's routing (MOVED/ASK, library reloads, backoff).
+  auto send_one = [&](Work& w) -> bool {
+    if (w.attempts++ > 0) group_retries_.fetch_add(1);
+    fcalls_.fetch_add(1);
+    round_trips_.fetch_add(1);
+    std::string node;
+    absl::StatusOr<redis::Reply> r = client_->Command(w.fcall, w.fcall[3], &node);
+    return settle(w, r, std::move(node));
+  };
+
+  // Each master's groups go out in pipelines of kPipelineDepth FCALLs (one round trip each)
+  // to the node the map names; a group answered with a redirect or cluster error (the map was
+  // stale: failover, migration) is sent again on its own through the client's routing.
+  constexpr size_t kPipelineDepth = 64;
   RunParallel(buckets.size(), [&](size_t b) {
-    for (size_t i : *buckets[b]) {
+    const std::vector<size_t>& list = *buckets[b];
+    const std::string owner = client_->OwnerOf(work[list.front()].slot);
+    for (size_t at = 0; at < list.size(); at += kPipelineDepth) {
       if (Clock::now() >= deadline) return;  // the rest stays pending; Apply reports why
-      Work& w = work[i];
-      if (w.attempts++ > 0) group_retries_.fetch_add(1);
-      fcalls_.fetch_add(1);
-      round_trips_.fetch_add(1);
-      std::string node;
-      absl::StatusOr<redis::Reply> r = client_->Command(w.fcall, w.fcall[3], &node);
-      if (!r.ok()) {
-        // No answer (or an unknown outcome): safe to resend later, the marker decides. The
-        // node is in trouble: leave its other groups for the next round.
-        round.Problem(r.status());
-        return;
-      }
-      if (r->is_error()) {
-        if (IsFunctionNotFound(r->str)) library_loaded_ = false;
-        if (IsFunctionNotFound(r->str) || IsRetryableServerError(r->str)) {
-          round.Problem(Error(Err::kUnavailable, "", fmt::format("redis {}: {}", node, r->str)));
-          return;
+      const size_t end = std::min(list.size(), at + kPipelineDepth);
+      if (owner.empty()) {
+        for (size_t k = at; k < end; ++k) {
+          if (!send_one(work[list[k]])) return;
         }
-        round.Fatal(Error(Err::kInternal, "", fmt::format("redis {}: {}", node, r->str)));
-        return;
-      }
-      absl::StatusOr<ApplyReply> reply = DecodeApplyReply(*r);
-      if (!reply.ok()) {
-        round.Fatal(reply.status());
-        return;
-      }
-      std::lock_guard lock(round.mu);
-      round.wrote = true;
-      w.node = std::move(node);
-      if (reply->replay) {
-        groups_replayed_.fetch_add(1);
-        ++round.report->replayed;
         continue;
       }
-      groups_applied_.fetch_add(1);
-      ++round.report->applied;
-      incrby_.fetch_add(w.incrby);
-      hset_max_.fetch_add(w.hset_max);
-      pfadd_.fetch_add(w.pfadd);
-      rejected_.fetch_add(reply->rejected.size());
-      for (std::string& why : reply->rejected) round.report->rejected.push_back(std::move(why));
+      std::vector<const redis::ClusterClient::Args*> calls;
+      for (size_t k = at; k < end; ++k) {
+        Work& w = work[list[k]];
+        if (w.attempts++ > 0) group_retries_.fetch_add(1);
+        calls.push_back(&w.fcall);
+      }
+      fcalls_.fetch_add(calls.size());
+      round_trips_.fetch_add(1);
+      absl::StatusOr<std::vector<redis::Reply>> replies = client_->PipelineToNode(owner, calls);
+      if (!replies.ok()) {
+        round.Problem(replies.status());
+        return;
+      }
+      for (size_t k = at; k < end; ++k) {
+        Work& w = work[list[k]];
+        const redis::Reply& r = (*replies)[k - at];
+        if (r.is_error() && redis::ClassifyError(r.str).kind != redis::ClusterErrorKind::kNone) {
+          if (!send_one(w)) return;  // redirected, or the library is missing there
+          continue;
+        }
+        if (!settle(w, r, owner)) return;
+      }
     }
   });
 }

@@ -348,7 +348,9 @@ TEST_F(EpochApplierTest, StreamOfZipfEpochsMatchesTheLedger) {
   EXPECT_EQ(st.source_ops, static_cast<uint64_t>(increments));
   EXPECT_EQ(static_cast<int64_t>(st.incrby), distinct) << "one INCRBY per key and epoch";
   EXPECT_EQ(hot_incrby, kEpochs) << "the hot key is one INCRBY per epoch";
-  EXPECT_EQ(st.round_trips, st.fcalls) << "every WAIT rides along with a (replay) FCALL";
+  // A master's FCALLs share pipelined round trips, and every WAIT rides along with a (replay)
+  // FCALL, so there are far fewer round trips than FCALLs.
+  EXPECT_LT(st.round_trips * 4, st.fcalls) << "FCALLs were not pipelined";
   EXPECT_GE(st.waits, static_cast<uint64_t>(kEpochs));
   EXPECT_EQ(st.group_retries, 0u);
   std::printf(
