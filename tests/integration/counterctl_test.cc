@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <thread>
 
 #include "tests/support/counterd_process.h"
 
@@ -56,6 +58,19 @@ TEST_F(CounterctlTest, CommandsPrintReadableAndJsonAnswers) {
   EXPECT_EQ(Counterctl(dir_, http_ + " sample add s:1 x").output,
             "s:1: 1 accepted, 1 in the sample\n");
   EXPECT_EQ(Counterctl(dir_, http_ + " sample get s:1").output, "x\n");
+  // History of the last 24 hours by day: one line "<day start> <sum>" once the local rollup has
+  // caught up with the log (it follows it on its own thread).
+  CtlRun history;
+  for (int i = 0; i < 100; ++i) {
+    history = Counterctl(dir_, http_ + " history content:1 --step day");
+    if (history.output.find(" 10\n") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(history.exit_code, 0) << history.output;
+  EXPECT_NE(history.output.find(" 10\n"), std::string::npos) << history.output;
+  CtlRun bad_step = Counterctl(dir_, http_ + " history content:1 --step week");
+  EXPECT_EQ(bad_step.exit_code, 1);
+  EXPECT_NE(bad_step.output.find("field step"), std::string::npos) << bad_step.output;
   CtlRun bad = Counterctl(dir_, http_ + " incr 'bad key'");
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_NE(bad.output.find("invalid_key"), std::string::npos) << bad.output;

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "counterd/cli/http_client.h"
+#include "counterd/core/reservoir.h"
 #include "tests/support/counterd_process.h"
 #include "tests/support/redis_cluster.h"
 #include "tests/support/redis_server.h"
@@ -300,8 +301,11 @@ bool WaitDrained(int port, seconds timeout) {
 }
 
 std::vector<std::string> RedisFlags(const RedisCluster& cluster, int flush_ms) {
-  return {"--redis-cluster",     cluster.seeds(), "--redis-flush-ms",    std::to_string(flush_ms),
-          "--snapshot-interval", "0.5",           "--wal-segment-bytes", "262144"};
+  return {"--redis-cluster",     cluster.seeds(),
+          "--redis-flush-ms",    std::to_string(flush_ms),
+          "--snapshot-interval", "0.5",
+          "--wal-segment-bytes", "262144",
+          "--sample-capacity",   "50"};
 }
 
 // Every counter, G-counter and unique in Redis against the ledger. `exact`: no request went
@@ -394,6 +398,37 @@ TEST_F(RedisModeTest, TwoNodesUnderLoadEndWithRedisEqualToTheLedger) {
   ASSERT_TRUE(WaitDrained(a->http_port(), seconds(30)));
   ASSERT_TRUE(WaitDrained(b->http_port(), seconds(30)));
   CheckRedis(*cluster_, ledger, /*exact=*/true, "after load");
+
+  // Samples: each node offers its own items; Redis keeps the bottom-50 of the union by priority,
+  // exactly the reservoir of all items, and either node answers it.
+  core::Reservoir want = *core::Reservoir::Create(50);
+  for (int i = 0; i < 500; ++i) want.Add(fmt::format("viewer-{}", i));
+  for (auto [node, first] : {std::pair{a.get(), 0}, std::pair{b.get(), 200}}) {
+    std::string body = R"({"items":[)";
+    for (int i = first; i < first + 300; ++i)
+      body += fmt::format(R"({}"viewer-{}")", i > first ? "," : "", i);
+    body += "]}";
+    HttpResponse r = HttpClient(node->http_port()).Post("/v1/samples/smp:1/add", body);
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
+  ASSERT_TRUE(WaitDrained(a->http_port(), seconds(30)));
+  ASSERT_TRUE(WaitDrained(b->http_port(), seconds(30)));
+  std::vector<std::string> want_items;
+  for (const auto& [priority, item] : want.entries()) want_items.push_back(item);
+  RedisReply zset = ClusterCommand(*cluster_, {"ZRANGE", "sample:smp:1", "0", "-1"});
+  ASSERT_NE(zset, nullptr);
+  std::vector<std::string> in_redis;
+  for (size_t i = 0; i < zset->elements; ++i) in_redis.emplace_back(zset->element[i]->str);
+  EXPECT_EQ(in_redis, want_items);
+  for (auto* node : {a.get(), b.get()}) {
+    HttpResponse r = HttpClient(node->http_port()).Get("/v1/samples/smp:1?k=50");
+    rapidjson::Document d;
+    d.Parse(r.body.c_str());
+    ASSERT_TRUE(d.IsObject() && d.HasMember("items")) << r.body;
+    std::vector<std::string> got;
+    for (const auto& v : d["items"].GetArray()) got.emplace_back(v.GetString());
+    EXPECT_EQ(got, want_items);
+  }
 
   // Reads through either node agree with Redis (pending is 0 once drained).
   HttpClient http(a->http_port());

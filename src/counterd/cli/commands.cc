@@ -5,6 +5,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <chrono>
 #include <cstdio>
 
 #include "counterd/cli/http_client.h"
@@ -223,9 +224,14 @@ int SampleGet(const Target& t, const std::string& key, int64_t k) {
 int History(const Target& t, const std::string& key, const std::string& from, const std::string& to,
             const std::string& step) {
   rapidjson::Document doc;
-  std::string path = fmt::format("/v1/history/{}?step={}", EscapePath(key), step);
-  if (!from.empty()) path += "&from=" + EscapePath(from);
-  if (!to.empty()) path += "&to=" + EscapePath(to);
+  // Without bounds: the last 24 hours (up to the end of the current minute).
+  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  const std::string from_text = from.empty() ? std::to_string(now - 86400) : from;
+  const std::string to_text = to.empty() ? std::to_string(now + 60) : to;
+  std::string path = fmt::format("/v1/history/{}?step={}&from={}&to={}", EscapePath(key), step,
+                                 EscapePath(from_text), EscapePath(to_text));
   if (int rc = Send(t, "GET", path, "", &doc); rc >= 0) return rc;
   for (const auto& p : doc["points"].GetArray()) {
     fmt::print("{} {}\n",

@@ -110,8 +110,8 @@ int main(int argc, char** argv) {
   sget->add_option("--k", k)->capture_default_str();
   CLI::App* history = app.add_subcommand("history", "sums per minute/hour/day");
   history->add_option("key", key)->required();
-  history->add_option("--from", from, "RFC 3339 or unix seconds");
-  history->add_option("--to", to, "RFC 3339 or unix seconds");
+  history->add_option("--from", from, "RFC 3339 or unix seconds (default: 24 hours ago)");
+  history->add_option("--to", to, "RFC 3339 or unix seconds, exclusive (default: now)");
   history->add_option("--step", step, "minute | hour | day")->capture_default_str();
 
   CLI::App* wal = app.add_subcommand("wal", "inspect a write-ahead log");

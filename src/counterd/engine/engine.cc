@@ -9,6 +9,7 @@
 #include <future>
 #include <limits>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "counterd/common/errors.h"
@@ -117,8 +118,10 @@ class EngineImpl final : public Engine {
     wal_options.budget_bytes = options_.wal_budget_bytes;
     wal_options.sync = options_.wal_sync;
     if (options_.redis) {
+      RedisBackendOptions redis = *options_.redis;
+      redis.sample_capacity = options_.sample_capacity;
       absl::StatusOr<std::unique_ptr<RedisBackend>> backend =
-          RedisBackend::Create(*options_.redis, dir_.node_id(), dir_.wal_dir(), &store_);
+          RedisBackend::Create(std::move(redis), dir_.node_id(), dir_.wal_dir(), &store_);
       if (!backend.ok()) return backend.status();
       redis_ = std::move(*backend);
     }
@@ -583,11 +586,29 @@ class EngineImpl final : public Engine {
       return Error(Err::kInvalidValue, "k",
                    fmt::format("k must be 1..{}, got {}", core::kMaxSampleSize, k));
     }
-    Shard& shard = store_.shard(store_.ShardOf(key));
-    std::lock_guard lock(shard.mu);
-    auto it = shard.samples.find(key);
-    if (it == shard.samples.end()) return std::vector<std::string>();
-    return it->second.Sample(static_cast<size_t>(k));
+    std::set<std::pair<uint64_t, std::string>> entries;  // (priority, item), bottom first
+    {
+      Shard& shard = store_.shard(store_.ShardOf(key));
+      std::lock_guard lock(shard.mu);
+      auto it = shard.samples.find(key);
+      if (!redis_) {
+        if (it == shard.samples.end()) return std::vector<std::string>();
+        return it->second.Sample(static_cast<size_t>(k));
+      }
+      if (it != shard.samples.end()) entries = it->second.entries();
+    }
+    // Redis holds the bottom-k of every node's items; this node's own may be newer. The union's
+    // bottom-k is the sample (idempotent, like the HLL union).
+    absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> remote = redis_->ReadSample(key);
+    if (!remote.ok()) return remote.status();
+    entries.insert(remote->begin(), remote->end());
+    std::vector<std::string> out;
+    const size_t limit =
+        std::min(static_cast<size_t>(k), static_cast<size_t>(options_.sample_capacity));
+    for (auto it = entries.begin(); it != entries.end() && out.size() < limit; ++it) {
+      out.push_back(it->second);
+    }
+    return out;
   }
 
   // ---------------------------------------------------------------- operations

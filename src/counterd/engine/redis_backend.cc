@@ -5,12 +5,14 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstdlib>
 #include <mutex>
 #include <thread>
 
 #include "counterd/common/errors.h"
 #include "counterd/core/counter_math.h"
 #include "counterd/core/ops.h"
+#include "counterd/core/reservoir.h"
 #include "counterd/redis/cluster_client.h"
 #include "counterd/redis/slot.h"
 #include "counterd/store/embedded/store.h"
@@ -248,6 +250,29 @@ class RedisBackend::Impl {
     return result;
   }
 
+  absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> ReadSample(std::string_view key) {
+    reads_.fetch_add(1, std::memory_order_relaxed);
+    const std::string redis_key = rc::SampleRedisKey(key);
+    absl::StatusOr<redis::Reply> reply =
+        read_client_->Command({"ZRANGE", redis_key, "0", "-1", "WITHSCORES"}, redis_key);
+    if (!reply.ok()) return reply.status();
+    if (reply->type != redis::Reply::Type::kArray || reply->elements.size() % 2 != 0) {
+      return RedisReplyError(fmt::format("ZRANGE {}", redis_key), *reply);
+    }
+    std::vector<std::pair<uint64_t, std::string>> out;
+    for (size_t i = 0; i + 1 < reply->elements.size(); i += 2) {
+      // Scores are 52-bit integers, exact as doubles; Redis may print them in exponent form.
+      const std::string& text = reply->elements[i + 1].str;
+      char* end = nullptr;
+      const double score = std::strtod(text.c_str(), &end);
+      if (end != text.c_str() + text.size() || !(score >= 0) || score > 0x1p53) {
+        return RedisReplyError(fmt::format("ZRANGE {}", redis_key), *reply);
+      }
+      out.emplace_back(static_cast<uint64_t>(score), reply->elements[i].str);
+    }
+    return out;
+  }
+
   absl::StatusOr<std::optional<core::HyperLogLog>> ReadUnique(std::string_view key) {
     reads_.fetch_add(1, std::memory_order_relaxed);
     const std::string redis_key = rc::UniqueRedisKey(key);
@@ -481,8 +506,12 @@ class RedisBackend::Impl {
           // from embedded mode keeps it local.
           unsupported_ops_.fetch_add(1, std::memory_order_relaxed);
           break;
-        case core::OpType::kSampleAdd:
-          break;  // samples are node-local
+        case core::OpType::kSampleAdd: {
+          std::vector<std::string_view> items(op.items.begin(), op.items.end());
+          s = coalescer_.AddSampleItems(op.key, items, options_.sample_capacity,
+                                        core::kDefaultSampleSeed, lsn);
+          break;
+        }
       }
       if (!s.ok()) return s;
       skipped_ops_.fetch_add(coalescer_.skipped_ops() - skipped_before, std::memory_order_relaxed);
@@ -622,6 +651,10 @@ int64_t RedisBackend::CachedCounter(std::string_view key) { return impl_->Cached
 absl::StatusOr<core::CrdtCounter> RedisBackend::ReadCrdt(std::string_view key,
                                                          core::CrdtKind kind) {
   return impl_->ReadCrdt(key, kind);
+}
+absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> RedisBackend::ReadSample(
+    std::string_view key) {
+  return impl_->ReadSample(key);
 }
 absl::StatusOr<std::optional<core::HyperLogLog>> RedisBackend::ReadUnique(std::string_view key) {
   return impl_->ReadUnique(key);

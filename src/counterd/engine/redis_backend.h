@@ -34,7 +34,7 @@
 //     cache of (value, marker) serves hot keys; a published epoch adds its delta to cached
 //     values. CRDT and unique reads merge the Redis state with this node's local state
 //     (per-replica max, HLL union): both merges are idempotent, so no pending arithmetic is
-//     needed. Samples stay node-local (documented in docs/architecture.md).
+//     needed; samples likewise (the bottom-k of Redis's sorted set and the local reservoir).
 //
 // Thread-safety: every public member may be called from any thread; Start() once.
 #pragma once
@@ -73,6 +73,7 @@ struct RedisBackendOptions {
   size_t read_cache_entries = 1 << 20;
   std::chrono::milliseconds read_timeout{1000};   // how long a read rides out Redis trouble
   std::chrono::milliseconds apply_timeout{3000};  // one epoch attempt
+  int64_t sample_capacity = 1000;  // set by the engine (EngineOptions::sample_capacity)
   // Test hook: runs after an epoch's FCALLs, before its WAITs (flusher thread).
   std::function<void(const store::redis_cluster::Epoch&)> after_fcall_hook;
 };
@@ -120,6 +121,9 @@ class RedisBackend {
   // kind; a key without hashes reads as an empty counter).
   [[nodiscard]] absl::StatusOr<core::CrdtCounter> ReadCrdt(std::string_view key,
                                                            core::CrdtKind kind);
+  // The sample Redis holds for `key`: (priority, item), lowest priority first.
+  [[nodiscard]] absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> ReadSample(
+      std::string_view key);
   // The HyperLogLog Redis holds for `key` (nullopt when missing).
   [[nodiscard]] absl::StatusOr<std::optional<core::HyperLogLog>> ReadUnique(std::string_view key);
 

@@ -528,20 +528,25 @@ void SampleGet(Session& s) {
       return s.ReplyError(Error(Err::kInvalidValue, "k", "k must be an integer 1..10000"));
     }
   }
-  absl::StatusOr<std::vector<std::string>> items = s.engine().Sample(s.key(), k);
-  if (!items.ok()) return s.ReplyError(items.status());
-  JsonWriter& w = JsonOut();
-  w.StartObject();
-  Key(w, "key");
-  String(w, s.key());
-  Key(w, "k");
-  w.Int64(k);
-  Key(w, "items");
-  w.StartArray();
-  for (const std::string& item : *items) String(w, item);
-  w.EndArray();
-  w.EndObject();
-  s.ReplyJson();
+  using Items = std::vector<std::string>;
+  ReadThen<Items>(
+      s,
+      [&engine = s.engine(), key = std::string_view(s.key()), k] { return engine.Sample(key, k); },
+      [k](Session& s, absl::StatusOr<Items> items) {
+        if (!items.ok()) return s.ReplyError(items.status());
+        JsonWriter& w = JsonOut();
+        w.StartObject();
+        Key(w, "key");
+        String(w, s.key());
+        Key(w, "k");
+        w.Int64(k);
+        Key(w, "items");
+        w.StartArray();
+        for (const std::string& item : *items) String(w, item);
+        w.EndArray();
+        w.EndObject();
+        s.ReplyJson();
+      });
 }
 
 // ------------------------------------------------------------------------- history

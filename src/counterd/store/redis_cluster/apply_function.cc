@@ -56,6 +56,20 @@ local function check(keys, args)
         return 'bad item count at argument ' .. i
       end
       i = i + 3 + n
+    elseif op == 's' then
+      local cap, n = tonumber(args[i + 2]), tonumber(args[i + 3])
+      if cap == nil or cap ~= math.floor(cap) or cap < 1 or cap > 10000 then
+        return 'bad sample capacity at argument ' .. i
+      end
+      if n == nil or n ~= math.floor(n) or n < 0 or i + 3 + 2 * n > #args then
+        return 'bad sample item count at argument ' .. i
+      end
+      for j = 0, n - 1 do
+        if string.find(args[i + 4 + 2 * j], '^%d+$') == nil or #args[i + 4 + 2 * j] > 16 then
+          return 'bad sample priority at argument ' .. (i + 4 + 2 * j)
+        end
+      end
+      i = i + 4 + 2 * n
     else
       return 'unknown operation at argument ' .. i
     end
@@ -111,6 +125,18 @@ local function apply_epoch(keys, args)
         done = done + 1
       end
       i = i + 4
+    elseif op == 's' then
+      -- Bottom-k: add the candidates, then keep the `cap` lowest priorities (ties by member,
+      -- as Redis orders them).
+      local cap, n = tonumber(args[i + 2]), tonumber(args[i + 3])
+      local r = true
+      for j = 0, n - 1 do
+        r = redis.pcall('ZADD', key, args[i + 4 + 2 * j], args[i + 5 + 2 * j])
+        if failed(r) then break end
+      end
+      if not failed(r) then r = redis.pcall('ZREMRANGEBYRANK', key, cap, -1) end
+      if failed(r) then reject(key, r.err) else done = done + 1 end
+      i = i + 4 + 2 * n
     else -- 'p'
       local n = tonumber(args[i + 2])
       local first, last = i + 3, i + 2 + n
@@ -182,6 +208,14 @@ redis::ClusterClient::Args EncodeApplyCall(const SlotGroup& group, std::string_v
   for (const UniqueOp& u : group.uniques) {
     args.insert(args.end(), {"p", key_index(u.redis_key), std::to_string(u.items.size())});
     args.insert(args.end(), u.items.begin(), u.items.end());
+  }
+  for (const SampleOp& op : group.samples) {
+    args.insert(args.end(), {"s", key_index(op.redis_key), std::to_string(op.capacity),
+                             std::to_string(op.items.size())});
+    for (const auto& [priority, item] : op.items) {
+      args.push_back(std::to_string(priority));
+      args.push_back(item);
+    }
   }
   redis::ClusterClient::Args call;
   call.reserve(3 + keys.size() + args.size());

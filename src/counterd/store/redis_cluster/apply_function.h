@@ -24,6 +24,11 @@
 //                                               and merges idempotent
 //                    p <k> <n> <item>{n}        PFADD KEYS[k] items (sent in chunks of 1000:
 //                                               Lua's unpack() has a stack limit)
+//                    s <k> <cap> <n> (<priority> <item>){n}
+//                                               ZADD KEYS[k] priority item, then
+//                                               ZREMRANGEBYRANK KEYS[k] cap -1: the bottom-k
+//                                               sample (idempotent: a replay re-adds the same
+//                                               members with the same scores)
 //
 //   Replies:
 //     ["already", <marker>]                 marker >= last_lsn: nothing applied (a replay)

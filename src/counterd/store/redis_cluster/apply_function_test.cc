@@ -26,14 +26,16 @@ TEST(ApplyFunction, EncodesKeysOnceAndOperationsByKeyIndex) {
   g.crdt_fields.push_back({"crdt_counter:{t}c", "eu-1", 9});
   g.crdt_fields.push_back({"crdt_counter:{t}c", "us-1", 4});
   g.uniques.push_back({"hll:{t}h", {"x", "y"}});
+  g.samples.push_back({"sample:{t}s", 100, {{7, "b"}, {9, "a"}}});
   std::vector<std::string> call = EncodeApplyCall(g, "node-a", 1234);
   std::vector<std::string> want = {"FCALL",
                                    "counterd_apply_epoch",
-                                   "4",
+                                   "5",
                                    MarkerKey(g.slot, "node-a"),
                                    "counter:{t}a",
                                    "crdt_counter:{t}c",
                                    "hll:{t}h",
+                                   "sample:{t}s",
                                    "1234",  // ARGV[1]: last_lsn
                                    "i",
                                    "2",
@@ -53,9 +55,17 @@ TEST(ApplyFunction, EncodesKeysOnceAndOperationsByKeyIndex) {
                                    "4",
                                    "2",
                                    "x",
-                                   "y"};
+                                   "y",
+                                   "s",
+                                   "5",
+                                   "100",
+                                   "2",
+                                   "7",
+                                   "b",
+                                   "9",
+                                   "a"};  // ZADD priority member pairs, then trim to 100
   EXPECT_EQ(call, want);
-  for (size_t i = 3; i < 7; ++i) EXPECT_EQ(redis::KeySlot(call[i]), g.slot) << call[i];
+  for (size_t i = 3; i < 8; ++i) EXPECT_EQ(redis::KeySlot(call[i]), g.slot) << call[i];
 }
 
 TEST(ApplyFunction, DecodesReplies) {

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "counterd/common/errors.h"
+#include "counterd/core/reservoir.h"
 #include "counterd/redis/slot.h"
 
 namespace counterd::store::redis_cluster {
@@ -38,6 +39,7 @@ Coalescer::Coalescer(std::string node_id, uint64_t sealed_through)
     : sealed_through_(sealed_through) {
   pending_.node_id = std::move(node_id);
 }
+std::string SampleRedisKey(std::string_view key) { return fmt::format("sample:{}", key); }
 
 absl::Status Coalescer::SetAppliedMarkers(std::vector<uint64_t> markers) {
   if (!markers.empty() && markers.size() != static_cast<size_t>(redis::kSlotCount)) {
@@ -126,6 +128,30 @@ absl::Status Coalescer::AddUniqueItems(std::string_view key,
   return absl::OkStatus();
 }
 
+absl::Status Coalescer::AddSampleItems(std::string_view key,
+                                       const std::vector<std::string_view>& items, int64_t capacity,
+                                       uint64_t seed, uint64_t lsn) {
+  if (absl::Status s = Note(lsn); !s.ok()) return s;
+  if (capacity < 1 || capacity > 10000) {
+    return Error(Err::kInvalidValue, "capacity", fmt::format("bad sample capacity {}", capacity));
+  }
+  if (!markers_.empty() && AlreadyApplied(SampleRedisKey(key), lsn)) {
+    ++skipped_ops_;
+    return absl::OkStatus();
+  }
+  ++pending_.source_ops;
+  auto it = pending_.samples.find(key);
+  if (it == pending_.samples.end())
+    it = pending_.samples.emplace(std::string(key), SampleCandidates{}).first;
+  SampleCandidates& c = it->second;
+  c.capacity = capacity;
+  for (std::string_view item : items) {
+    c.items.emplace(core::Reservoir::Priority(item, seed), std::string(item));
+    if (static_cast<int64_t>(c.items.size()) > capacity) c.items.erase(std::prev(c.items.end()));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Coalescer::CoverLsn(uint64_t lsn) { return Note(lsn); }
 
 Epoch Coalescer::Seal() {
@@ -140,7 +166,7 @@ Epoch Coalescer::Seal() {
 // --- grouping ----------------------------------------------------------------------------------
 
 size_t SlotGroup::op_count() const {
-  size_t n = crdt_fields.size() + uniques.size();
+  size_t n = crdt_fields.size() + uniques.size() + samples.size();
   for (const CounterOp& c : counters) n += c.deltas.size();
   return n;
 }
@@ -170,10 +196,16 @@ std::map<uint16_t, SlotGroup> GroupBySlot(const Epoch& epoch) {
     std::sort(op.items.begin(), op.items.end());
     group_of(op.redis_key).uniques.push_back(std::move(op));
   }
+  for (const auto& [key, candidates] : epoch.samples) {
+    SampleOp op{SampleRedisKey(key), candidates.capacity, {}};
+    op.items.assign(candidates.items.begin(), candidates.items.end());
+    group_of(op.redis_key).samples.push_back(std::move(op));
+  }
   for (auto& [slot, g] : groups) {
     auto by_key = [](const auto& a, const auto& b) { return a.redis_key < b.redis_key; };
     std::sort(g.counters.begin(), g.counters.end(), by_key);
     std::sort(g.uniques.begin(), g.uniques.end(), by_key);
+    std::sort(g.samples.begin(), g.samples.end(), by_key);
     std::sort(g.crdt_fields.begin(), g.crdt_fields.end(), [](const auto& a, const auto& b) {
       return std::tie(a.redis_key, a.replica) < std::tie(b.redis_key, b.replica);
     });

@@ -11,8 +11,12 @@
 //     crdt_counter:<key>       hash replica → absolute positive total, written as max(old, new)
 //     crdt_counter_neg:<key>   hash replica → absolute negative total (PN), same rule
 //     hll:<key>                HyperLogLog, PFADD of the epoch's distinct items
+//     sample:<key>             sorted set member = item, score = its reservoir priority (52-bit
+//                              XXH3, exact as a double); ZADD then trim to the capacity, keeping
+//                              the lowest scores: the bottom-k of the union of every node's
+//                              items, the same uniform sample the embedded store keeps
 //   Every write is either a sum applied once (guarded by the marker) or idempotent by
-//   construction (max, PFADD), so replays are harmless.
+//   construction (max, PFADD, bottom-k), so replays are harmless.
 //
 //   Coalescing:
 //     * counters: deltas of one key are summed. If adding a delta would leave int64, the sum is
@@ -79,23 +83,32 @@ std::string CounterRedisKey(std::string_view key);  // "counter:<key>"
 std::string CrdtRedisKey(std::string_view key);     // "crdt_counter:<key>"
 std::string CrdtNegRedisKey(std::string_view key);  // "crdt_counter_neg:<key>"
 std::string UniqueRedisKey(std::string_view key);   // "hll:<key>"
+std::string SampleRedisKey(std::string_view key);   // "sample:<key>"
 
 // Deltas to INCRBY in order; more than one only where summing would have overflowed int64.
 using DeltaList = absl::InlinedVector<int64_t, 1>;
 // Replica → its absolute totals.
 using CrdtReplicas = std::map<std::string, core::ReplicaTotals>;
+// A sample's candidates: priority → item, at most the capacity (the lowest priorities).
+struct SampleCandidates {
+  int64_t capacity = 0;
+  std::map<uint64_t, std::string> items;
+};
 
 struct Epoch {
-  std::string node_id;         // the counterd node whose WAL this came from
-  uint64_t first_lsn = 0;      // lowest LSN covered (0 only for an empty epoch)
-  uint64_t last_lsn = 0;       // highest LSN covered; the markers advance to it
-  StrMap<DeltaList> counters;  // key → deltas
-  StrMap<CrdtReplicas> crdts;  // key → replica → totals
-  StrMap<StrSet> uniques;      // key → distinct items
-  uint64_t source_ops = 0;     // Add*/Set* calls folded into this epoch (for ratios and metrics)
+  std::string node_id;               // the counterd node whose WAL this came from
+  uint64_t first_lsn = 0;            // lowest LSN covered (0 only for an empty epoch)
+  uint64_t last_lsn = 0;             // highest LSN covered; the markers advance to it
+  StrMap<DeltaList> counters;        // key → deltas
+  StrMap<CrdtReplicas> crdts;        // key → replica → totals
+  StrMap<StrSet> uniques;            // key → distinct items
+  StrMap<SampleCandidates> samples;  // key → bottom-k candidates
+  uint64_t source_ops = 0;  // Add*/Set* calls folded into this epoch (for ratios and metrics)
 
   // True when the epoch carries no operation (it may still cover LSNs).
-  bool empty() const { return counters.empty() && crdts.empty() && uniques.empty(); }
+  bool empty() const {
+    return counters.empty() && crdts.empty() && uniques.empty() && samples.empty();
+  }
 };
 
 class Coalescer {
@@ -126,6 +139,13 @@ class Coalescer {
                                             const std::vector<std::string_view>& items,
                                             uint64_t lsn);
 
+  // Offers `items` to the sample `key` of `capacity` (1..10000): each with its priority under
+  // `seed`; only the `capacity` lowest priorities are kept (the rest can never be in the
+  // sample). LSN errors as AddCounter.
+  [[nodiscard]] absl::Status AddSampleItems(std::string_view key,
+                                            const std::vector<std::string_view>& items,
+                                            int64_t capacity, uint64_t seed, uint64_t lsn);
+
   // Marks `lsn` as covered by the pending epoch although it carries nothing for this backend
   // (e.g. a sample operation), so the markers and the WAL can move past it. LSN errors as
   // AddCounter.
@@ -134,7 +154,8 @@ class Coalescer {
   // True when no LSN has been covered since the last Seal().
   bool idle() const { return pending_.last_lsn == 0; }
   size_t pending_keys() const {
-    return pending_.counters.size() + pending_.crdts.size() + pending_.uniques.size();
+    return pending_.counters.size() + pending_.crdts.size() + pending_.uniques.size() +
+           pending_.samples.size();
   }
   uint64_t sealed_through() const { return sealed_through_; }
   uint64_t skipped_ops() const { return skipped_ops_; }  // dropped by the recovery markers
@@ -168,11 +189,18 @@ struct UniqueOp {
   std::vector<std::string> items;  // sorted
 };
 
+struct SampleOp {
+  std::string redis_key;  // sample:<key>
+  int64_t capacity = 0;
+  std::vector<std::pair<uint64_t, std::string>> items;  // (priority, item), by priority
+};
+
 struct SlotGroup {
   uint16_t slot = 0;
   std::vector<CounterOp> counters;  // sorted by key, like the others
   std::vector<CrdtFieldOp> crdt_fields;
   std::vector<UniqueOp> uniques;
+  std::vector<SampleOp> samples;
 
   // Redis commands the group stands for (INCRBY per delta, HSET-max per field, PFADD per key).
   size_t op_count() const;

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "counterd/common/errors.h"
+#include "counterd/core/reservoir.h"
 #include "counterd/redis/slot.h"
 
 namespace counterd::store::redis_cluster {
@@ -136,6 +137,33 @@ TEST(Coalescer, UniqueItemsAreDeduplicated) {
   EXPECT_EQ(got["hll:viewers:1"], (std::vector<std::string>{"a", "b", "c"}));
   EXPECT_TRUE(got.count("hll:viewers:2")) << "an empty add still creates the HLL";
   EXPECT_TRUE(got["hll:viewers:2"].empty());
+}
+
+TEST(Coalescer, SampleKeepsOnlyTheLowestPrioritiesUpToItsCapacity) {
+  Coalescer c("n");
+  std::vector<std::string> items;
+  for (int i = 0; i < 50; ++i) items.push_back("item-" + std::to_string(i));
+  const std::vector<std::string_view> first(items.begin(), items.begin() + 30);
+  const std::vector<std::string_view> second(items.begin() + 20, items.end());
+  ASSERT_TRUE(c.AddSampleItems("s:1", first, 8, core::kDefaultSampleSeed, 1).ok());
+  ASSERT_TRUE(c.AddSampleItems("s:1", second, 8, core::kDefaultSampleSeed, 2).ok());
+  EXPECT_EQ(ErrorField(c.AddSampleItems("s:1", second, 0, core::kDefaultSampleSeed, 3)),
+            "capacity");
+  // The reservoir of all 50 items is what the epoch must carry.
+  core::Reservoir want = *core::Reservoir::Create(8);
+  for (const std::string& item : items) want.Add(item);
+  Epoch e = c.Seal();
+  std::vector<std::pair<uint64_t, std::string>> got;
+  for (auto& [slot, g] : GroupBySlot(e)) {
+    for (const SampleOp& op : g.samples) {
+      EXPECT_EQ(op.redis_key, "sample:s:1");
+      EXPECT_EQ(op.capacity, 8);
+      got = op.items;
+    }
+  }
+  const std::vector<std::pair<uint64_t, std::string>> expected(want.entries().begin(),
+                                                               want.entries().end());
+  EXPECT_EQ(got, expected);
 }
 
 TEST(Coalescer, RecoveryMarkersDropAlreadyAppliedOperations) {
