@@ -10,6 +10,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/inlined_vector.h"
 #include "counterd/common/errors.h"
+#include "counterd/common/string_map.h"
 #include "counterd/core/key.h"
 #include "counterd/core/ops.h"
 
@@ -17,16 +18,8 @@ namespace counterd::history {
 
 namespace {
 
-// Transparent string hashing (Debian's absl::string_view is not std::string_view, so absl's
-// default string hash does not take ours).
-struct StrHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
-struct StrEq {
-  using is_transparent = void;
-  bool operator()(std::string_view a, std::string_view b) const { return a == b; }
-};
+using StrHash = TransparentStringHash;
+using StrEq = TransparentStringEq;
 
 // DateTime is a UInt32 of unix seconds: the last minute it can hold.
 constexpr int64_t kMaxDateTimeMinute = (int64_t{UINT32_MAX} / 60) * 60;

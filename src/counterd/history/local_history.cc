@@ -17,20 +17,8 @@ namespace {
 constexpr std::string_view kMagic = "CNTDHIST";
 constexpr uint32_t kVersion = 1;
 
-template <typename T>
-void PutFixed(std::string* out, T v) {
-  char buf[sizeof(T)];
-  std::memcpy(buf, &v, sizeof(T));  // little-endian hosts only (x86_64, aarch64)
-  out->append(buf, sizeof(T));
-}
-
-template <typename T>
-bool GetFixed(std::string_view* in, T* v) {
-  if (in->size() < sizeof(T)) return false;
-  std::memcpy(v, in->data(), sizeof(T));
-  in->remove_prefix(sizeof(T));
-  return true;
-}
+using core::GetFixed;
+using core::PutFixed;
 
 int64_t NowUnixS() {
   return std::chrono::duration_cast<std::chrono::seconds>(

@@ -38,9 +38,9 @@
 #include <string_view>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "counterd/common/string_map.h"
 #include "counterd/history/series.h"
 
 namespace counterd::history {
@@ -94,18 +94,9 @@ class LocalHistory {
   absl::Status Load();
   std::string path() const;
 
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  struct Eq {
-    using is_transparent = void;
-    bool operator()(std::string_view a, std::string_view b) const { return a == b; }
-  };
-
   const LocalHistoryOptions options_;
   mutable std::mutex mu_;
-  absl::flat_hash_map<std::string, MinuteSeries, Hash, Eq> series_;
+  StringKeyedMap<MinuteSeries> series_;
   uint64_t added_through_ = 0;
   uint64_t flushes_ = 0;
   uint64_t overflowed_ = 0;

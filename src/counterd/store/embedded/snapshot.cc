@@ -12,6 +12,7 @@
 
 #include "counterd/common/durable_file.h"
 #include "counterd/common/errors.h"
+#include "counterd/core/varint.h"
 
 namespace counterd::store {
 namespace fs = std::filesystem;
@@ -21,20 +22,8 @@ namespace {
 constexpr char kMagic[8] = {'C', 'N', 'T', 'D', 'S', 'N', 'A', 'P'};
 constexpr uint32_t kVersion = 1;
 
-template <typename T>
-void PutFixed(std::string* out, T v) {
-  char buf[sizeof(T)];
-  std::memcpy(buf, &v, sizeof(T));  // little-endian hosts only (x86_64, aarch64)
-  out->append(buf, sizeof(T));
-}
-
-template <typename T>
-bool GetFixed(std::string_view* in, T* v) {
-  if (in->size() < sizeof(T)) return false;
-  std::memcpy(v, in->data(), sizeof(T));
-  in->remove_prefix(sizeof(T));
-  return true;
-}
+using core::GetFixed;
+using core::PutFixed;
 
 absl::Status WriteAll(int fd, std::string_view data, const std::string& path) {
   while (!data.empty()) {

@@ -60,23 +60,17 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
+#include "counterd/common/string_map.h"
 #include "counterd/core/crdt.h"
 
 namespace counterd::store::redis_cluster {
 
-// Transparent string hashing (Debian's absl::string_view is not std::string_view, so absl's
-// default string hash does not accept ours).
-struct StrHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
-struct StrEq {
-  using is_transparent = void;
-  bool operator()(std::string_view a, std::string_view b) const { return a == b; }
-};
+// String-keyed maps that look up by std::string_view (common/string_map.h).
+using StrHash = TransparentStringHash;
+using StrEq = TransparentStringEq;
 template <typename V>
-using StrMap = absl::flat_hash_map<std::string, V, StrHash, StrEq>;
-using StrSet = absl::flat_hash_set<std::string, StrHash, StrEq>;
+using StrMap = StringKeyedMap<V>;
+using StrSet = StringKeyedSet;
 
 // Redis keys of the schema above.
 std::string CounterRedisKey(std::string_view key);  // "counter:<key>"
