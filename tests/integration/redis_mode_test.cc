@@ -373,8 +373,10 @@ class RedisModeTest : public ::testing::Test {
     cluster_ = RedisCluster::Start();
     ASSERT_NE(cluster_, nullptr);
   }
-  std::unique_ptr<CounterdProcess> StartNode(const std::string& data, int flush_ms = 5) {
+  std::unique_ptr<CounterdProcess> StartNode(const std::string& data, int flush_ms = 5,
+                                             std::vector<std::string> extra = {}) {
     std::vector<std::string> flags = RedisFlags(*cluster_, flush_ms);
+    flags.insert(flags.end(), extra.begin(), extra.end());
     std::string log;
     auto node = CounterdProcess::Start(data, flags, &log);
     EXPECT_NE(node, nullptr) << log;
@@ -451,7 +453,9 @@ TEST_F(RedisModeTest, TwoNodesUnderLoadEndWithRedisEqualToTheLedger) {
 }
 
 TEST_F(RedisModeTest, ReadYourWritesBeforeTheFlush) {
-  auto a = StartNode(dir_.path() + "/a", /*flush_ms=*/60000);  // nothing flushes
+  const int resp_port = FreeLoopbackPort();
+  auto a = StartNode(dir_.path() + "/a", /*flush_ms=*/60000,  // nothing flushes
+                     {"--resp-addr", "127.0.0.1:" + std::to_string(resp_port)});
   ASSERT_TRUE(a);
   HttpClient http(a->http_port());
   ASSERT_EQ(http.Post("/v1/counters/ryw:1/increment", R"({"delta":5})").status, 200);
@@ -460,6 +464,22 @@ TEST_F(RedisModeTest, ReadYourWritesBeforeTheFlush) {
   EXPECT_NE(r.body.find("\"value\":5"), std::string::npos) << r.body;
   EXPECT_NE(r.body.find("\"pending\":5"), std::string::npos) << r.body;
   EXPECT_EQ(RedisCounter(*cluster_, "ryw:1"), 0);  // still only in the WAL
+
+  // The Redis protocol front-end reads the same way (its reads run off the io thread here), and
+  // PFMERGE, which Redis mode does not offer, is a clear error naming the field.
+  RedisConn resp = ConnectRedis(resp_port);
+  ASSERT_TRUE(resp != nullptr && resp->err == 0);
+  RedisReply incr = Command(resp.get(), {"INCRBY", "ryw:1", "2"});
+  ASSERT_NE(incr, nullptr);
+  EXPECT_EQ(incr->type, REDIS_REPLY_INTEGER);
+  RedisReply get = Command(resp.get(), {"GET", "ryw:1"});
+  ASSERT_NE(get, nullptr);
+  ASSERT_EQ(get->type, REDIS_REPLY_STRING);
+  EXPECT_EQ(std::string(get->str, get->len), "7");
+  RedisReply merge = Command(resp.get(), {"PFMERGE", "m:1", "m:2"});
+  ASSERT_NE(merge, nullptr);
+  ASSERT_EQ(merge->type, REDIS_REPLY_ERROR);
+  EXPECT_NE(std::string(merge->str).find("dest"), std::string::npos) << merge->str;
 }
 
 TEST_F(RedisModeTest, ReadsThroughTheNodeAreExactWhileEpochsAreInFlight) {

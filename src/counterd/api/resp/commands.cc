@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <array>
+#include <boost/asio/post.hpp>
+#include <memory>
+#include <vector>
 
 #include "counterd/api/resp/command_table.h"
 #include "counterd/api/resp/error_replies.h"
@@ -89,6 +92,15 @@ const CommandSpec* FindCommand(std::string_view lower_name) {
   return nullptr;
 }
 
+CommandExecutor::CommandExecutor(engine::Engine* engine, const ServerState* state)
+    : engine_(engine), state_(state) {
+  if (engine_->reads_may_block()) read_pool_ = std::make_unique<boost::asio::thread_pool>(4);
+}
+
+CommandExecutor::~CommandExecutor() {
+  if (read_pool_) read_pool_->join();
+}
+
 void CommandExecutor::Execute(std::span<const std::string> args, Session& session,
                               ReplyFn reply) const {
   // Lookup and checks in Redis 7.0 processCommand() order: unknown command, unknown
@@ -104,6 +116,17 @@ void CommandExecutor::Execute(std::span<const std::string> args, Session& sessio
   if ((spec->arity > 0 && argc != static_cast<size_t>(spec->arity)) ||
       (spec->arity < 0 && argc < static_cast<size_t>(-spec->arity))) {
     return std::move(reply)(ErrorReply(WrongArity(spec->name)));
+  }
+  if (read_pool_ && spec->first_key > 0 && spec->flags.find("readonly") != std::string_view::npos) {
+    // A keyed read that may wait on the network: off this (io) thread. It needs no session
+    // state, and its arguments are copied because they live only until we return.
+    auto owned = std::make_shared<std::vector<std::string>>(args.begin(), args.end());
+    boost::asio::post(*read_pool_, [this, spec, owned, reply = std::move(reply)]() mutable {
+      Session detached;
+      Call call{*owned, detached, engine_, state_, std::move(reply)};
+      spec->handler(call);
+    });
+    return;
   }
   Call call{args, session, engine_, state_, std::move(reply)};
   spec->handler(call);

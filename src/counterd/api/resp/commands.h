@@ -29,8 +29,10 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 
@@ -74,9 +76,11 @@ using ReplyFn = absl::AnyInvocable<void(std::string reply) &&>;
 
 class CommandExecutor {
  public:
-  // `engine` and `state` must outlive the executor.
-  CommandExecutor(engine::Engine* engine, const ServerState* state)
-      : engine_(engine), state_(state) {}
+  // `engine` and `state` must outlive the executor. When the engine's reads can block (the
+  // Redis backend), keyed read commands run on a small pool of the executor's own, never on the
+  // caller's (io) thread; their replies come back through `reply` like a write's.
+  CommandExecutor(engine::Engine* engine, const ServerState* state);
+  ~CommandExecutor();  // waits for reads still running on the pool
 
   // Runs the command `args` (name first, non-empty) for `session` and answers through `reply`.
   // `args` need only stay valid until Execute returns. Command names are case-insensitive.
@@ -85,6 +89,7 @@ class CommandExecutor {
  private:
   engine::Engine* engine_;
   const ServerState* state_;
+  std::unique_ptr<boost::asio::thread_pool> read_pool_;  // only when reads may block
 };
 
 }  // namespace counterd::api::resp
