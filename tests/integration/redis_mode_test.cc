@@ -476,10 +476,36 @@ TEST_F(RedisModeTest, ReadYourWritesBeforeTheFlush) {
   ASSERT_NE(get, nullptr);
   ASSERT_EQ(get->type, REDIS_REPLY_STRING);
   EXPECT_EQ(std::string(get->str, get->len), "7");
-  RedisReply merge = Command(resp.get(), {"PFMERGE", "m:1", "m:2"});
+  // PFMERGE: the sources' registers (Redis's and this node's) reach Redis's dest, once flushed.
+  ASSERT_NE(Command(resp.get(), {"PFADD", "m:2", "a", "b", "c"}), nullptr);
+  ASSERT_NE(Command(resp.get(), {"PFADD", "m:3", "c", "d"}), nullptr);
+  RedisReply merge = Command(resp.get(), {"PFMERGE", "m:1", "m:2", "m:3"});
   ASSERT_NE(merge, nullptr);
-  ASSERT_EQ(merge->type, REDIS_REPLY_ERROR);
-  EXPECT_NE(std::string(merge->str).find("dest"), std::string::npos) << merge->str;
+  EXPECT_EQ(merge->type, REDIS_REPLY_STATUS) << (merge->str ? merge->str : "");
+  RedisReply count = Command(resp.get(), {"PFCOUNT", "m:1"});
+  ASSERT_NE(count, nullptr);
+  EXPECT_EQ(count->integer, 4);
+  RedisReply bad = Command(resp.get(), {"PFMERGE", "bad key", "m:2"});
+  ASSERT_NE(bad, nullptr);
+  EXPECT_EQ(bad->type, REDIS_REPLY_ERROR);
+}
+
+TEST_F(RedisModeTest, PfmergeReachesRedisOnceFlushed) {
+  auto a = StartNode(dir_.path() + "/a");
+  ASSERT_TRUE(a);
+  HttpClient http(a->http_port());
+  ASSERT_EQ(http.Post("/v1/uniques/pm:2/add", R"({"items":["a","b","c"]})").status, 200);
+  ASSERT_EQ(http.Post("/v1/uniques/pm:3/add", R"({"items":["c","d","e"]})").status, 200);
+  ASSERT_TRUE(WaitDrained(a->http_port(), seconds(30)));
+  // Another writer's items in the destination, straight in Redis: PFMERGE keeps them.
+  ASSERT_NE(RedisInteger(*cluster_, {"PFADD", "hll:pm:1", "z"}), INT64_MIN);
+  HttpResponse r = http.Post("/v1/uniques:union", R"({"keys":["pm:2","pm:3"],"dest":"pm:1"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("\"estimate\":6"), std::string::npos) << r.body;
+  ASSERT_TRUE(WaitDrained(a->http_port(), seconds(30)));
+  EXPECT_EQ(RedisInteger(*cluster_, {"PFCOUNT", "hll:pm:1"}), 6);
+  // The scratch key of the merge is gone.
+  EXPECT_EQ(RedisInteger(*cluster_, {"EXISTS", "{hll:pm:1}:merge"}), 0);
 }
 
 TEST_F(RedisModeTest, ReadsThroughTheNodeAreExactWhileEpochsAreInFlight) {

@@ -431,11 +431,6 @@ class EngineImpl final : public Engine {
   void UniqueMerge(std::string_view dest, std::span<const std::string_view> sources,
                    Done<uint64_t> done) override {
     if (absl::Status s = core::ValidateKey(dest, "dest"); !s.ok()) return std::move(done)(s);
-    if (redis_) {
-      return std::move(done)(Error(Err::kUnimplemented, "dest",
-                                   "PFMERGE is not available with the Redis Cluster backend; "
-                                   "count a union with PFCOUNT of several keys instead"));
-    }
     if (sources.size() > kMaxUnionKeys) {
       return std::move(done)(
           Error(Err::kTooLarge, "sources", fmt::format("at most {} source keys", kMaxUnionKeys)));
@@ -447,9 +442,22 @@ class EngineImpl final : public Engine {
       }
       indices.push_back(store_.ShardOf(sources[i]));
     }
+    // With the Redis backend the sources' registers are Redis's merged with this node's own
+    // (read before taking any lock: a network round trip); PFMERGE then needs Redis reachable.
+    core::HyperLogLog merged;
+    if (redis_) {
+      // dest's own Redis registers too, so this node's dest (and the estimate) is the union.
+      absl::StatusOr<std::optional<core::HyperLogLog>> current = MergedUnique(dest);
+      if (!current.ok()) return std::move(done)(current.status());
+      if (current->has_value()) merged.Merge(**current);
+      for (std::string_view source : sources) {
+        absl::StatusOr<std::optional<core::HyperLogLog>> hll = MergedUnique(source);
+        if (!hll.ok()) return std::move(done)(hll.status());
+        if (hll->has_value()) merged.Merge(**hll);
+      }
+    }
     const int64_t now = NowUs();
     ShardLocks locks(store_, indices);
-    core::HyperLogLog merged;
     for (std::string_view source : sources) {
       Shard& shard = store_.shard(store_.ShardOf(source));
       if (auto it = shard.uniques.find(source); it != shard.uniques.end()) {

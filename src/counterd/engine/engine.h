@@ -137,7 +137,7 @@ class Engine {
   virtual void UniqueAdd(std::string_view key, std::span<const std::string_view> items,
                          Done<UniqueAddResult> done) = 0;
   // PFMERGE dest src...: dest becomes the union (dest included). Completes with the estimate.
-  // Not available with the Redis backend (unimplemented): see docs/architecture.md.
+  // With the Redis backend the sources are read from Redis (unavailable while it is not).
   virtual void UniqueMerge(std::string_view dest, std::span<const std::string_view> sources,
                            Done<uint64_t> done) = 0;
   // Offers items to the key's reservoir (capacity EngineOptions::sample_capacity).

@@ -501,11 +501,13 @@ class RedisBackend::Impl {
           s = coalescer_.AddUniqueItems(op.key, items, lsn);
           break;
         }
-        case core::OpType::kUniqueMerge:
-          // Not produced in Redis mode (the engine refuses PFMERGE there); a log carried over
-          // from embedded mode keeps it local.
-          unsupported_ops_.fetch_add(1, std::memory_order_relaxed);
+        case core::OpType::kUniqueMerge: {
+          // The union's registers, as logged: merged into Redis's HLL (idempotent).
+          absl::StatusOr<core::HyperLogLog> hll = core::HyperLogLog::Parse(op.state);
+          if (!hll.ok()) return hll.status();
+          s = coalescer_.AddUniqueMerge(op.key, *hll, lsn);
           break;
+        }
         case core::OpType::kSampleAdd: {
           std::vector<std::string_view> items(op.items.begin(), op.items.end());
           s = coalescer_.AddSampleItems(op.key, items, options_.sample_capacity,

@@ -494,10 +494,15 @@ void UniqueUnion(Session& s) {
         [](Session& s, absl::StatusOr<uint64_t> r) { RenderUnion(s, "", std::move(r)); });
   }
   if (absl::Status st = core::ValidateKey(dest, "dest"); !st.ok()) return s.ReplyError(st);
-  s.engine().UniqueMerge(dest, keys,
-                         s.Resume<uint64_t>([dest](Session& s, absl::StatusOr<uint64_t> r) {
-                           RenderUnion(s, dest, std::move(r));
-                         }));
+  engine::Done<uint64_t> done = s.Resume<uint64_t>(
+      [dest](Session& s, absl::StatusOr<uint64_t> r) { RenderUnion(s, dest, std::move(r)); });
+  if (!s.engine().reads_may_block()) return s.engine().UniqueMerge(dest, keys, std::move(done));
+  // With the Redis backend the merge reads its sources from Redis first: not on an io thread.
+  auto task = std::make_shared<engine::Done<uint64_t>>(std::move(done));
+  net::post(s.context().blocking,
+            [&engine = s.engine(), dest, keys = std::span<const std::string_view>(keys), task] {
+              engine.UniqueMerge(dest, keys, std::move(*task));
+            });
 }
 
 void SampleAdd(Session& s) {

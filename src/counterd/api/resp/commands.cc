@@ -117,8 +117,10 @@ void CommandExecutor::Execute(std::span<const std::string> args, Session& sessio
       (spec->arity < 0 && argc < static_cast<size_t>(-spec->arity))) {
     return std::move(reply)(ErrorReply(WrongArity(spec->name)));
   }
-  if (read_pool_ && spec->first_key > 0 && spec->flags.find("readonly") != std::string_view::npos) {
-    // A keyed read that may wait on the network: off this (io) thread. It needs no session
+  if (read_pool_ && spec->first_key > 0 &&
+      (spec->flags.find("readonly") != std::string_view::npos || spec->name == "pfmerge")) {
+    // A keyed read (or PFMERGE, which reads its sources) that may wait on the network: off
+    // this (io) thread. It needs no session
     // state, and its arguments are copied because they live only until we return.
     auto owned = std::make_shared<std::vector<std::string>>(args.begin(), args.end());
     boost::asio::post(*read_pool_, [this, spec, owned, reply = std::move(reply)]() mutable {

@@ -56,6 +56,13 @@ local function check(keys, args)
         return 'bad item count at argument ' .. i
       end
       i = i + 3 + n
+    elseif op == 'h' then
+      local scratch = tonumber(args[i + 2])
+      if scratch == nil or scratch ~= math.floor(scratch) or scratch < 2 or scratch > #keys or
+          args[i + 3] == nil then
+        return 'bad merge at argument ' .. i
+      end
+      i = i + 4
     elseif op == 's' then
       local cap, n = tonumber(args[i + 2]), tonumber(args[i + 3])
       if cap == nil or cap ~= math.floor(cap) or cap < 1 or cap > 10000 then
@@ -124,6 +131,14 @@ local function apply_epoch(keys, args)
         end
         done = done + 1
       end
+      i = i + 4
+    elseif op == 'h' then
+      -- PFMERGE of registers sent as HLL bytes: through a scratch key of the same slot.
+      local scratch = keys[tonumber(args[i + 2])]
+      local r = redis.pcall('SET', scratch, args[i + 3])
+      if not failed(r) then r = redis.pcall('PFMERGE', key, scratch) end
+      redis.pcall('DEL', scratch)
+      if failed(r) then reject(key, r.err) else done = done + 1 end
       i = i + 4
     elseif op == 's' then
       -- Bottom-k: add the candidates, then keep the `cap` lowest priorities (ties by member,
@@ -208,6 +223,10 @@ redis::ClusterClient::Args EncodeApplyCall(const SlotGroup& group, std::string_v
   for (const UniqueOp& u : group.uniques) {
     args.insert(args.end(), {"p", key_index(u.redis_key), std::to_string(u.items.size())});
     args.insert(args.end(), u.items.begin(), u.items.end());
+  }
+  for (const UniqueMergeOp& op : group.unique_merges) {
+    std::string k = key_index(op.redis_key);
+    args.insert(args.end(), {"h", k, key_index(op.scratch_key), op.bytes});
   }
   for (const SampleOp& op : group.samples) {
     args.insert(args.end(), {"s", key_index(op.redis_key), std::to_string(op.capacity),

@@ -24,6 +24,9 @@
 //                                               and merges idempotent
 //                    p <k> <n> <item>{n}        PFADD KEYS[k] items (sent in chunks of 1000:
 //                                               Lua's unpack() has a stack limit)
+//                    h <k> <s> <bytes>          SET KEYS[s] bytes (Redis HLL bytes), PFMERGE
+//                                               KEYS[k] KEYS[s], DEL KEYS[s]: a PFMERGE of
+//                                               registers (union: idempotent)
 //                    s <k> <cap> <n> (<priority> <item>){n}
 //                                               ZADD KEYS[k] priority item, then
 //                                               ZREMRANGEBYRANK KEYS[k] cap -1: the bottom-k

@@ -5,7 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "counterd/core/hll.h"
 #include "counterd/redis/slot.h"
+#include "counterd/store/redis_cluster/epoch.h"
 #include "counterd/store/redis_cluster/marker.h"
 
 namespace counterd::store::redis_cluster {
@@ -66,6 +68,35 @@ TEST(ApplyFunction, EncodesKeysOnceAndOperationsByKeyIndex) {
                                    "a"};  // ZADD priority member pairs, then trim to 100
   EXPECT_EQ(call, want);
   for (size_t i = 3; i < 8; ++i) EXPECT_EQ(redis::KeySlot(call[i]), g.slot) << call[i];
+}
+
+TEST(ApplyFunction, EncodesAMergeThroughAScratchKeyOfTheSameSlot) {
+  Coalescer c("node-a");
+  core::HyperLogLog one, two;
+  one.Add("x");
+  two.Add("y");
+  ASSERT_TRUE(c.AddUniqueMerge("v:1", one, 1).ok());
+  ASSERT_TRUE(c.AddUniqueMerge("v:1", two, 2).ok());  // merges fold into one register set
+  const Epoch e = c.Seal();
+  const auto groups = GroupBySlot(e);
+  ASSERT_EQ(groups.size(), 1u);
+  const SlotGroup& g = groups.begin()->second;
+  ASSERT_EQ(g.unique_merges.size(), 1u);
+  const UniqueMergeOp& op = g.unique_merges[0];
+  EXPECT_EQ(op.redis_key, "hll:v:1");
+  EXPECT_EQ(op.scratch_key, "{hll:v:1}:merge");
+  EXPECT_EQ(redis::KeySlot(op.scratch_key), redis::KeySlot(op.redis_key));
+  core::HyperLogLog both = one;
+  both.Merge(two);
+  EXPECT_EQ(op.bytes, both.bytes());
+  std::vector<std::string> call = EncodeApplyCall(g, "node-a", 2);
+  std::vector<std::string> want = {"FCALL",     "counterd_apply_epoch",
+                                   "3",         MarkerKey(g.slot, "node-a"),
+                                   "hll:v:1",   "{hll:v:1}:merge",
+                                   "2",         "h",
+                                   "2",         "3",
+                                   both.bytes()};
+  EXPECT_EQ(call, want);
 }
 
 TEST(ApplyFunction, DecodesReplies) {

@@ -128,6 +128,23 @@ absl::Status Coalescer::AddUniqueItems(std::string_view key,
   return absl::OkStatus();
 }
 
+absl::Status Coalescer::AddUniqueMerge(std::string_view key, const core::HyperLogLog& hll,
+                                       uint64_t lsn) {
+  if (absl::Status s = Note(lsn); !s.ok()) return s;
+  if (!markers_.empty() && AlreadyApplied(UniqueRedisKey(key), lsn)) {
+    ++skipped_ops_;
+    return absl::OkStatus();
+  }
+  ++pending_.source_ops;
+  auto it = pending_.unique_merges.find(key);
+  if (it == pending_.unique_merges.end()) {
+    pending_.unique_merges.emplace(std::string(key), hll);
+  } else {
+    it->second.Merge(hll);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Coalescer::AddSampleItems(std::string_view key,
                                        const std::vector<std::string_view>& items, int64_t capacity,
                                        uint64_t seed, uint64_t lsn) {
@@ -166,7 +183,7 @@ Epoch Coalescer::Seal() {
 // --- grouping ----------------------------------------------------------------------------------
 
 size_t SlotGroup::op_count() const {
-  size_t n = crdt_fields.size() + uniques.size() + samples.size();
+  size_t n = crdt_fields.size() + uniques.size() + samples.size() + unique_merges.size();
   for (const CounterOp& c : counters) n += c.deltas.size();
   return n;
 }
@@ -196,6 +213,11 @@ std::map<uint16_t, SlotGroup> GroupBySlot(const Epoch& epoch) {
     std::sort(op.items.begin(), op.items.end());
     group_of(op.redis_key).uniques.push_back(std::move(op));
   }
+  for (const auto& [key, hll] : epoch.unique_merges) {
+    std::string rk = UniqueRedisKey(key);
+    UniqueMergeOp op{rk, fmt::format("{{{}}}:merge", rk), hll.bytes()};
+    group_of(rk).unique_merges.push_back(std::move(op));
+  }
   for (const auto& [key, candidates] : epoch.samples) {
     SampleOp op{SampleRedisKey(key), candidates.capacity, {}};
     op.items.assign(candidates.items.begin(), candidates.items.end());
@@ -206,6 +228,7 @@ std::map<uint16_t, SlotGroup> GroupBySlot(const Epoch& epoch) {
     std::sort(g.counters.begin(), g.counters.end(), by_key);
     std::sort(g.uniques.begin(), g.uniques.end(), by_key);
     std::sort(g.samples.begin(), g.samples.end(), by_key);
+    std::sort(g.unique_merges.begin(), g.unique_merges.end(), by_key);
     std::sort(g.crdt_fields.begin(), g.crdt_fields.end(), [](const auto& a, const auto& b) {
       return std::tie(a.redis_key, a.replica) < std::tie(b.redis_key, b.replica);
     });

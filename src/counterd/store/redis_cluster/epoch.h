@@ -10,7 +10,9 @@
 //     counter:<key>            string, INCRBY of the summed delta
 //     crdt_counter:<key>       hash replica → absolute positive total, written as max(old, new)
 //     crdt_counter_neg:<key>   hash replica → absolute negative total (PN), same rule
-//     hll:<key>                HyperLogLog, PFADD of the epoch's distinct items
+//     hll:<key>                HyperLogLog, PFADD of the epoch's distinct items; a PFMERGE into
+//                              the key is sent as the union's registers (Redis HLL bytes),
+//                              SET on a scratch key of the same slot and PFMERGEd in
 //     sample:<key>             sorted set member = item, score = its reservoir priority (52-bit
 //                              XXH3, exact as a double); ZADD then trim to the capacity, keeping
 //                              the lowest scores: the bottom-k of the union of every node's
@@ -62,6 +64,7 @@
 #include "absl/status/status.h"
 #include "counterd/common/string_map.h"
 #include "counterd/core/crdt.h"
+#include "counterd/core/hll.h"
 
 namespace counterd::store::redis_cluster {
 
@@ -90,18 +93,20 @@ struct SampleCandidates {
 };
 
 struct Epoch {
-  std::string node_id;               // the counterd node whose WAL this came from
-  uint64_t first_lsn = 0;            // lowest LSN covered (0 only for an empty epoch)
-  uint64_t last_lsn = 0;             // highest LSN covered; the markers advance to it
-  StrMap<DeltaList> counters;        // key → deltas
-  StrMap<CrdtReplicas> crdts;        // key → replica → totals
-  StrMap<StrSet> uniques;            // key → distinct items
-  StrMap<SampleCandidates> samples;  // key → bottom-k candidates
+  std::string node_id;                      // the counterd node whose WAL this came from
+  uint64_t first_lsn = 0;                   // lowest LSN covered (0 only for an empty epoch)
+  uint64_t last_lsn = 0;                    // highest LSN covered; the markers advance to it
+  StrMap<DeltaList> counters;               // key → deltas
+  StrMap<CrdtReplicas> crdts;               // key → replica → totals
+  StrMap<StrSet> uniques;                   // key → distinct items
+  StrMap<SampleCandidates> samples;         // key → bottom-k candidates
+  StrMap<core::HyperLogLog> unique_merges;  // key → registers to merge in (PFMERGE)
   uint64_t source_ops = 0;  // Add*/Set* calls folded into this epoch (for ratios and metrics)
 
   // True when the epoch carries no operation (it may still cover LSNs).
   bool empty() const {
-    return counters.empty() && crdts.empty() && uniques.empty() && samples.empty();
+    return counters.empty() && crdts.empty() && uniques.empty() && samples.empty() &&
+           unique_merges.empty();
   }
 };
 
@@ -131,6 +136,11 @@ class Coalescer {
   // AddCounter.
   [[nodiscard]] absl::Status AddUniqueItems(std::string_view key,
                                             const std::vector<std::string_view>& items,
+                                            uint64_t lsn);
+
+  // Merges the registers of `hll` into the unique set `key` (a logged PFMERGE). LSN errors as
+  // AddCounter.
+  [[nodiscard]] absl::Status AddUniqueMerge(std::string_view key, const core::HyperLogLog& hll,
                                             uint64_t lsn);
 
   // Offers `items` to the sample `key` of `capacity` (1..10000): each with its priority under
@@ -183,6 +193,12 @@ struct UniqueOp {
   std::vector<std::string> items;  // sorted
 };
 
+struct UniqueMergeOp {
+  std::string redis_key;    // hll:<key>
+  std::string scratch_key;  // {hll:<key>}:merge — same slot; SET, PFMERGEd, deleted
+  std::string bytes;        // Redis HLL bytes of the registers to merge in
+};
+
 struct SampleOp {
   std::string redis_key;  // sample:<key>
   int64_t capacity = 0;
@@ -195,6 +211,7 @@ struct SlotGroup {
   std::vector<CrdtFieldOp> crdt_fields;
   std::vector<UniqueOp> uniques;
   std::vector<SampleOp> samples;
+  std::vector<UniqueMergeOp> unique_merges;
 
   // Redis commands the group stands for (INCRBY per delta, HSET-max per field, PFADD per key).
   size_t op_count() const;
