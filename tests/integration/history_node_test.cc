@@ -16,6 +16,7 @@
 #include "counterd/cli/http_client.h"
 #include "tests/support/clickhouse_server.h"
 #include "tests/support/counterd_process.h"
+#include "tests/support/load.h"
 
 namespace counterd::testing {
 namespace {
@@ -54,23 +55,14 @@ void Load(int port, int id, Ledger* ledger, const std::atomic<bool>* stop) {
   }
 }
 
-class LoadRun {
+// The ledger's client threads against one node, until Stop() or the end of the scope.
+class LoadRun : public StoppableThreads {
  public:
   LoadRun(int port, int threads, Ledger* ledger, int seed = 0) {
     for (int i = 0; i < threads; ++i) {
-      threads_.emplace_back([=, this] { Load(port, seed * 100 + i, ledger, &stop_); });
+      Spawn([=](const std::atomic<bool>* stop) { Load(port, seed * 100 + i, ledger, stop); });
     }
   }
-  ~LoadRun() { Stop(); }
-  void Stop() {
-    stop_ = true;
-    for (std::thread& t : threads_) t.join();
-    threads_.clear();
-  }
-
- private:
-  std::atomic<bool> stop_{false};
-  std::vector<std::thread> threads_;
 };
 
 int64_t Now() {
@@ -79,10 +71,7 @@ int64_t Now() {
 }
 
 int64_t Metric(int port, const std::string& name) {
-  HttpResponse m = HttpClient(port).Get("/metrics");
-  size_t at = m.body.find("\n" + name + " ");
-  if (at == std::string::npos) return -1;
-  return std::llround(std::strtod(m.body.c_str() + at + name.size() + 2, nullptr));
+  return MetricValue(HttpClient(port).Get("/metrics").body, name);
 }
 
 bool WaitExported(int port, seconds timeout) {

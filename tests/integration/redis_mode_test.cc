@@ -21,6 +21,7 @@
 #include "counterd/cli/http_client.h"
 #include "counterd/core/reservoir.h"
 #include "tests/support/counterd_process.h"
+#include "tests/support/load.h"
 #include "tests/support/redis_cluster.h"
 #include "tests/support/redis_server.h"
 
@@ -255,35 +256,17 @@ class LoadClient {
   int64_t retry_delta_ = 0;
 };
 
-// Runs `clients` against `port` until stop; joins in the destructor.
-class LoadRun {
+// Runs `clients` against `port` until Stop() or the end of the scope.
+class LoadRun : public StoppableThreads {
  public:
   LoadRun(std::vector<LoadClient>& clients, int port) {
-    for (LoadClient& c : clients) threads_.emplace_back([&c, port, this] { c.Run(port, &stop_); });
+    for (LoadClient& c : clients) {
+      Spawn([&c, port](const std::atomic<bool>* stop) { c.Run(port, stop); });
+    }
   }
-  ~LoadRun() { Stop(); }
-  void Stop() {
-    stop_ = true;
-    for (std::thread& t : threads_) t.join();
-    threads_.clear();
-  }
-
- private:
-  std::atomic<bool> stop_{false};
-  std::vector<std::thread> threads_;
 };
 
 // ---------------------------------------------------------------------------- counterd side
-
-int64_t MetricValue(const std::string& text, const std::string& name) {
-  size_t at = 0;
-  while ((at = text.find(name + " ", at)) != std::string::npos) {
-    if (at == 0 || text[at - 1] == '\n')
-      return std::llround(std::strtod(text.c_str() + at + name.size() + 1, nullptr));
-    at += name.size();
-  }
-  return -1;
-}
 
 // Waits until the node has applied everything durable to Redis.
 bool WaitDrained(int port, seconds timeout) {

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <future>
 #include <limits>
 #include <mutex>
@@ -13,6 +12,7 @@
 #include <thread>
 
 #include "counterd/common/errors.h"
+#include "counterd/common/stop_signal.h"
 #include "counterd/core/counter_math.h"
 #include "counterd/core/hll.h"
 #include "counterd/core/key.h"
@@ -91,11 +91,7 @@ class EngineImpl final : public Engine {
                                    options.max_tokens}) {}
 
   ~EngineImpl() override {
-    {
-      std::lock_guard lock(stop_mu_);
-      stopping_ = true;
-    }
-    stop_cv_.notify_all();
+    stop_.Stop();
     if (snapshot_thread_.joinable()) snapshot_thread_.join();
     redis_.reset();    // stops the flusher; what it did not apply stays in the WAL
     history_.reset();  // stops the history thread (the local rollup is flushed once more)
@@ -792,10 +788,7 @@ class EngineImpl final : public Engine {
 
   void SnapshotLoop() {
     auto last = std::chrono::steady_clock::now();
-    std::unique_lock lock(stop_mu_);
-    while (!stopping_) {
-      stop_cv_.wait_for(lock, std::chrono::milliseconds(200));
-      if (stopping_) break;
+    while (!stop_.SleepFor(std::chrono::milliseconds(200))) {
       const auto now = std::chrono::steady_clock::now();
       const bool due = options_.snapshot_interval_s > 0 &&
                        now - last >= std::chrono::duration<double>(options_.snapshot_interval_s);
@@ -804,10 +797,8 @@ class EngineImpl final : public Engine {
           static_cast<double>(wal_->bytes_on_disk()) >
               options_.snapshot_wal_fraction * static_cast<double>(wal_->budget_bytes());
       if (!due && !pressure) continue;
-      lock.unlock();
       if (wal_->health().ok()) (void)Snapshot();
       last = std::chrono::steady_clock::now();
-      lock.lock();
     }
   }
 
@@ -826,9 +817,7 @@ class EngineImpl final : public Engine {
   std::atomic<uint64_t> last_snapshot_lsn_{0};
   std::atomic<uint64_t> token_hits_{0};
   std::atomic<bool> wal_full_{false};  // the last append was refused for the disk budget
-  std::mutex stop_mu_;
-  std::condition_variable stop_cv_;
-  bool stopping_ = false;
+  StopSignal stop_;
   std::thread snapshot_thread_;
 };
 

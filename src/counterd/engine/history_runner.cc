@@ -4,11 +4,11 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <mutex>
 #include <thread>
 
 #include "counterd/common/errors.h"
+#include "counterd/common/stop_signal.h"
 #include "counterd/history/exporter.h"
 #include "counterd/history/local_history.h"
 #include "counterd/wal/feed.h"
@@ -35,11 +35,7 @@ class HistoryRunner::Impl {
       : options_(options), feed_(std::move(wal_dir)) {}
 
   ~Impl() {
-    {
-      std::lock_guard lock(stop_mu_);
-      stopping_ = true;
-    }
-    stop_cv_.notify_all();
+    stop_.Stop();
     if (thread_.joinable()) thread_.join();
     if (local_ && started_.load()) (void)local_->Flush();
   }
@@ -124,11 +120,6 @@ class HistoryRunner::Impl {
     return clickhouse_ ? clickhouse_->exported_through() : local_->exported_through();
   }
 
-  bool Sleep(std::chrono::milliseconds pause) {
-    std::unique_lock lock(stop_mu_);
-    return stop_cv_.wait_for(lock, pause, [this] { return stopping_; });
-  }
-
   void Fail(const absl::Status& s) {
     failures_.fetch_add(1);
     std::lock_guard lock(error_mu_);
@@ -139,7 +130,7 @@ class HistoryRunner::Impl {
     const std::chrono::milliseconds tick{50};
     std::chrono::milliseconds backoff = tick;
     std::chrono::milliseconds pause{0};
-    while (!Sleep(pause)) {
+    while (!stop_.SleepFor(pause)) {
       bool more = false;
       if (Round(&more)) {
         backoff = tick;
@@ -221,9 +212,7 @@ class HistoryRunner::Impl {
   mutable std::mutex error_mu_;
   std::string last_error_;
 
-  std::mutex stop_mu_;
-  std::condition_variable stop_cv_;
-  bool stopping_ = false;
+  StopSignal stop_;
   std::thread thread_;
 };
 

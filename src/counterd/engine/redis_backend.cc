@@ -4,12 +4,12 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <cstdlib>
 #include <mutex>
 #include <thread>
 
 #include "counterd/common/errors.h"
+#include "counterd/common/stop_signal.h"
 #include "counterd/core/counter_math.h"
 #include "counterd/core/ops.h"
 #include "counterd/core/reservoir.h"
@@ -74,11 +74,7 @@ class RedisBackend::Impl {
         coalescer_(node_id_) {}
 
   ~Impl() {
-    {
-      std::lock_guard lock(stop_mu_);
-      stopping_ = true;
-    }
-    stop_cv_.notify_all();
+    stop_.Stop();
     if (flusher_.joinable()) flusher_.join();
   }
 
@@ -330,7 +326,6 @@ class RedisBackend::Impl {
       s.rejected_ops = a.rejected;
     }
     s.skipped_ops = skipped_ops_.load(std::memory_order_relaxed);
-    s.unsupported_ops = unsupported_ops_.load(std::memory_order_relaxed);
     s.reads = reads_.load(std::memory_order_relaxed);
     s.read_cache_hits = read_cache_hits_.load(std::memory_order_relaxed);
     s.read_retries = read_retries_.load(std::memory_order_relaxed);
@@ -366,16 +361,10 @@ class RedisBackend::Impl {
     degraded_ = std::move(why);
   }
 
-  // Waits `pause` or until stopping; true when stopping.
-  bool Sleep(std::chrono::milliseconds pause) {
-    std::unique_lock lock(stop_mu_);
-    return stop_cv_.wait_for(lock, pause, [this] { return stopping_; });
-  }
-
   void FlusherLoop() {
     std::chrono::milliseconds backoff = options_.flush_interval;
     std::chrono::milliseconds pause = std::chrono::milliseconds(0);
-    while (!Sleep(pause)) {
+    while (!stop_.SleepFor(pause)) {
       if (FlushOnce()) {
         backoff = options_.flush_interval;
         pause = options_.flush_interval;
@@ -607,12 +596,10 @@ class RedisBackend::Impl {
   std::atomic<bool> markers_loaded_{false};
   std::atomic<uint64_t> applied_through_{0};
   std::atomic<int64_t> oldest_pending_us_{0};
-  std::atomic<uint64_t> skipped_ops_{0}, unsupported_ops_{0}, reads_{0}, read_cache_hits_{0},
-      read_retries_{0}, feed_disk_records_{0};
+  std::atomic<uint64_t> skipped_ops_{0}, reads_{0}, read_cache_hits_{0}, read_retries_{0},
+      feed_disk_records_{0};
 
-  std::mutex stop_mu_;
-  std::condition_variable stop_cv_;
-  bool stopping_ = false;
+  StopSignal stop_;
   std::thread flusher_;
 };
 

@@ -89,7 +89,6 @@ struct RedisBackendStats {
   uint64_t fcalls = 0, waits = 0, incrby = 0, pfadd = 0, hset_max = 0;
   uint64_t rejected_ops = 0;  // operations Redis refused (e.g. INCRBY overflow in Redis)
   uint64_t skipped_ops = 0;   // found already applied by the markers after a restart
-  uint64_t unsupported_ops = 0;
   uint64_t reads = 0, read_cache_hits = 0, read_retries = 0;
   uint64_t feed_records_from_disk = 0;
 };

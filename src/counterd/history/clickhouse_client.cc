@@ -76,32 +76,40 @@ absl::StatusOr<ClickHouseEndpoint> ParseClickHouseUrl(std::string_view url) {
   return endpoint;
 }
 
-std::string QuoteSqlString(std::string_view text) {
-  std::string out = "'";
+namespace {
+
+// ClickHouse's backslash escapes, shared by string literals and TSV fields; `quote` (a
+// literal's delimiter) is escaped too when given.
+void AppendEscaped(std::string_view text, char quote, std::string* out) {
   for (char c : text) {
     switch (c) {
       case '\\':
-        out += "\\\\";
-        break;
-      case '\'':
-        out += "\\'";
+        *out += "\\\\";
         break;
       case '\n':
-        out += "\\n";
+        *out += "\\n";
         break;
       case '\t':
-        out += "\\t";
+        *out += "\\t";
         break;
       case '\r':
-        out += "\\r";
+        *out += "\\r";
         break;
       case '\0':
-        out += "\\0";
+        *out += "\\0";
         break;
       default:
-        out += c;
+        if (quote != '\0' && c == quote) *out += '\\';
+        *out += c;
     }
   }
+}
+
+}  // namespace
+
+std::string QuoteSqlString(std::string_view text) {
+  std::string out = "'";
+  AppendEscaped(text, '\'', &out);
   out += '\'';
   return out;
 }
@@ -119,27 +127,7 @@ std::string QuoteSqlIdentifier(std::string_view name) {
 std::string EscapeTsv(std::string_view text) {
   std::string out;
   out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\0':
-        out += "\\0";
-        break;
-      default:
-        out += c;
-    }
-  }
+  AppendEscaped(text, '\0', &out);
   return out;
 }
 

@@ -75,6 +75,7 @@ absl::Status LocalHistory::Load() {
     in.remove_prefix(length);
     absl::StatusOr<MinuteSeries> series = MinuteSeries::Parse(&in);
     if (!series.ok()) return bad(std::string(series.status().message()));
+    minutes_ += series->size();
     series_[std::move(key)] = std::move(*series);
   }
   if (!in.empty()) return bad("trailing bytes");
@@ -93,7 +94,9 @@ absl::Status LocalHistory::Add(uint64_t lsn, int64_t timestamp_us, std::string_v
     if (op.type != core::OpType::kCounterAdd || op.delta == 0) continue;
     auto it = series_.find(op.key);
     if (it == series_.end()) it = series_.emplace(std::string(op.key), MinuteSeries()).first;
+    const size_t before = it->second.size();
     if (!it->second.Add(minute, op.delta).ok()) ++overflowed_;
+    minutes_ = minutes_ + it->second.size() - before;  // a minute back at 0 is removed
   }
   if (oldest_unflushed_us_ == 0) oldest_unflushed_us_ = timestamp_us;
   added_through_ = lsn;
@@ -117,7 +120,7 @@ absl::Status LocalHistory::Flush() {
     PutFixed<uint32_t>(&bytes, kVersion);
     PutFixed<uint64_t>(&bytes, through);
     for (auto it = series_.begin(); it != series_.end();) {
-      it->second.DropBefore(cutoff);
+      minutes_ -= it->second.DropBefore(cutoff);
       if (it->second.empty()) {
         series_.erase(it++);
       } else {
@@ -156,7 +159,7 @@ LocalHistoryStats LocalHistory::stats() const {
   s.exported_through = exported_through_.load();
   s.added_through = added_through_;
   s.keys = series_.size();
-  for (const auto& [key, series] : series_) s.minutes += series.size();
+  s.minutes = minutes_;
   s.flushes = flushes_;
   s.overflowed = overflowed_;
   s.oldest_unflushed_us = oldest_unflushed_us_;

@@ -100,6 +100,7 @@ class LocalHistory {
   uint64_t added_through_ = 0;
   uint64_t flushes_ = 0;
   uint64_t overflowed_ = 0;
+  uint64_t minutes_ = 0;  // sum of the series' sizes, kept as they change (stats() is per scrape)
   int64_t oldest_unflushed_us_ = 0;
   std::chrono::steady_clock::time_point last_flush_;
   std::atomic<uint64_t> exported_through_{0};
