@@ -138,8 +138,10 @@ class EngineImpl final : public Engine {
     if (!writer.ok()) return writer.status();
     wal_ = std::move(*writer);
     // The flusher's hold on the log starts before anything could delete a segment.
-    if (redis_) wal_->RegisterConsumer("redis");
-    wal_->RegisterConsumer("history");
+    for (const char* name : {"redis", "history"}) {
+      if (std::string_view(name) == "redis" && !redis_) continue;
+      if (auto consumer = wal_->RegisterConsumer(name); !consumer.ok()) return consumer.status();
+    }
 
     const uint64_t from = cuts_.min_cut() + 1;
     bool first = true;
@@ -167,8 +169,10 @@ class EngineImpl final : public Engine {
           return absl::OkStatus();
         });
     if (!replay.ok()) return replay;
-    wal_->RegisterConsumer("snapshot");
-    wal_->SetConsumerPosition("snapshot", from);
+    if (auto consumer = wal_->RegisterConsumer("snapshot"); !consumer.ok()) {
+      return consumer.status();
+    }
+    (void)wal_->SetConsumerPosition("snapshot", from);
     if (redis_) {
       // In Redis mode the store's counters hold only this node's pending deltas; the flusher
       // rebuilds them from the WAL records Redis does not have (by the markers).
@@ -628,7 +632,7 @@ class EngineImpl final : public Engine {
           return result.get();
         });
     if (!cuts.ok()) return cuts.status();
-    wal_->SetConsumerPosition("snapshot", cuts->min_cut() + 1);
+    (void)wal_->SetConsumerPosition("snapshot", cuts->min_cut() + 1);
     snapshots_.fetch_add(1, std::memory_order_relaxed);
     last_snapshot_lsn_.store(cuts->snapshot_lsn, std::memory_order_relaxed);
     return absl::OkStatus();

@@ -194,7 +194,7 @@ class HistoryRunner::Impl {
       return false;
     }
     const uint64_t through = ExportedThrough();
-    if (through > 0) wal_->SetConsumerPosition("history", through + 1);
+    if (through > 0) (void)wal_->SetConsumerPosition("history", through + 1);
     *more = backpressure;
     return true;
   }

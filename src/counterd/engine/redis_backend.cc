@@ -562,7 +562,7 @@ class RedisBackend::Impl {
     epoch_seq_.fetch_add(1, std::memory_order_acq_rel);  // even again
     if (epoch.last_lsn > 0) {
       applied_through_.store(epoch.last_lsn, std::memory_order_relaxed);
-      wal_->SetConsumerPosition("redis", epoch.last_lsn + 1);
+      (void)wal_->SetConsumerPosition("redis", epoch.last_lsn + 1);
     }
     return true;
   }

@@ -15,6 +15,7 @@
 #include <future>
 #include <iterator>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "counterd/wal/wal.h"
@@ -42,6 +43,18 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// Polls `condition` until it holds or 30 s pass. (Stand-in until the shared test kit's
+// Eventually reaches this target.)
+template <typename Condition>
+bool Eventually(Condition condition) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
 
 struct Rec {
   uint64_t lsn;

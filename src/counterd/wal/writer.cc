@@ -399,20 +399,42 @@ bool WalWriter::RollBackBatch() {
   return ok;
 }
 
-void WalWriter::RegisterConsumer(std::string name) {
+absl::StatusOr<WalConsumer> WalWriter::RegisterConsumer(std::string name) {
+  const bool well_formed =
+      !name.empty() && name.size() <= 32 && std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+      });
+  if (!well_formed) {
+    return Error(Err::kInvalidValue, "consumer",
+                 fmt::format("WAL consumer name '{}' is not 1..32 bytes of [a-z0-9_-]", name));
+  }
   std::lock_guard lock(mu_);
-  consumers_.try_emplace(std::move(name), 0);
+  if (!consumers_.try_emplace(name, 0).second) {
+    return Error(Err::kInvalidValue, "consumer",
+                 fmt::format("WAL consumer '{}' is already registered", name));
+  }
+  return WalConsumer(this, std::move(name));
 }
 
-void WalWriter::SetConsumerPosition(std::string_view name, uint64_t needed_lsn) {
+absl::Status WalWriter::SetConsumerPosition(std::string_view name, uint64_t needed_lsn) {
+  {
+    std::lock_guard lock(mu_);
+    if (consumers_.find(name) == consumers_.end()) {
+      return Error(Err::kNotFound, "consumer",
+                   fmt::format("no WAL consumer named '{}' is registered", name));
+    }
+  }
+  MoveConsumer(name, needed_lsn);
+  return absl::OkStatus();
+}
+
+void WalConsumer::Release(uint64_t needed_lsn) const { wal_->MoveConsumer(name_, needed_lsn); }
+
+void WalWriter::MoveConsumer(std::string_view name, uint64_t needed_lsn) {
   {
     std::lock_guard lock(mu_);
     auto it = consumers_.find(name);
-    if (it == consumers_.end()) {
-      consumers_.emplace(std::string(name), needed_lsn);
-    } else {
-      it->second = std::max(it->second, needed_lsn);
-    }
+    if (it != consumers_.end()) it->second = std::max(it->second, needed_lsn);
   }
   RunRetention();
 }

@@ -110,6 +110,27 @@ struct WalStats {
 // Called once with OK when the record is durable, or with the failure that prevents it.
 using DurableCallback = absl::AnyInvocable<void(absl::Status) &&>;
 
+class WalWriter;
+
+// A registered consumer of the log (WalWriter::RegisterConsumer): it holds every segment with
+// records at or above its position. Copyable; it must not outlive the writer. Dropping the
+// handle does not unregister the consumer: its position stays where it was (a follower that
+// stops must keep its records for the next process).
+class WalConsumer {
+ public:
+  // Records that this consumer no longer needs records below `needed_lsn` and deletes the
+  // segments no consumer needs (never the newest). Positions only move forward; a lower one
+  // is ignored. Does file I/O (unlink, directory fsync) on the calling thread.
+  void Release(uint64_t needed_lsn) const;
+  const std::string& name() const { return name_; }
+
+ private:
+  friend class WalWriter;
+  WalConsumer(WalWriter* wal, std::string name) : wal_(wal), name_(std::move(name)) {}
+  WalWriter* wal_;
+  std::string name_;
+};
+
 class WalWriter {
  public:
   // Opens (creating) options.dir, locks it, verifies the whole log (refusing corruption with
@@ -148,12 +169,15 @@ class WalWriter {
   // Every record with an LSN <= this is durable.
   [[nodiscard]] uint64_t durable_lsn() const;
 
-  // Adds a consumer that holds every segment until it reports a position. Idempotent.
-  void RegisterConsumer(std::string name);
-  // Records that consumer `name` no longer needs records below `needed_lsn`, and deletes the
-  // segments no consumer needs (never the newest). An unknown name is registered. Positions
-  // only move forward. Does file I/O (unlink, directory fsync) on the calling thread.
-  void SetConsumerPosition(std::string_view name, uint64_t needed_lsn);
+  // Adds a consumer that holds every segment until it releases them through the returned
+  // handle, which is the only way to move its position (so a misspelt name cannot silently
+  // register a second consumer that pins the log). Errors: kInvalidValue naming "consumer" for
+  // a name that is not 1..32 bytes of [a-z0-9_-] or is already registered (two users sharing
+  // one position would release each other's records).
+  [[nodiscard]] absl::StatusOr<WalConsumer> RegisterConsumer(std::string name);
+  // Moves consumer `name` to `needed_lsn` (see WalConsumer::Release). kNotFound naming
+  // "consumer" when no consumer of that name is registered: nothing is registered or pinned.
+  [[nodiscard]] absl::Status SetConsumerPosition(std::string_view name, uint64_t needed_lsn);
 
   // Bytes counted against the budget: live segment files plus records not yet written.
   [[nodiscard]] uint64_t bytes_on_disk() const;
@@ -203,6 +227,8 @@ class WalWriter {
   bool RollBackBatch();
   // Deletes the segments no consumer needs.
   void RunRetention();
+  friend class WalConsumer;
+  void MoveConsumer(std::string_view name, uint64_t needed_lsn);
 
   const WalOptions options_;
 

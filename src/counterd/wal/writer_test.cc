@@ -36,6 +36,12 @@ std::unique_ptr<WalWriter> MustOpen(const WalOptions& options, uint64_t min_next
   return w.ok() ? std::move(*w) : nullptr;
 }
 
+WalConsumer MustRegister(WalWriter& w, std::string name) {
+  absl::StatusOr<WalConsumer> consumer = w.RegisterConsumer(std::move(name));
+  EXPECT_TRUE(consumer.ok()) << consumer.status();
+  return std::move(*consumer);
+}
+
 absl::Status WaitDurable(WalWriter& w, uint64_t lsn) {
   std::promise<absl::Status> p;
   w.WhenDurable(lsn, [&p](absl::Status s) { p.set_value(std::move(s)); });
@@ -331,7 +337,7 @@ TEST(WalWriter, BudgetExhaustedIsRetryableAndRecoversWhenConsumersAdvance) {
   WalOptions o = SmallOptions(t.wal(), 256);
   o.budget_bytes = 1024;
   auto w = MustOpen(o);
-  w->RegisterConsumer("snapshot");
+  WalConsumer snapshot = MustRegister(*w, "snapshot");
   absl::Status full;
   uint64_t i = 1;
   for (; i < 1000; ++i) {
@@ -351,7 +357,7 @@ TEST(WalWriter, BudgetExhaustedIsRetryableAndRecoversWhenConsumersAdvance) {
   EXPECT_EQ(ErrorName(w->Append(PayloadFor(i), 0).status()), "wal_full");
 
   const uint64_t before = w->bytes_on_disk();
-  w->SetConsumerPosition("snapshot", last + 1);
+  snapshot.Release(last + 1);
   EXPECT_LT(w->bytes_on_disk(), before);
   EXPECT_GT(w->stats().segments_deleted, 0u);
   absl::StatusOr<uint64_t> lsn = w->Append(PayloadFor(i), static_cast<int64_t>(i) * 10);
@@ -367,9 +373,9 @@ TEST(WalWriter, BudgetExhaustedIsRetryableAndRecoversWhenConsumersAdvance) {
 TEST(WalWriter, BytesOnDiskMatchesTheFiles) {
   TempDir t;
   auto w = MustOpen(SmallOptions(t.wal(), 512));
-  w->RegisterConsumer("c");
+  WalConsumer c = MustRegister(*w, "c");
   AppendN(*w, 1, 100);
-  w->SetConsumerPosition("c", 50);
+  c.Release(50);
   auto on_disk = [&] {
     uint64_t total = 0;
     for (const std::string& n : SegmentNames(t.wal())) {
@@ -386,17 +392,17 @@ TEST(WalWriter, BytesOnDiskMatchesTheFiles) {
 TEST(WalWriter, RetentionKeepsWhatAnyConsumerNeedsAndTheNewestSegment) {
   TempDir t;
   auto w = MustOpen(SmallOptions(t.wal(), 256));
-  w->RegisterConsumer("snapshot");
-  w->RegisterConsumer("redis");
+  WalConsumer snapshot = MustRegister(*w, "snapshot");
+  WalConsumer redis = MustRegister(*w, "redis");
   AppendN(*w, 1, 200);
   const size_t all = SegmentNames(t.wal()).size();
   ASSERT_GT(all, 10u);
 
   // "redis" never reported: it holds everything.
-  w->SetConsumerPosition("snapshot", 1000);
+  snapshot.Release(1000);
   EXPECT_EQ(SegmentNames(t.wal()).size(), all);
 
-  w->SetConsumerPosition("redis", 120);
+  redis.Release(120);
   std::vector<std::string> names = SegmentNames(t.wal());
   EXPECT_LT(names.size(), all);
   EXPECT_LE(FirstLsnOf(names.front()), 120u);  // the segment holding 120 is kept...
@@ -408,11 +414,11 @@ TEST(WalWriter, RetentionKeepsWhatAnyConsumerNeedsAndTheNewestSegment) {
   EXPECT_EQ(recs->front().lsn, FirstLsnOf(names.front()));
 
   // Positions only move forward.
-  w->SetConsumerPosition("redis", 5);
+  redis.Release(5);
   EXPECT_EQ(SegmentNames(t.wal()), names);
 
   // Everyone is past everything: all but the newest (active) segment go.
-  w->SetConsumerPosition("redis", 1000);
+  redis.Release(1000);
   names = SegmentNames(t.wal());
   ASSERT_EQ(names.size(), 1u);
   EXPECT_LE(FirstLsnOf(names.front()), 200u);
@@ -427,11 +433,37 @@ TEST(WalWriter, RetentionKeepsWhatAnyConsumerNeedsAndTheNewestSegment) {
 TEST(WalWriter, RollingTriggersRetentionForConsumersAlreadyPast) {
   TempDir t;
   auto w = MustOpen(SmallOptions(t.wal(), 256));
-  w->SetConsumerPosition("snapshot", 1'000'000);  // registers it
+  MustRegister(*w, "snapshot").Release(1'000'000);
   AppendN(*w, 1, 100);
   EXPECT_GT(w->stats().segments_created, 5u);
   w.reset();  // retention runs on the committer after the batch's callbacks: wait for it
   EXPECT_EQ(SegmentNames(t.wal()).size(), 1u);
+}
+
+TEST(WalWriter, AMisspeltConsumerIsAnErrorNotAPinnedLog) {
+  TempDir t;
+  auto w = MustOpen(SmallOptions(t.wal(), 256));
+  WalConsumer history = MustRegister(*w, "history");
+  AppendN(*w, 1, 100);
+  const size_t all = SegmentNames(t.wal()).size();
+  ASSERT_GT(all, 5u);
+
+  // A position reported under a name nobody registered registers nothing...
+  absl::Status typo = w->SetConsumerPosition("histroy", 50);
+  EXPECT_EQ(typo.code(), absl::StatusCode::kNotFound) << typo;
+  EXPECT_EQ(ErrorField(typo), "consumer");
+  // ...so the real consumer alone decides what is kept, and nothing else holds the log.
+  history.Release(1000);
+  EXPECT_EQ(SegmentNames(t.wal()).size(), 1u);
+
+  // A second user of one name, or a malformed name, is refused at registration.
+  absl::StatusOr<WalConsumer> twice = w->RegisterConsumer("history");
+  EXPECT_EQ(twice.status().code(), absl::StatusCode::kInvalidArgument) << twice.status();
+  EXPECT_EQ(ErrorField(twice.status()), "consumer");
+  EXPECT_FALSE(w->RegisterConsumer("").ok());
+  EXPECT_FALSE(w->RegisterConsumer("History").ok());
+  EXPECT_FALSE(w->RegisterConsumer(std::string(33, 'a')).ok());
+  EXPECT_TRUE(w->SetConsumerPosition("history", 1000).ok());
 }
 
 TEST(WalWriter, MinNextLsnOnAnEmptyLog) {
