@@ -104,6 +104,13 @@ std::string ErrorName(const absl::Status& status) {
   return name;
 }
 
+bool IsError(const absl::Status& status, Err err) {
+  if (status.ok()) return false;
+  auto name = status.GetPayload(kNamePayload);
+  const std::string_view want = Lookup(err).name;
+  return name.has_value() && *name == absl::string_view(want.data(), want.size());
+}
+
 std::string ErrorField(const absl::Status& status) {
   if (auto field = status.GetPayload(kFieldPayload)) return std::string(*field);
   return "";

@@ -52,6 +52,10 @@ enum class Err {
 // name derived from the canonical code ("internal", "unavailable", ...). "ok" for OkStatus.
 [[nodiscard]] std::string ErrorName(const absl::Status& status);
 
+// True when `status` was built by Error(err, ...): the typed way to ask what a fault is (never
+// compare names as strings).
+[[nodiscard]] bool IsError(const absl::Status& status, Err err);
+
 // The field a status names, or "" when it names none.
 [[nodiscard]] std::string ErrorField(const absl::Status& status);
 

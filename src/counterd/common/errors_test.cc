@@ -15,6 +15,16 @@ TEST(Errors, CarryNameFieldAndCode) {
   EXPECT_FALSE(IsRetryable(s));
 }
 
+TEST(Errors, IsErrorTellsFaultsApartByType) {
+  const absl::Status full = Error(Err::kWalFull, "", "full");
+  EXPECT_TRUE(IsError(full, Err::kWalFull));
+  EXPECT_FALSE(IsError(full, Err::kWalFailed));
+  EXPECT_FALSE(IsError(absl::OkStatus(), Err::kWalFull));
+  // Same canonical code, other catalogue entry.
+  EXPECT_FALSE(IsError(Error(Err::kRateLimited, "", "slow down"), Err::kWalFull));
+  EXPECT_FALSE(IsError(absl::ResourceExhaustedError("foreign"), Err::kWalFull));
+}
+
 TEST(Errors, RetryableAndHttpMapping) {
   EXPECT_EQ(HttpStatus(Error(Err::kWalFull, "", "full")), 503);
   EXPECT_TRUE(IsRetryable(Error(Err::kWalFull, "", "full")));
