@@ -3,7 +3,7 @@
 //
 // Why our own hash and equality: Debian's absl is built with its own absl::string_view (not
 // std::string_view), so absl's default string hash does not accept ours. (The embedded store
-// keeps its own XXH3-based StringMap, store/embedded/store.h, for its hot path.)
+// keeps its own XXH3-based StringMap, store/local/local_store.h, for its hot path.)
 //
 // Thread-safety: as absl::flat_hash_map.
 //

@@ -2,15 +2,19 @@
 //
 // Promise: validate → log → apply → acknowledge. A write is checked completely (key rules,
 // overflow, replica ids, sizes) before anything happens; then its operations are appended to the
-// write-ahead log and applied to the store under the store's shard locks, so the order in the
-// log is the order of application for every key; the caller's completion runs once the record
-// is durable (ack mode kDurable, the default) or as soon as it is queued (kBuffered). A write
-// that fails leaves no trace: nothing is logged and nothing applied. An increment that carries
-// an idempotency token and repeats one seen within the retention window is answered with the
-// first result (after that result is durable) and applied nothing.
+// write-ahead log and applied to the backend under the backend's shard locks, so the order in
+// the log is the order of application for every key; the caller's completion runs once the
+// record is durable (ack mode kDurable, the default) or as soon as it is queued (kBuffered). A
+// write that fails leaves no trace: nothing is logged and nothing applied. An increment that
+// carries an idempotency token and repeats one seen within the retention window is answered
+// with the first result (after that result is durable) and applied nothing. Every write goes
+// through one pipeline (write_pipeline.h); the engine owns the limits and the canonical field
+// names of every error, and front-ends only spell them for their wire.
 //
-// Reads are served from memory and see every applied write (including writes whose log record
-// is not yet durable: a crash can only take back writes that were never acknowledged).
+// Reads go to the backend (store/backend.h): the embedded store answers from memory and sees
+// every applied write (including writes whose log record is not yet durable: a crash can only
+// take back writes that were never acknowledged); Redis Cluster answers Redis + pending.
+// Durable records are followed by WAL sinks (history, and the Redis epoch applier).
 //
 // Thread-safety: all methods are safe to call concurrently from any thread. Completions run on
 // the WAL committer thread or inline on the caller's thread; they must be quick and must not
@@ -36,13 +40,28 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "counterd/core/crdt.h"
-#include "counterd/engine/history_runner.h"
-#include "counterd/engine/redis_backend.h"
+#include "counterd/history/history_store.h"
 #include "counterd/history/series.h"
+#include "counterd/store/backend.h"
+#include "counterd/store/redis_cluster/options.h"
 
 namespace counterd::engine {
 
 enum class AckMode { kDurable, kBuffered };
+
+using RedisBackendOptions = store::redis_cluster::RedisClusterOptions;
+using RedisBackendStats = store::RedisBackendStats;
+using HistoryOptions = history::HistoryOptions;
+
+struct HistoryStats {
+  bool clickhouse = false;
+  bool started = false;
+  uint64_t exported_through = 0;
+  uint64_t lag_records = 0;  // durable WAL records not yet in the sink durably
+  double lag_seconds = 0;    // age of the oldest of them
+  uint64_t rows_exported = 0, inserts = 0, failures = 0, flushes = 0;
+  std::string last_error;
+};
 
 struct EngineOptions {
   std::string data_dir = "./data";
@@ -59,7 +78,8 @@ struct EngineOptions {
   // Capacity of every sample (reservoir) key, 1..10000.
   int64_t sample_capacity = 1000;
   bool wal_sync = true;  // false only in benchmarks that measure the engine without the disk
-  // Set: live values go to this Redis Cluster (redis_backend.h); unset: the embedded store.
+  // Set: live values go to this Redis Cluster (store/redis_cluster/backend.h); unset: the
+  // embedded store.
   std::optional<RedisBackendOptions> redis;
   // History: exported to ClickHouse when a URL is set, else kept as a local per-minute rollup.
   HistoryOptions history;
@@ -74,13 +94,10 @@ struct IncrementRequest {
   std::string_view token;  // empty: no idempotency token
 };
 
-struct CounterRead {
-  int64_t value = 0;
-  int64_t pending = 0;  // this node's delta not yet in the backend (0 on the embedded store)
-  // (In Redis mode an increment's reply is the last backend value this node read plus its
-  // pending delta: writes never wait for Redis.)
-  int64_t as_of_unix_ms = 0;  // when the value was read
-};
+// value, pending (this node's delta not yet in the backend; 0 on the embedded store) and when
+// it was read. (In Redis mode an increment's reply is the last backend value this node read
+// plus its pending delta: writes never wait for Redis.)
+using CounterRead = store::CounterRead;
 
 struct UniqueAddResult {
   bool changed = false;  // like PFADD's reply: some register changed

@@ -81,6 +81,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "counterd/history/clickhouse_client.h"
+#include "counterd/history/history_store.h"
 #include "counterd/history/series.h"
 
 namespace counterd::history {
@@ -116,7 +117,7 @@ struct ExporterStats {
   std::string last_error;         // of the latest failure ("" after a success)
 };
 
-class HistoryExporter {
+class HistoryExporter final : public HistoryStore {
  public:
   HistoryExporter(ClickHouseEndpoint endpoint, ExporterOptions options);
   ~HistoryExporter();
@@ -137,22 +138,31 @@ class HistoryExporter {
 
   // True when Flush() has work that should not wait: a sealed batch is unsent, the open batch
   // has batch_rows rows, or its first record was added batch_interval ago.
-  bool ShouldFlush() const;
+  bool ShouldFlush() const override;
 
   // Settles the sealed batch, or seals the open one and sends it: at most one INSERT. OK when
   // there was nothing to do or the batch is now in ClickHouse (exported_through() advanced).
   // kUnavailable (retry with backoff) or another error from ClickHouse otherwise; the batch is
   // kept and the next Flush() tries it again.
-  [[nodiscard]] absl::Status Flush();
+  [[nodiscard]] absl::Status Flush() override;
 
   uint64_t exported_through() const { return exported_through_.load(); }
   ExporterStats stats() const;
+
+  // ---- HistoryStore (history_store.h): Resume = Start, Add(record) = Add(lsn, ts, payload).
+  absl::StatusOr<uint64_t> Resume(uint64_t) override { return Start(); }
+  absl::Status Add(const wal::WalRecord& r) override {
+    return Add(r.lsn, r.timestamp_us, r.payload);
+  }
+  uint64_t durable_through() const override { return exported_through(); }
+  int64_t oldest_pending_us() const override { return stats().oldest_pending_us; }
+  HistoryStoreStats Stats() const override;
 
   // History of `key` from ClickHouse, rules as MinuteSeries::Points (series.h). Errors: the
   // key's (kInvalidKey naming "key"), the range's ("to"), kUnavailable when ClickHouse is.
   [[nodiscard]] absl::StatusOr<std::vector<Point>> Query(
       std::string_view key, int64_t from, int64_t to, Step step,
-      size_t max_points = kMaxHistoryPoints) const;
+      size_t max_points = kMaxHistoryPoints) const override;
 
   // The SQL Start() runs, for docs and tests.
   static std::string CreateTableSql(std::string_view database);

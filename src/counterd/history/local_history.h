@@ -41,6 +41,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "counterd/common/string_map.h"
+#include "counterd/history/history_store.h"
 #include "counterd/history/series.h"
 
 namespace counterd::history {
@@ -61,7 +62,7 @@ struct LocalHistoryStats {
   int64_t oldest_unflushed_us = 0;  // WAL timestamp of the oldest record added since the flush
 };
 
-class LocalHistory {
+class LocalHistory final : public HistoryStore {
  public:
   // Loads `<dir>/rollup.bin` when present. kMalformedState naming "history" when it is damaged
   // (checksum, format): the operator decides (delete it to rebuild from what the WAL holds).
@@ -74,18 +75,27 @@ class LocalHistory {
   [[nodiscard]] absl::Status Add(uint64_t lsn, int64_t timestamp_us, std::string_view payload);
 
   // True when records were added and flush_interval has passed since the last flush.
-  bool ShouldFlush() const;
+  bool ShouldFlush() const override;
   // Drops minutes past retention and persists everything added. OK → exported_through() ==
   // added_through().
-  [[nodiscard]] absl::Status Flush();
+  [[nodiscard]] absl::Status Flush() override;
 
   uint64_t exported_through() const { return exported_through_.load(); }
+
+  // ---- HistoryStore (history_store.h): resumes from what Open loaded.
+  absl::StatusOr<uint64_t> Resume(uint64_t) override { return exported_through(); }
+  absl::Status Add(const wal::WalRecord& r) override {
+    return Add(r.lsn, r.timestamp_us, r.payload);
+  }
+  uint64_t durable_through() const override { return exported_through(); }
+  int64_t oldest_pending_us() const override { return stats().oldest_unflushed_us; }
+  HistoryStoreStats Stats() const override;
 
   // The key's series in [from, to) at `step` (series.h rules; bad ranges are errors naming
   // "to"). A key never seen answers an empty series.
   [[nodiscard]] absl::StatusOr<std::vector<Point>> Query(
       std::string_view key, int64_t from, int64_t to, Step step,
-      size_t max_points = kMaxHistoryPoints) const;
+      size_t max_points = kMaxHistoryPoints) const override;
 
   LocalHistoryStats stats() const;
 

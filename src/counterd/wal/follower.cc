@@ -22,7 +22,13 @@ Follower::Follower(Sink* sink, FollowerOptions options, std::string wal_dir)
 
 Follower::~Follower() {
   stop_.Stop();
-  if (thread_.joinable()) thread_.join();
+  if (!thread_.joinable()) return;
+  thread_.join();
+  if (options_.flush_on_stop && started_.load() && sink_->Flush().ok()) {
+    if (const uint64_t through = sink_->durable_through(); through > 0) {
+      consumer_->Release(through + 1);
+    }
+  }
 }
 
 std::function<void(std::string_view)> Follower::DurableObserver() {

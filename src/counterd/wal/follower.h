@@ -19,7 +19,8 @@
 // Thread-safety: a Sink's Resume/Add/ShouldFlush/Flush run on the follower's thread only;
 // durable_through() and oldest_pending_us() may be called from any thread (stats). Follower:
 // DurableObserver() before the WAL opens, Start() once, Stats() from any thread; the destructor
-// stops the thread (what the sink did not make durable stays in the WAL).
+// stops the thread (what the sink did not make durable stays in the WAL) and must run before
+// the WAL closes.
 //
 // Example:
 //   Follower follower(&sink, {.name = "history"}, wal_dir);
@@ -78,6 +79,8 @@ struct FollowerOptions {
   std::chrono::milliseconds max_backoff{2000};  // pauses double up to this while failing
   // Flush early (at most every 500 ms) while the WAL holds more than half its budget.
   bool flush_on_wal_pressure = true;
+  // Flush once more when the follower stops (a local store: fewer records to replay next time).
+  bool flush_on_stop = false;
 };
 
 struct FollowerStats {

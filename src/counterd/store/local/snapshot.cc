@@ -1,4 +1,4 @@
-#include "counterd/store/embedded/snapshot.h"
+#include "counterd/store/local/snapshot.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -54,7 +54,7 @@ std::vector<fs::path> SnapshotFiles(const std::string& dir) {
 uint64_t SnapshotCuts::min_cut() const { return *std::min_element(cuts.begin(), cuts.end()); }
 
 absl::StatusOr<SnapshotCuts> WriteSnapshot(
-    const std::string& dir, EmbeddedStore& store, const std::function<uint64_t()>& last_lsn,
+    const std::string& dir, LocalStore& store, const std::function<uint64_t()>& last_lsn,
     const std::function<absl::Status(uint64_t)>& await_durable, int keep) {
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -77,9 +77,9 @@ absl::StatusOr<SnapshotCuts> WriteSnapshot(
   // recomputed from the cuts on load, so the header does not need it.
   std::string header(kMagic, sizeof(kMagic));
   PutFixed<uint32_t>(&header, kVersion);
-  PutFixed<uint32_t>(&header, EmbeddedStore::kShards);
+  PutFixed<uint32_t>(&header, LocalStore::kShards);
   emit(header);
-  for (size_t i = 0; i < EmbeddedStore::kShards; ++i) {
+  for (size_t i = 0; i < LocalStore::kShards; ++i) {
     std::string section;
     {
       Shard& shard = store.shard(i);
@@ -116,7 +116,7 @@ absl::StatusOr<SnapshotCuts> WriteSnapshot(
 
 namespace {
 
-absl::StatusOr<SnapshotCuts> LoadOne(const fs::path& path, EmbeddedStore& store) {
+absl::StatusOr<SnapshotCuts> LoadOne(const fs::path& path, LocalStore& store) {
   absl::StatusOr<std::string> read = ReadFileToString(path.string(), "snapshot");
   if (!read.ok()) return read.status();
   const std::string& data = *read;
@@ -135,9 +135,9 @@ absl::StatusOr<SnapshotCuts> LoadOne(const fs::path& path, EmbeddedStore& store)
   view.remove_prefix(sizeof(kMagic));
   uint32_t version, shards;
   if (!GetFixed(&view, &version) || version != kVersion) return bad("unknown version");
-  if (!GetFixed(&view, &shards) || shards != EmbeddedStore::kShards) return bad("shard count");
+  if (!GetFixed(&view, &shards) || shards != LocalStore::kShards) return bad("shard count");
   SnapshotCuts cuts;
-  for (size_t i = 0; i < EmbeddedStore::kShards; ++i) {
+  for (size_t i = 0; i < LocalStore::kShards; ++i) {
     uint64_t len;
     if (!GetFixed(&view, &cuts.cuts[i]) || !GetFixed(&view, &len) || len > view.size()) {
       return bad("truncated shard");
@@ -152,8 +152,8 @@ absl::StatusOr<SnapshotCuts> LoadOne(const fs::path& path, EmbeddedStore& store)
   return cuts;
 }
 
-void ClearStore(EmbeddedStore& store) {
-  for (size_t i = 0; i < EmbeddedStore::kShards; ++i) {
+void ClearStore(LocalStore& store) {
+  for (size_t i = 0; i < LocalStore::kShards; ++i) {
     Shard& shard = store.shard(i);
     std::lock_guard lock(shard.mu);
     shard.counters.clear();
@@ -168,7 +168,7 @@ void ClearStore(EmbeddedStore& store) {
 }  // namespace
 
 absl::StatusOr<std::optional<SnapshotCuts>> LoadNewestSnapshot(const std::string& dir,
-                                                               EmbeddedStore& store,
+                                                               LocalStore& store,
                                                                std::string* skipped) {
   std::vector<fs::path> files = SnapshotFiles(dir);
   for (auto it = files.rbegin(); it != files.rend(); ++it) {

@@ -2,7 +2,7 @@
 // exactly-once under replays, a long stream of Zipf epochs against a ledger, three master
 // failovers under load (killed between the FCALLs and the WAIT, once with the replica cut off so
 // the promoted replica lacks the epoch), and frozen (SIGSTOPped) masters.
-#include "counterd/store/redis_cluster/flusher.h"
+#include "counterd/store/redis_cluster/epoch_applier.h"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>

@@ -1,9 +1,12 @@
-#include "counterd/store/embedded/store.h"
+#include "counterd/store/local/local_store.h"
 
 #include <fmt/format.h>
 #include <xxhash.h>
 
+#include <algorithm>
+
 #include "counterd/common/errors.h"
+#include "counterd/core/counter_math.h"
 #include "counterd/core/varint.h"
 
 namespace counterd::store {
@@ -27,23 +30,23 @@ std::string TokenKey(std::string_view key, std::string_view token) {
   return k;
 }
 
-EmbeddedStore::EmbeddedStore(const StoreOptions& options)
+LocalStore::LocalStore(const StoreOptions& options)
     : options_(options), max_tokens_per_shard_(std::max<size_t>(1, options.max_tokens / kShards)) {}
 
-size_t EmbeddedStore::ShardOf(std::string_view key) const {
+size_t LocalStore::ShardOf(std::string_view key) const {
   // A different seed than the maps' hash, so a shard's keys still spread over its buckets.
   return static_cast<size_t>(XXH3_64bits_withSeed(key.data(), key.size(), 0x5a17) % kShards);
 }
 
-const TokenEntry* EmbeddedStore::FindToken(Shard& shard, std::string_view key,
-                                           std::string_view token, int64_t now_us) {
+const TokenEntry* LocalStore::FindToken(Shard& shard, std::string_view key, std::string_view token,
+                                        int64_t now_us) {
   auto it = shard.tokens.find(TokenKey(key, token));
   if (it == shard.tokens.end() || it->second.expires_us <= now_us) return nullptr;
   return &it->second;
 }
 
-void EmbeddedStore::RememberToken(Shard& shard, std::string_view key, std::string_view token,
-                                  uint64_t lsn, int64_t value, int64_t now_us) {
+void LocalStore::RememberToken(Shard& shard, std::string_view key, std::string_view token,
+                               uint64_t lsn, int64_t value, int64_t now_us) {
   const TokenEntry entry{lsn, value,
                          now_us + static_cast<int64_t>(options_.token_retention_s * 1e6)};
   // Expire from the front (oldest first), and evict the oldest when over the per-shard bound.
@@ -59,14 +62,177 @@ void EmbeddedStore::RememberToken(Shard& shard, std::string_view key, std::strin
   shard.token_expiry.emplace_back(entry.expires_us, std::move(tk));
 }
 
-absl::Status EmbeddedStore::Apply(Shard& shard, const Op& op, uint64_t lsn, int64_t timestamp_us,
-                                  ApplyResult* result) {
+// The locked shards of one write. Lookups go to the key's shard, which Write locked.
+class LocalStore::Scope final : public WriteScope {
+ public:
+  explicit Scope(LocalStore& store) : store_(store) {}
+
+  int64_t Counter(std::string_view key) override {
+    const Shard& shard = ShardFor(key);
+    auto it = shard.counters.find(key);
+    return it == shard.counters.end() ? 0 : it->second;
+  }
+  const core::CrdtCounter* Crdt(std::string_view key) override {
+    const Shard& shard = ShardFor(key);
+    auto it = shard.crdts.find(key);
+    return it == shard.crdts.end() ? nullptr : &it->second;
+  }
+  const core::HyperLogLog* Unique(std::string_view key) override {
+    const Shard& shard = ShardFor(key);
+    auto it = shard.uniques.find(key);
+    return it == shard.uniques.end() ? nullptr : &it->second;
+  }
+  const TokenEntry* Token(std::string_view key, std::string_view token, int64_t now_us) override {
+    return store_.FindToken(ShardFor(key), key, token, now_us);
+  }
+  void PrefetchCounter(std::string_view key) override { ShardFor(key).counters.prefetch(key); }
+  absl::Status Apply(const Op& op, uint64_t lsn, int64_t now_us, ApplyResult* result) override {
+    return store_.Apply(ShardFor(op.key), op, lsn, now_us, result);
+  }
+
+ private:
+  Shard& ShardFor(std::string_view key) { return store_.shards_[store_.ShardOf(key)]; }
+  LocalStore& store_;
+};
+
+void LocalStore::Write(std::span<const std::string_view> keys,
+                       absl::FunctionRef<void(WriteScope&)> body) {
+  Scope scope(*this);
+  if (keys.size() == 1) {  // the common case, without a vector
+    std::lock_guard lock(shards_[ShardOf(keys[0])].mu);
+    body(scope);
+    return;
+  }
+  // Ascending index order, each shard once: two writes can never wait on each other in a cycle.
+  std::vector<size_t> indices;
+  indices.reserve(keys.size());
+  for (std::string_view key : keys) indices.push_back(ShardOf(key));
+  std::sort(indices.begin(), indices.end());
+  indices.erase(std::unique(indices.begin(), indices.end()), indices.end());
+  for (size_t i : indices) shards_[i].mu.lock();
+  body(scope);
+  for (auto it = indices.rbegin(); it != indices.rend(); ++it) shards_[*it].mu.unlock();
+}
+
+absl::Status LocalStore::ApplyOne(const Op& op, uint64_t lsn, int64_t timestamp_us) {
+  Shard& shard = shards_[ShardOf(op.key)];
+  std::lock_guard lock(shard.mu);
+  return Apply(shard, op, lsn, timestamp_us, nullptr);
+}
+
+void LocalStore::AddToCounter(std::string_view key, int64_t delta) {
+  Shard& shard = shards_[ShardOf(key)];
+  std::lock_guard lock(shard.mu);
+  auto [it, inserted] = shard.counters.try_emplace(key, 0);
+  it->second = core::WrapAdd(it->second, delta);
+}
+
+void LocalStore::RemoveFromCounter(std::string_view key, int64_t delta) {
+  Shard& shard = shards_[ShardOf(key)];
+  std::lock_guard lock(shard.mu);
+  auto it = shard.counters.find(key);
+  if (it == shard.counters.end()) return;
+  it->second = core::WrapAdd(it->second, -delta);
+  if (it->second == 0) shard.counters.erase(it);
+}
+
+void LocalStore::ClearCounters() {
+  for (Shard& shard : shards_) {
+    std::lock_guard lock(shard.mu);
+    shard.counters.clear();
+  }
+}
+
+int64_t LocalStore::CounterValue(std::string_view key) {
+  Shard& shard = shards_[ShardOf(key)];
+  std::lock_guard lock(shard.mu);
+  auto it = shard.counters.find(key);
+  return it == shard.counters.end() ? 0 : it->second;
+}
+
+std::optional<core::CrdtCounter> LocalStore::Crdt(std::string_view key) {
+  Shard& shard = shards_[ShardOf(key)];
+  std::lock_guard lock(shard.mu);
+  auto it = shard.crdts.find(key);
+  if (it == shard.crdts.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<core::ReplicaTotals> LocalStore::CrdtReplica(std::string_view key,
+                                                           std::string_view replica) {
+  Shard& shard = shards_[ShardOf(key)];
+  std::lock_guard lock(shard.mu);
+  auto it = shard.crdts.find(key);
+  if (it == shard.crdts.end()) return std::nullopt;
+  auto r = it->second.replicas().find(replica);
+  if (r == it->second.replicas().end()) return std::nullopt;
+  return r->second;
+}
+
+std::optional<core::HyperLogLog> LocalStore::Unique(std::string_view key) {
+  Shard& shard = shards_[ShardOf(key)];
+  std::lock_guard lock(shard.mu);
+  auto it = shard.uniques.find(key);
+  if (it == shard.uniques.end()) return std::nullopt;
+  return it->second;
+}
+
+uint64_t LocalStore::CountUniques(std::span<const std::string_view> keys) {
+  uint64_t count = 0;
+  Write(keys, [&](WriteScope&) {
+    std::vector<core::HyperLogLog*> hlls;
+    for (std::string_view key : keys) {
+      Shard& shard = shards_[ShardOf(key)];
+      if (auto it = shard.uniques.find(key); it != shard.uniques.end()) {
+        hlls.push_back(&it->second);
+      }
+    }
+    if (hlls.size() == 1) {
+      count = hlls[0]->Count();  // one key: PFCOUNT's cached form, as Redis keeps it
+    } else if (!hlls.empty()) {
+      std::vector<const core::HyperLogLog*> views(hlls.begin(), hlls.end());
+      count = core::HyperLogLog::CountUnion(views);
+    }
+  });
+  return count;
+}
+
+std::vector<std::string> LocalStore::SampleItems(std::string_view key, size_t k) {
+  Shard& shard = shards_[ShardOf(key)];
+  std::lock_guard lock(shard.mu);
+  auto it = shard.samples.find(key);
+  if (it == shard.samples.end()) return {};
+  return it->second.Sample(k);
+}
+
+std::vector<std::pair<uint64_t, std::string>> LocalStore::SampleEntries(std::string_view key) {
+  Shard& shard = shards_[ShardOf(key)];
+  std::lock_guard lock(shard.mu);
+  auto it = shard.samples.find(key);
+  if (it == shard.samples.end()) return {};
+  return {it->second.entries().begin(), it->second.entries().end()};
+}
+
+BackendStats LocalStore::Stats() const {
+  BackendStats stats;
+  for (const Shard& shard : shards_) {
+    std::lock_guard lock(shard.mu);
+    stats.counter_keys += shard.counters.size();
+    stats.crdt_keys += shard.crdts.size();
+    stats.unique_keys += shard.uniques.size();
+    stats.sample_keys += shard.samples.size();
+    stats.tokens += shard.tokens.size();
+  }
+  return stats;
+}
+
+absl::Status LocalStore::Apply(Shard& shard, const Op& op, uint64_t lsn, int64_t timestamp_us,
+                               ApplyResult* result) {
   switch (op.type) {
     case OpType::kCounterAdd: {
       auto [it, inserted] = shard.counters.try_emplace(op.key, 0);
       // Two's-complement wrap: validation already excluded overflow on the live path.
-      it->second =
-          static_cast<int64_t>(static_cast<uint64_t>(it->second) + static_cast<uint64_t>(op.delta));
+      it->second = core::WrapAdd(it->second, op.delta);
       if (result) result->value = it->second;
       if (!op.token.empty()) RememberToken(shard, op.key, op.token, lsn, it->second, timestamp_us);
       return absl::OkStatus();
@@ -91,7 +257,10 @@ absl::Status EmbeddedStore::Apply(Shard& shard, const Op& op, uint64_t lsn, int6
       auto [it, inserted] = shard.uniques.try_emplace(std::string(op.key));
       bool changed = inserted;
       for (std::string_view item : op.items) changed |= it->second.Add(item);
-      if (result) result->changed = changed;
+      if (result) {
+        result->changed = changed;
+        result->estimate = it->second.Count();
+      }
       return absl::OkStatus();
     }
     case OpType::kUniqueMerge: {
@@ -99,7 +268,10 @@ absl::Status EmbeddedStore::Apply(Shard& shard, const Op& op, uint64_t lsn, int6
       if (!other.ok()) return other.status();
       auto [it, inserted] = shard.uniques.try_emplace(std::string(op.key));
       it->second.Merge(*other);
-      if (result) result->changed = true;
+      if (result) {
+        result->changed = true;
+        result->estimate = it->second.Count();
+      }
       return absl::OkStatus();
     }
     case OpType::kSampleAdd: {
@@ -111,7 +283,10 @@ absl::Status EmbeddedStore::Apply(Shard& shard, const Op& op, uint64_t lsn, int6
       }
       size_t accepted = 0;
       for (std::string_view item : op.items) accepted += it->second.Add(item) ? 1 : 0;
-      if (result) result->accepted = accepted;
+      if (result) {
+        result->accepted = accepted;
+        result->size = it->second.size();
+      }
       return absl::OkStatus();
     }
   }
@@ -122,7 +297,7 @@ absl::Status EmbeddedStore::Apply(Shard& shard, const Op& op, uint64_t lsn, int6
 //   counters: n | {key, zigzag value}*      crdts:   n | {key, CrdtCounter bytes}*
 //   uniques:  n | {key, HLL bytes}*          samples: n | {key, Reservoir bytes}*
 //   tokens:   n | {token key, lsn, zigzag value, zigzag expires_us}*   (in expiry order)
-std::string EmbeddedStore::SerializeShard(const Shard& shard) const {
+std::string LocalStore::SerializeShard(const Shard& shard) const {
   std::string out;
   PutVarint(&out, shard.counters.size());
   for (const auto& [key, value] : shard.counters) {
@@ -161,7 +336,7 @@ std::string EmbeddedStore::SerializeShard(const Shard& shard) const {
   return out;
 }
 
-absl::Status EmbeddedStore::RestoreShard(Shard& shard, std::string_view in) {
+absl::Status LocalStore::RestoreShard(Shard& shard, std::string_view in) {
   auto bad = [](std::string_view why) {
     return Error(Err::kMalformedState, "snapshot", fmt::format("bad snapshot shard: {}", why));
   };

@@ -5,7 +5,7 @@
 #include <chrono>
 
 #include "counterd/common/errors.h"
-#include "counterd/store/redis_cluster/flusher.h"
+#include "counterd/store/redis_cluster/epoch_applier.h"
 
 namespace counterd::store::redis_cluster {
 namespace {

@@ -1,4 +1,4 @@
-#include "counterd/store/redis_cluster/flusher.h"
+#include "counterd/store/redis_cluster/epoch_applier.h"
 
 #include <fmt/format.h>
 

@@ -1,4 +1,5 @@
-// counterd/store/redis_cluster/flusher.h — applies sealed epochs to Redis Cluster exactly once.
+// counterd/store/redis_cluster/epoch_applier.h — applies sealed epochs to Redis Cluster exactly
+// once.
 //
 // Design note (DESIGN.md "Write path" 3-4, 7 and "Faults"):
 //   Apply(epoch) succeeds only when every slot group of the epoch has been applied on the master

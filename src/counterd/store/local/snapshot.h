@@ -1,4 +1,4 @@
-// counterd/store/embedded/snapshot.h — durable snapshots of the embedded store.
+// counterd/store/local/snapshot.h — durable snapshots of the embedded store.
 //
 // A snapshot is taken shard by shard without stopping writers: each shard is locked briefly, the
 // WAL's last assigned LSN is read under that lock (its "cut") and the shard is serialised.
@@ -14,7 +14,7 @@
 //   +------------+---------+------------+
 //   | "CNTDSNAP" | u32 ver | u32 shards |
 //   +------------+---------+------------+
-//   | shards x { u64 cut | u64 length | shard bytes (EmbeddedStore::SerializeShard) } |
+//   | shards x { u64 cut | u64 length | shard bytes (LocalStore::SerializeShard) } |
 //   +------------------------------------------------------------------------+
 //   | u64 XXH3 of every byte before it                                        |
 //   +------------------------------------------------------------------------+
@@ -30,13 +30,13 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "counterd/store/embedded/store.h"
+#include "counterd/store/local/local_store.h"
 
 namespace counterd::store {
 
 struct SnapshotCuts {
   uint64_t snapshot_lsn = 0;  // the largest cut
-  std::array<uint64_t, EmbeddedStore::kShards> cuts{};
+  std::array<uint64_t, LocalStore::kShards> cuts{};
   uint64_t min_cut() const;
 };
 
@@ -45,13 +45,13 @@ struct SnapshotCuts {
 // return OK: a snapshot may hold applied records whose log write is still in flight, and it
 // must never be the only place such a record lives. Keeps the newest `keep` snapshot files.
 [[nodiscard]] absl::StatusOr<SnapshotCuts> WriteSnapshot(
-    const std::string& dir, EmbeddedStore& store, const std::function<uint64_t()>& last_lsn,
+    const std::string& dir, LocalStore& store, const std::function<uint64_t()>& last_lsn,
     const std::function<absl::Status(uint64_t)>& await_durable, int keep = 2);
 
 // Restores the newest valid snapshot in `dir` into an empty `store`; nullopt when there is none.
 // A snapshot whose checksum fails is skipped (and reported in *skipped) in favour of an older
 // valid one.
 [[nodiscard]] absl::StatusOr<std::optional<SnapshotCuts>> LoadNewestSnapshot(
-    const std::string& dir, EmbeddedStore& store, std::string* skipped = nullptr);
+    const std::string& dir, LocalStore& store, std::string* skipped = nullptr);
 
 }  // namespace counterd::store

@@ -1,0 +1,105 @@
+// counterd/engine/engine_impl.h — the engine's implementation class (internal to engine/).
+//
+// One class in three files, by concern: engine.cc (the seven writes, each a check step of the
+// one write pipeline), engine_reads.cc (reads, health, stats), engine_open.cc (opening the data
+// dir, recovery, WAL followers, snapshots, shutdown).
+//
+// Thread-safety: as engine::Engine.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "counterd/common/stop_signal.h"
+#include "counterd/engine/data_dir.h"
+#include "counterd/engine/engine.h"
+#include "counterd/engine/write_pipeline.h"
+#include "counterd/history/history_store.h"
+#include "counterd/store/backend.h"
+#include "counterd/wal/follower.h"
+#include "counterd/wal/writer.h"
+
+namespace counterd::engine {
+
+// What the last recovery did (for the start-up log line).
+struct RecoveryReport {
+  uint64_t snapshot_lsn = 0;
+  uint64_t replayed_records = 0;
+  uint64_t last_lsn = 0;
+  double seconds = 0;
+};
+
+class EngineImpl final : public Engine {
+ public:
+  EngineImpl(const EngineOptions& options, DataDir dir);
+  ~EngineImpl() override;
+
+  // Opens the backend and history, restores the snapshot, opens and replays the WAL, starts the
+  // followers and the snapshot thread.
+  [[nodiscard]] absl::Status Recover();
+
+  // ---- writes (engine.cc)
+  void Increment(std::string_view key, int64_t delta, std::string_view token,
+                 Done<int64_t> done) override;
+  void BatchIncrement(std::span<const IncrementRequest> items,
+                      Done<std::vector<absl::StatusOr<int64_t>>> done) override;
+  void CrdtIncrement(std::string_view key, std::optional<core::CrdtKind> kind,
+                     std::string_view replica, int64_t delta,
+                     Done<core::CrdtCounter> done) override;
+  void CrdtMerge(std::string_view key, const core::CrdtCounter& remote,
+                 Done<core::CrdtCounter> done) override;
+  void UniqueAdd(std::string_view key, std::span<const std::string_view> items,
+                 Done<UniqueAddResult> done) override;
+  void UniqueMerge(std::string_view dest, std::span<const std::string_view> sources,
+                   Done<uint64_t> done) override;
+  void SampleAdd(std::string_view key, std::span<const std::string_view> items,
+                 Done<SampleAddResult> done) override;
+
+  // ---- reads, health, stats (engine_reads.cc)
+  bool reads_may_block() const override { return backend_->reads_may_block(); }
+  absl::StatusOr<CounterRead> GetCounter(std::string_view key) override;
+  absl::StatusOr<core::CrdtCounter> GetCrdt(std::string_view key) override;
+  absl::StatusOr<uint64_t> UniqueCount(std::span<const std::string_view> keys) override;
+  absl::StatusOr<std::optional<std::string>> UniqueBytes(std::string_view key) override;
+  absl::StatusOr<std::vector<std::string>> Sample(std::string_view key, int64_t k) override;
+  absl::StatusOr<std::vector<history::Point>> History(std::string_view key, int64_t from,
+                                                      int64_t to, history::Step step) override;
+  absl::Status WriteHealth() const override;
+  absl::Status BackendHealth() const override { return backend_->Health(); }
+  EngineStats Stats() const override;
+  const std::string& node_id() const override { return dir_.node_id(); }
+  AckMode ack_mode() const override { return options_.ack_mode; }
+
+  // ---- operations (engine_open.cc)
+  absl::Status Snapshot() override;
+
+ private:
+  void SnapshotLoop();
+
+  const EngineOptions options_;
+  DataDir dir_;
+  std::unique_ptr<store::Backend> backend_;
+  std::unique_ptr<history::HistoryStore> history_;
+  std::unique_ptr<wal::WalWriter> wal_;
+  std::unique_ptr<WritePipeline> pipeline_;
+  // The WAL's followers: the backend's sinks first, then history. Stopped before the WAL closes.
+  std::vector<std::unique_ptr<wal::Follower>> followers_;
+  wal::Follower* history_follower_ = nullptr;
+  wal::Follower* backend_follower_ = nullptr;  // the backend's sink (Redis), when it has one
+  std::optional<wal::WalConsumer> snapshot_consumer_;
+
+  RecoveryReport recovery_;
+  bool recovered_ = false;  // never snapshot a store whose recovery did not finish
+  std::mutex snapshot_mu_;
+  std::atomic<uint64_t> snapshots_{0};
+  std::atomic<uint64_t> last_snapshot_lsn_{0};
+  std::atomic<uint64_t> token_hits_{0};
+  StopSignal stop_;
+  std::thread snapshot_thread_;
+};
+
+}  // namespace counterd::engine

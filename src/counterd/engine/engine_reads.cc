@@ -1,0 +1,111 @@
+// Reads, health and stats: validated here, answered by the backend and the history store.
+#include <limits>
+
+#include "counterd/common/errors.h"
+#include "counterd/core/key.h"
+#include "counterd/engine/engine_impl.h"
+#include "counterd/engine/validate.h"
+
+namespace counterd::engine {
+
+absl::StatusOr<CounterRead> EngineImpl::GetCounter(std::string_view key) {
+  if (absl::Status s = core::ValidateKey(key); !s.ok()) return s;
+  return backend_->ReadCounter(key);
+}
+
+absl::StatusOr<core::CrdtCounter> EngineImpl::GetCrdt(std::string_view key) {
+  if (absl::Status s = core::ValidateKey(key); !s.ok()) return s;
+  return backend_->ReadCrdt(key);
+}
+
+absl::StatusOr<uint64_t> EngineImpl::UniqueCount(std::span<const std::string_view> keys) {
+  if (absl::Status s = ValidateUnionKeys(keys); !s.ok()) return s;
+  return backend_->CountUniques(keys);
+}
+
+absl::StatusOr<std::optional<std::string>> EngineImpl::UniqueBytes(std::string_view key) {
+  if (absl::Status s = core::ValidateKey(key); !s.ok()) return s;
+  absl::StatusOr<std::optional<core::HyperLogLog>> hll = backend_->ReadUnique(key);
+  if (!hll.ok()) return hll.status();
+  if (!hll->has_value()) return std::optional<std::string>();
+  return std::optional<std::string>((*hll)->bytes());
+}
+
+absl::StatusOr<std::vector<std::string>> EngineImpl::Sample(std::string_view key, int64_t k) {
+  if (absl::Status s = core::ValidateKey(key); !s.ok()) return s;
+  if (absl::Status s = ValidateSampleK(k); !s.ok()) return s;
+  return backend_->ReadSample(key, static_cast<size_t>(k));
+}
+
+absl::StatusOr<std::vector<history::Point>> EngineImpl::History(std::string_view key, int64_t from,
+                                                                int64_t to, history::Step step) {
+  if (absl::Status s = core::ValidateKey(key); !s.ok()) return s;
+  return history_->Query(key, from, to, step);
+}
+
+absl::Status EngineImpl::WriteHealth() const {
+  if (absl::Status s = wal_->health(); !s.ok()) return s;
+  // Degraded from the first refused append until space returns (a successful append, or the
+  // WAL dropping below the budget by more than a typical record batch).
+  const uint64_t budget = wal_->budget_bytes();
+  const uint64_t slack = std::min<uint64_t>(budget / 8, 64u << 10);
+  if (pipeline_->wal_full() && wal_->bytes_on_disk() + slack > budget) {
+    return Error(Err::kWalFull, "", "the WAL disk budget is exhausted; writes are refused");
+  }
+  return absl::OkStatus();
+}
+
+EngineStats EngineImpl::Stats() const {
+  EngineStats stats;
+  const store::BackendStats backend = backend_->Stats();
+  stats.counter_keys = backend.counter_keys;
+  stats.crdt_keys = backend.crdt_keys;
+  stats.unique_keys = backend.unique_keys;
+  stats.sample_keys = backend.sample_keys;
+  stats.tokens = backend.tokens;
+  stats.redis_mode = backend.redis_mode;
+  stats.redis = backend.redis;
+  if (backend_follower_ != nullptr) {
+    const wal::FollowerStats f = backend_follower_->Stats();
+    stats.redis.backlog_records = f.lag_records;
+    stats.redis.feed_records_from_disk = f.records_from_disk;
+  }
+
+  wal::WalStats wal = wal_->stats();
+  stats.wal_records = wal.records;
+  stats.wal_bytes_written = wal.bytes_written;
+  stats.wal_syncs = wal.syncs;
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < wal.sync_latency_buckets.size(); ++i) {
+    cumulative += wal.sync_latency_buckets[i];
+    const double le = i < wal::kSyncLatencyBoundsUs.size()
+                          ? static_cast<double>(wal::kSyncLatencyBoundsUs[i]) / 1e6
+                          : std::numeric_limits<double>::infinity();
+    stats.wal_sync_latency_le.emplace_back(le, cumulative);
+  }
+  stats.wal_sync_latency_sum_s = static_cast<double>(wal.sync_latency_sum_us) / 1e6;
+  stats.wal_sync_latency_count = cumulative;
+  stats.wal_bytes_on_disk = wal_->bytes_on_disk();
+  stats.wal_budget_bytes = wal_->budget_bytes();
+  stats.wal_durable_lsn = wal_->durable_lsn();
+  stats.wal_last_lsn = wal_->last_assigned_lsn();
+  stats.snapshots = snapshots_.load(std::memory_order_relaxed);
+  stats.last_snapshot_lsn = last_snapshot_lsn_.load(std::memory_order_relaxed);
+  stats.token_hits = token_hits_.load(std::memory_order_relaxed);
+
+  const history::HistoryStoreStats h = history_->Stats();
+  const wal::FollowerStats f = history_follower_->Stats();
+  stats.history = HistoryStats{.clickhouse = h.clickhouse,
+                               .started = f.started,
+                               .exported_through = h.exported_through,
+                               .lag_records = f.lag_records,
+                               .lag_seconds = f.lag_seconds,
+                               .rows_exported = h.rows_exported,
+                               .inserts = h.inserts,
+                               .failures = h.failures + f.failures,
+                               .flushes = h.flushes,
+                               .last_error = h.last_error.empty() ? f.last_error : h.last_error};
+  return stats;
+}
+
+}  // namespace counterd::engine

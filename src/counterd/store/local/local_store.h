@@ -1,0 +1,129 @@
+// counterd/store/local/local_store.h — the in-process sharded store every backend keeps.
+//
+// The embedded backend's whole state, and the Redis Cluster backend's local state (its pending
+// counter deltas, idempotency tokens, and this node's CRDT, HLL and sample state): every counter
+// kind in kShards shards chosen by a hash of the key, each with its own mutex. Write() locks the
+// shards a write touches (ascending index order: no deadlock) and hands the engine's pipeline a
+// WriteScope (store/backend.h) over them; the pipeline assigns the WAL LSN while they are held
+// and applies under them. Hence, within one shard, operations are applied in LSN order — the
+// property that makes per-shard snapshot cuts exact (snapshot.h).
+//
+// Idempotency tokens live in the shard of the key they were used with: a token is scoped to its
+// key, and its entry (LSN, result, expiry) is snapshotted and replayed with the counter.
+//
+// Thread-safety: every public method locks what it touches, except shard(), whose members are
+// guarded by Shard::mu (only snapshot.cc uses it).
+//
+// Example:
+//   LocalStore store(options);
+//   std::string_view keys[] = {"content:1"};
+//   store.Write(keys, [&](WriteScope& scope) { ... scope.Apply(op, lsn, now, &result); });
+//   int64_t v = store.CounterValue("content:1");
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "counterd/core/crdt.h"
+#include "counterd/core/hll.h"
+#include "counterd/core/ops.h"
+#include "counterd/core/reservoir.h"
+#include "counterd/store/backend.h"
+
+namespace counterd::store {
+
+// Hash and equality for string-keyed maps that also find by std::string_view without a copy
+// (Debian's absl has its own string_view, so absl's default string hash does not take ours).
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const;
+};
+struct StringEq {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const { return a == b; }
+};
+// Open addressing (values inline in the table): one probe per lookup instead of a node chase.
+template <typename V>
+using StringMap = absl::flat_hash_map<std::string, V, StringHash, StringEq>;
+
+struct Shard {
+  mutable std::mutex mu;
+  StringMap<int64_t> counters;
+  StringMap<core::CrdtCounter> crdts;
+  StringMap<core::HyperLogLog> uniques;
+  StringMap<core::Reservoir> samples;
+  StringMap<TokenEntry> tokens;                              // "<key>\n<token>" -> entry
+  std::deque<std::pair<int64_t, std::string>> token_expiry;  // insertion order = expiry order
+};
+
+class LocalStore {
+ public:
+  static constexpr size_t kShards = 64;
+
+  explicit LocalStore(const StoreOptions& options);
+
+  size_t ShardOf(std::string_view key) const;
+
+  // ---- the write side
+  // Locks the shards of `keys` and runs `body` with a scope over them (store/backend.h).
+  void Write(std::span<const std::string_view> keys, absl::FunctionRef<void(WriteScope&)> body);
+  // Applies one operation to its shard (locks it): WAL replay, and a sink rebuilding state.
+  // Errors only for an operation that cannot apply (a corrupt log); never for an overflow,
+  // which validation excluded (replay adds with two's-complement wrap, which gives the same
+  // final value in any order).
+  [[nodiscard]] absl::Status ApplyOne(const core::Op& op, uint64_t lsn, int64_t timestamp_us);
+
+  // ---- counters as deltas (the Redis Cluster backend's pending values)
+  // counter(key) += delta (wrapping), creating it.
+  void AddToCounter(std::string_view key, int64_t delta);
+  // counter(key) -= delta (wrapping) if it exists; a counter that reaches 0 is removed.
+  void RemoveFromCounter(std::string_view key, int64_t delta);
+  void ClearCounters();
+
+  // ---- reads (each a consistent view of its key)
+  int64_t CounterValue(std::string_view key);  // 0 when absent
+  std::optional<core::CrdtCounter> Crdt(std::string_view key);
+  std::optional<core::ReplicaTotals> CrdtReplica(std::string_view key, std::string_view replica);
+  std::optional<core::HyperLogLog> Unique(std::string_view key);
+  // PFCOUNT of the union of `keys` (all their shards locked at once: one moment).
+  uint64_t CountUniques(std::span<const std::string_view> keys);
+  std::vector<std::string> SampleItems(std::string_view key, size_t k);
+  // (priority, item) of the key's reservoir, lowest priority first.
+  std::vector<std::pair<uint64_t, std::string>> SampleEntries(std::string_view key);
+  // Key counts by kind (redis_mode and redis left default).
+  BackendStats Stats() const;
+
+  // ---- for snapshot.cc: raw shards, their encoding (caller holds the shard's lock)
+  Shard& shard(size_t index) { return shards_[index]; }
+  std::string SerializeShard(const Shard& shard) const;
+  [[nodiscard]] absl::Status RestoreShard(Shard& shard, std::string_view bytes);
+
+  const StoreOptions& options() const { return options_; }
+
+ private:
+  class Scope;
+  [[nodiscard]] absl::Status Apply(Shard& shard, const core::Op& op, uint64_t lsn,
+                                   int64_t timestamp_us, ApplyResult* result);
+  void RememberToken(Shard& shard, std::string_view key, std::string_view token, uint64_t lsn,
+                     int64_t value, int64_t timestamp_us);
+  const TokenEntry* FindToken(Shard& shard, std::string_view key, std::string_view token,
+                              int64_t now_us);
+
+  StoreOptions options_;
+  size_t max_tokens_per_shard_;
+  Shard shards_[kShards];
+};
+
+std::string TokenKey(std::string_view key, std::string_view token);
+
+}  // namespace counterd::store

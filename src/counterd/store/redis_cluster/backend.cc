@@ -1,0 +1,321 @@
+#include "counterd/store/redis_cluster/backend.h"
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <set>
+
+#include "counterd/common/errors.h"
+#include "counterd/core/counter_math.h"
+#include "counterd/redis/cluster_client.h"
+#include "counterd/redis/slot.h"
+#include "counterd/store/local/recoverable.h"
+#include "counterd/store/redis_cluster/apply_function.h"
+#include "counterd/store/redis_cluster/counter_reads.h"
+#include "counterd/store/redis_cluster/epoch_applier.h"
+#include "counterd/store/redis_cluster/epoch_sink.h"
+#include "counterd/store/redis_cluster/marker.h"
+
+namespace counterd::store::redis_cluster {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t NowUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+absl::Status RedisReplyError(std::string_view what, const redis::Reply& reply) {
+  return Error(Err::kInternal, "redis", fmt::format("{}: {}", what, reply.DebugString()));
+}
+
+class RedisClusterBackend final : public Backend {
+ public:
+  RedisClusterBackend(RedisClusterOptions options, const StoreOptions& local,
+                      std::string snapshot_dir, std::string node_id)
+      : options_(std::move(options)),
+        node_id_(std::move(node_id)),
+        sample_capacity_(local.sample_capacity),
+        local_(local, std::move(snapshot_dir)),
+        reads_(&local_.store(), options_.read_cache_ttl, options_.read_cache_entries) {}
+
+  absl::Status Init() {
+    redis::ClusterClientOptions flush;
+    flush.seeds = options_.seeds;
+    flush.retry_unknown_outcome = true;  // the applier's FCALLs are guarded by the markers
+    flush.retry_timeout = options_.apply_timeout;
+    auto flush_client = redis::ClusterClient::Create(flush);
+    if (!flush_client.ok()) return flush_client.status();
+    flush_client_ = std::move(*flush_client);
+
+    redis::ClusterClientOptions read;
+    read.seeds = options_.seeds;
+    read.retry_timeout = options_.read_timeout;
+    read.io_timeout = std::max(options_.read_timeout, std::chrono::milliseconds(100));
+    auto read_client = redis::ClusterClient::Create(read);
+    if (!read_client.ok()) return read_client.status();
+    read_client_ = std::move(*read_client);
+
+    EpochApplierOptions apply;
+    apply.min_replicas = options_.min_replicas;
+    apply.apply_timeout = options_.apply_timeout;
+    apply.after_fcall_hook = options_.after_fcall_hook;
+    auto applier = EpochApplier::Create(flush_client_.get(), apply);
+    if (!applier.ok()) return applier.status();
+    applier_ = std::move(*applier);
+    sink_ = std::make_unique<EpochSink>(options_, node_id_, sample_capacity_, &local_.store(),
+                                        &reads_, applier_.get());
+    return absl::OkStatus();
+  }
+
+  // ---- writes: the local store (pending deltas), replies from the last value seen
+
+  void Write(std::span<const std::string_view> keys,
+             absl::FunctionRef<void(WriteScope&)> body) override {
+    local_.store().Write(keys, body);
+  }
+  int64_t CounterReply(std::string_view key, int64_t local_value) override {
+    return core::WrapAdd(reads_.CachedValue(key), local_value);
+  }
+  absl::StatusOr<std::optional<core::HyperLogLog>> SharedUnique(std::string_view key) override {
+    reads_count_.fetch_add(1, std::memory_order_relaxed);
+    const std::string redis_key = UniqueRedisKey(key);
+    absl::StatusOr<redis::Reply> reply = read_client_->Command({"GET", redis_key}, redis_key);
+    if (!reply.ok()) return reply.status();
+    if (reply->type == redis::Reply::Type::kNil) return std::optional<core::HyperLogLog>();
+    if (reply->type != redis::Reply::Type::kString) {
+      return RedisReplyError(fmt::format("GET {}", redis_key), *reply);
+    }
+    absl::StatusOr<core::HyperLogLog> hll = core::HyperLogLog::Parse(reply->str);
+    if (!hll.ok()) return hll.status();
+    return std::optional<core::HyperLogLog>(std::move(*hll));
+  }
+
+  // ---- reads
+
+  bool reads_may_block() const override { return true; }
+
+  absl::StatusOr<CounterRead> ReadCounter(std::string_view key) override {
+    reads_count_.fetch_add(1, std::memory_order_relaxed);
+    const std::string redis_key = CounterRedisKey(key);
+    const std::string marker_key = MarkerKey(redis::KeySlot(redis_key), node_id_);
+    return reads_.Read(key, [&] { return ReadWithMarker(redis_key, marker_key); });
+  }
+
+  // Redis holds every node's replica totals; this node's own may be newer (pending). Both are
+  // absolute totals, so the merge (per-replica max) is exact.
+  absl::StatusOr<core::CrdtCounter> ReadCrdt(std::string_view key) override {
+    std::optional<core::CrdtCounter> local = local_.store().Crdt(key);
+    absl::StatusOr<core::CrdtCounter> merged =
+        RedisCrdt(key, local ? local->kind() : core::CrdtKind::kPN);
+    if (!merged.ok()) return merged.status();
+    if (local) {
+      if (absl::Status s = merged->Merge(*local); !s.ok()) return s;
+    }
+    return merged;
+  }
+
+  absl::StatusOr<uint64_t> CountUniques(std::span<const std::string_view> keys) override {
+    std::vector<core::HyperLogLog> hlls;
+    for (std::string_view key : keys) {
+      absl::StatusOr<std::optional<core::HyperLogLog>> merged = ReadUnique(key);
+      if (!merged.ok()) return merged.status();
+      if (merged->has_value()) hlls.push_back(std::move(**merged));
+    }
+    if (hlls.empty()) return 0;
+    if (hlls.size() == 1) return hlls[0].Count();
+    std::vector<const core::HyperLogLog*> pointers;
+    for (const core::HyperLogLog& h : hlls) pointers.push_back(&h);
+    return core::HyperLogLog::CountUnion(pointers);
+  }
+
+  // The union of Redis's HLL and this node's (idempotent, so exact).
+  absl::StatusOr<std::optional<core::HyperLogLog>> ReadUnique(std::string_view key) override {
+    absl::StatusOr<std::optional<core::HyperLogLog>> remote = SharedUnique(key);
+    if (!remote.ok()) return remote.status();
+    std::optional<core::HyperLogLog> local = local_.store().Unique(key);
+    if (!local) return remote;
+    if (!remote->has_value()) return local;
+    (*remote)->Merge(*local);
+    return remote;
+  }
+
+  // Redis holds the bottom-k of every node's items; this node's own may be newer. The union's
+  // bottom-k is the sample (idempotent, like the HLL union).
+  absl::StatusOr<std::vector<std::string>> ReadSample(std::string_view key, size_t k) override {
+    std::vector<std::pair<uint64_t, std::string>> local = local_.store().SampleEntries(key);
+    std::set<std::pair<uint64_t, std::string>> entries(local.begin(), local.end());
+    absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> remote = RedisSample(key);
+    if (!remote.ok()) return remote.status();
+    entries.insert(remote->begin(), remote->end());
+    std::vector<std::string> out;
+    const size_t limit = std::min(k, static_cast<size_t>(sample_capacity_));
+    for (auto it = entries.begin(); it != entries.end() && out.size() < limit; ++it) {
+      out.push_back(it->second);
+    }
+    return out;
+  }
+
+  // ---- recovery: the local store as in embedded mode; then counters become pending deltas,
+  // rebuilt by the sink from the WAL records Redis does not have (by the markers).
+
+  absl::StatusOr<RecoveryPoint> LoadSnapshot() override { return local_.LoadSnapshot(); }
+  absl::Status Replay(uint64_t lsn, int64_t timestamp_us, const core::Op& op) override {
+    return local_.Replay(lsn, timestamp_us, op);
+  }
+  void FinishRecovery(uint64_t) override { local_.store().ClearCounters(); }
+  absl::StatusOr<RecoveryPoint> Snapshot(const SnapshotHooks& hooks) override {
+    return local_.Snapshot(hooks);
+  }
+  std::vector<FollowedSink> Sinks() override {
+    return {FollowedSink{.sink = sink_.get(),
+                         .options = {.name = "redis",
+                                     .tick = options_.flush_interval,
+                                     .min_backoff = std::chrono::milliseconds(10),
+                                     .max_backoff = std::chrono::milliseconds(1000),
+                                     .flush_on_wal_pressure = false}}};
+  }
+
+  absl::Status Health() const override { return sink_->Health(); }
+  BackendStats Stats() const override {
+    BackendStats s = local_.store().Stats();
+    s.redis_mode = true;
+    s.redis = sink_->Stats();
+    s.redis.reads = reads_count_.load(std::memory_order_relaxed);
+    s.redis.read_cache_hits = reads_.cache_hits();
+    s.redis.read_retries = reads_.retries();
+    return s;
+  }
+
+ private:
+  absl::Status EnsureReadLibrary() {
+    if (read_library_loaded_.load(std::memory_order_acquire)) return absl::OkStatus();
+    absl::Status loaded = read_client_->EnsureFunctionLoaded(ApplyFunctionLibrary());
+    if (!loaded.ok() && loaded.code() != absl::StatusCode::kUnavailable) return loaded;
+    read_library_loaded_.store(loaded.ok(), std::memory_order_release);
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<RedisCounter> ReadWithMarker(const std::string& redis_key,
+                                              const std::string& marker_key) {
+    if (absl::Status s = EnsureReadLibrary(); !s.ok()) return s;
+    absl::StatusOr<redis::Reply> reply = read_client_->Command(
+        {"FCALL_RO", kReadFunctionName, "2", redis_key, marker_key}, redis_key);
+    if (!reply.ok()) return reply.status();
+    const auto bad = [&] {
+      return RedisReplyError(fmt::format("FCALL_RO {} {}", kReadFunctionName, redis_key), *reply);
+    };
+    if (reply->type != redis::Reply::Type::kArray || reply->elements.size() != 2) return bad();
+    RedisCounter entry;
+    entry.fetched_at = Clock::now();
+    entry.fetched_at_unix_ms = NowUs() / 1000;
+    const redis::Reply& value = reply->elements[0];
+    const redis::Reply& marker = reply->elements[1];
+    if (value.type == redis::Reply::Type::kString) {
+      if (!core::ParseInt64Strict(value.str, &entry.value)) return bad();
+    } else if (value.type != redis::Reply::Type::kNil) {
+      return bad();
+    }
+    if (marker.type == redis::Reply::Type::kString) {
+      int64_t m = 0;
+      if (!core::ParseInt64Strict(marker.str, &m) || m < 0) return bad();
+      entry.marker = static_cast<uint64_t>(m);
+    } else if (marker.type != redis::Reply::Type::kNil) {
+      return bad();
+    }
+    return entry;
+  }
+
+  // Every replica's totals as Redis has them, as a counter of `kind` (Redis does not store the
+  // kind; a key without hashes reads as an empty counter).
+  absl::StatusOr<core::CrdtCounter> RedisCrdt(std::string_view key, core::CrdtKind kind) {
+    reads_count_.fetch_add(1, std::memory_order_relaxed);
+    core::CrdtCounter result(kind);
+    for (const bool negative : {false, true}) {
+      const std::string redis_key = negative ? CrdtNegRedisKey(key) : CrdtRedisKey(key);
+      absl::StatusOr<redis::Reply> reply = read_client_->Command({"HGETALL", redis_key}, redis_key);
+      if (!reply.ok()) return reply.status();
+      if (reply->type != redis::Reply::Type::kArray || reply->elements.size() % 2 != 0) {
+        return RedisReplyError(fmt::format("HGETALL {}", redis_key), *reply);
+      }
+      for (size_t i = 0; i + 1 < reply->elements.size(); i += 2) {
+        int64_t total = 0;
+        if (!core::ParseInt64Strict(reply->elements[i + 1].str, &total) || total < 0) {
+          return RedisReplyError(fmt::format("HGETALL {}", redis_key), *reply);
+        }
+        core::ReplicaTotals totals;
+        (negative ? totals.negative : totals.positive) = total;
+        if (negative && kind == core::CrdtKind::kG) {
+          return Error(Err::kMalformedState, "kind",
+                       fmt::format("{} is a G-counter here but Redis holds negative totals", key));
+        }
+        if (absl::Status s = result.MergeReplica(reply->elements[i].str, totals); !s.ok()) {
+          return s;
+        }
+      }
+    }
+    return result;
+  }
+
+  // The sample Redis holds for `key`: (priority, item), lowest priority first.
+  absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> RedisSample(std::string_view key) {
+    reads_count_.fetch_add(1, std::memory_order_relaxed);
+    const std::string redis_key = SampleRedisKey(key);
+    absl::StatusOr<redis::Reply> reply =
+        read_client_->Command({"ZRANGE", redis_key, "0", "-1", "WITHSCORES"}, redis_key);
+    if (!reply.ok()) return reply.status();
+    if (reply->type != redis::Reply::Type::kArray || reply->elements.size() % 2 != 0) {
+      return RedisReplyError(fmt::format("ZRANGE {}", redis_key), *reply);
+    }
+    std::vector<std::pair<uint64_t, std::string>> out;
+    for (size_t i = 0; i + 1 < reply->elements.size(); i += 2) {
+      // Scores are 52-bit integers, exact as doubles; Redis may print them in exponent form.
+      const std::string& text = reply->elements[i + 1].str;
+      char* end = nullptr;
+      const double score = std::strtod(text.c_str(), &end);
+      if (end != text.c_str() + text.size() || !(score >= 0) || score > 0x1p53) {
+        return RedisReplyError(fmt::format("ZRANGE {}", redis_key), *reply);
+      }
+      out.emplace_back(static_cast<uint64_t>(score), reply->elements[i].str);
+    }
+    return out;
+  }
+
+  const RedisClusterOptions options_;
+  const std::string node_id_;
+  const int64_t sample_capacity_;
+  RecoverableStore local_;
+  CounterReads reads_;
+  std::unique_ptr<redis::ClusterClient> flush_client_;
+  std::unique_ptr<redis::ClusterClient> read_client_;
+  std::unique_ptr<EpochApplier> applier_;
+  std::unique_ptr<EpochSink> sink_;
+  std::atomic<bool> read_library_loaded_{false};
+  std::atomic<uint64_t> reads_count_{0};
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Backend>> OpenRedisClusterBackend(RedisClusterOptions options,
+                                                                 const StoreOptions& local,
+                                                                 std::string snapshot_dir,
+                                                                 std::string node_id) {
+  if (options.seeds.empty()) {
+    return Error(Err::kInvalidValue, "redis_cluster", "at least one host:port is needed");
+  }
+  if (options.flush_interval.count() <= 0) {
+    return Error(Err::kInvalidValue, "redis_flush_ms", "the flush interval must be positive");
+  }
+  if (options.min_replicas < 0) {
+    return Error(Err::kInvalidValue, "redis_min_replicas", "must be 0 or more");
+  }
+  auto backend = std::make_unique<RedisClusterBackend>(std::move(options), local,
+                                                       std::move(snapshot_dir), std::move(node_id));
+  if (absl::Status s = backend->Init(); !s.ok()) return s;
+  return std::unique_ptr<Backend>(std::move(backend));
+}
+
+}  // namespace counterd::store::redis_cluster

@@ -1,0 +1,28 @@
+// counterd/store/redis_cluster/options.h — how a node uses Redis Cluster (`--redis-cluster`).
+//
+// Thread-safety: plain data.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace counterd::store::redis_cluster {
+
+struct Epoch;
+
+struct RedisClusterOptions {
+  std::vector<std::string> seeds;  // "host:port" of cluster nodes
+  std::chrono::milliseconds flush_interval{5};
+  int min_replicas = 1;                          // WAIT for this many replicas per epoch
+  std::chrono::milliseconds read_cache_ttl{50};  // 0 disables the read cache
+  size_t read_cache_entries = 1 << 20;
+  std::chrono::milliseconds read_timeout{1000};   // how long a read rides out Redis trouble
+  std::chrono::milliseconds apply_timeout{3000};  // one epoch attempt
+  // Test hook: runs after an epoch's FCALLs, before its WAITs (applier thread).
+  std::function<void(const Epoch&)> after_fcall_hook;
+};
+
+}  // namespace counterd::store::redis_cluster
