@@ -13,7 +13,8 @@
 //   auto it = sums.find(std::string_view("content:1"));   // no allocation
 #pragma once
 
-#include <functional>
+#include <xxhash.h>
+
 #include <string>
 #include <string_view>
 
@@ -24,7 +25,9 @@ namespace counterd {
 
 struct TransparentStringHash {
   using is_transparent = void;
-  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  size_t operator()(std::string_view s) const {
+    return static_cast<size_t>(XXH3_64bits(s.data(), s.size()));
+  }
 };
 struct TransparentStringEq {
   using is_transparent = void;

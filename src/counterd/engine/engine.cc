@@ -5,9 +5,7 @@
 
 #include <algorithm>
 
-#include "absl/container/flat_hash_map.h"
 #include "counterd/common/errors.h"
-#include "counterd/common/string_map.h"
 #include "counterd/core/counter_math.h"
 #include "counterd/core/key.h"
 #include "counterd/engine/engine_impl.h"
@@ -45,11 +43,6 @@ Op WithItems(OpType type, std::string_view key, std::span<const std::string_view
   return op;
 }
 
-// Values the earlier items of one batch gave their keys, so a key repeated in a batch is checked
-// against its own earlier increments (the store itself changes only once the record is logged).
-using RunningValues =
-    absl::flat_hash_map<std::string_view, int64_t, TransparentStringHash, TransparentStringEq>;
-
 }  // namespace
 
 void EngineImpl::Increment(std::string_view key, int64_t delta, std::string_view token,
@@ -66,10 +59,10 @@ void EngineImpl::Increment(std::string_view key, int64_t delta, std::string_view
             return seen->value;
           }
         }
-        absl::StatusOr<int64_t> next = core::AddDelta(scope.Counter(key), delta);
+        absl::StatusOr<int64_t> next = scope.StageCounterAdd(key, delta, token);
         if (!next.ok()) return next.status();
         const Op op = CounterAdd(key, delta, token);
-        if (absl::Status s = log.Commit({&op, 1}); !s.ok()) return s;
+        if (absl::Status s = log.Commit(op); !s.ok()) return s;
         return *next;
       });
   if (outcome.result.ok()) outcome.result = backend_->CounterReply(key, *outcome.result);
@@ -94,9 +87,6 @@ void EngineImpl::BatchIncrement(std::span<const IncrementRequest> items,
   }
   WriteOutcome<Results> outcome = pipeline_->Execute<Results>(
       keys, [&](WriteScope& scope, WriteLog& log) -> absl::StatusOr<Results> {
-        RunningValues running;
-        std::vector<Op> ops;
-        ops.reserve(keys.size());
         std::vector<size_t> logged;   // item of each op
         std::vector<size_t> tokened;  // logged items that carry a token, in order
         logged.reserve(keys.size());
@@ -126,21 +116,19 @@ void EngineImpl::BatchIncrement(std::span<const IncrementRequest> items,
               continue;
             }
           }
-          auto known = running.find(item.key);
-          const int64_t current = known != running.end() ? known->second : scope.Counter(item.key);
-          absl::StatusOr<int64_t> next = core::AddDelta(current, item.delta);
+          // Staged in place: a key repeated in the batch is checked against its earlier items.
+          absl::StatusOr<int64_t> next = scope.StageCounterAdd(item.key, item.delta, item.token);
           if (!next.ok()) {
             results[i] = next.status();
             continue;
           }
-          running.insert_or_assign(item.key, *next);
           results[i] = *next;
-          ops.push_back(CounterAdd(item.key, item.delta, item.token));
+          log.Log(CounterAdd(item.key, item.delta, item.token));
           logged.push_back(i);
           if (!item.token.empty()) tokened.push_back(i);
         }
-        if (ops.empty()) return std::move(results);
-        if (absl::Status s = log.Commit(ops); !s.ok()) {
+        if (logged.empty()) return std::move(results);
+        if (absl::Status s = log.Commit(); !s.ok()) {
           // Nothing was applied: every logged item, and every repeat of a tokened one, failed.
           for (size_t i : logged) results[i] = s;
           for (size_t i = 0; i < items.size(); ++i) {
@@ -190,7 +178,7 @@ void EngineImpl::CrdtIncrement(std::string_view key, std::optional<core::CrdtKin
         }
         const std::string state = totals.Serialize();
         const Op op = WithState(OpType::kCrdtMerge, key, state);
-        if (absl::Status s = log.Commit({&op, 1}); !s.ok()) return s;
+        if (absl::Status s = log.Commit(op); !s.ok()) return s;
         return next;
       });
   pipeline_->Acknowledge(std::move(outcome), std::move(done));
@@ -207,7 +195,7 @@ void EngineImpl::CrdtMerge(std::string_view key, const core::CrdtCounter& remote
         if (absl::Status s = next.Merge(remote); !s.ok()) return s;
         const std::string state = remote.Serialize();
         const Op op = WithState(OpType::kCrdtMerge, key, state);
-        if (absl::Status s = log.Commit({&op, 1}); !s.ok()) return s;
+        if (absl::Status s = log.Commit(op); !s.ok()) return s;
         return next;
       });
   pipeline_->Acknowledge(std::move(outcome), std::move(done));
@@ -222,7 +210,7 @@ void EngineImpl::UniqueAdd(std::string_view key, std::span<const std::string_vie
       keys, [&](WriteScope&, WriteLog& log) -> absl::StatusOr<UniqueAddResult> {
         const Op op = WithItems(OpType::kUniqueAdd, key, items);
         store::ApplyResult applied;
-        if (absl::Status s = log.Commit({&op, 1}, &applied); !s.ok()) return s;
+        if (absl::Status s = log.Commit(op, &applied); !s.ok()) return s;
         return UniqueAddResult{applied.changed, applied.estimate};
       });
   pipeline_->Acknowledge(std::move(outcome), std::move(done));
@@ -250,7 +238,7 @@ void EngineImpl::UniqueMerge(std::string_view dest, std::span<const std::string_
         // state on replay.
         const Op op = WithState(OpType::kUniqueMerge, dest, merged.bytes());
         store::ApplyResult applied;
-        if (absl::Status s = log.Commit({&op, 1}, &applied); !s.ok()) return s;
+        if (absl::Status s = log.Commit(op, &applied); !s.ok()) return s;
         return applied.estimate;
       });
   pipeline_->Acknowledge(std::move(outcome), std::move(done));
@@ -265,7 +253,7 @@ void EngineImpl::SampleAdd(std::string_view key, std::span<const std::string_vie
       keys, [&](WriteScope&, WriteLog& log) -> absl::StatusOr<SampleAddResult> {
         const Op op = WithItems(OpType::kSampleAdd, key, items);
         store::ApplyResult applied;
-        if (absl::Status s = log.Commit({&op, 1}, &applied); !s.ok()) return s;
+        if (absl::Status s = log.Commit(op, &applied); !s.ok()) return s;
         return SampleAddResult{applied.accepted, applied.size};
       });
   pipeline_->Acknowledge(std::move(outcome), std::move(done));

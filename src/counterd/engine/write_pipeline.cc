@@ -6,12 +6,22 @@
 
 namespace counterd::engine {
 
-absl::StatusOr<uint64_t> WritePipeline::Append(std::span<const core::Op> ops, int64_t now_us) {
-  // One reusable encoding buffer per thread: no allocation per write once warm.
+namespace {
+
+// Per-thread encoding buffers: no allocation per write once warm. A write encodes its ops into
+// the body as they are logged; the payload is the op count followed by the body.
+std::string& BodyBuffer() {
+  thread_local std::string body;
+  return body;
+}
+
+}  // namespace
+
+absl::StatusOr<uint64_t> WritePipeline::Append(size_t ops, std::string_view body, int64_t now_us) {
   thread_local std::string payload;
   payload.clear();
-  core::PutOpCount(ops.size(), &payload);
-  for (const core::Op& op : ops) core::EncodeOp(op, &payload);
+  core::PutOpCount(ops, &payload);
+  payload.append(body);
   absl::StatusOr<uint64_t> lsn = wal_->Append(payload, now_us);
   const bool full = !lsn.ok() && IsError(lsn.status(), Err::kWalFull);
   if (full != wal_full_.load(std::memory_order_relaxed)) {
@@ -20,14 +30,34 @@ absl::StatusOr<uint64_t> WritePipeline::Append(std::span<const core::Op> ops, in
   return lsn;
 }
 
-absl::Status WriteLog::Commit(std::span<const core::Op> ops, store::ApplyResult* results) {
-  absl::StatusOr<uint64_t> lsn = pipeline_->Append(ops, now_us_);
-  if (!lsn.ok()) return lsn.status();
+WriteLog::WriteLog(WritePipeline* pipeline, int64_t now_us)
+    : pipeline_(pipeline), now_us_(now_us), body_(BodyBuffer()) {
+  body_.clear();
+}
+
+void WriteLog::Log(const core::Op& op) {
+  core::EncodeOp(op, &body_);
+  ++ops_;
+  if (op.type != core::OpType::kCounterAdd) apply_.push_back(&op);
+}
+
+absl::Status WriteLog::Commit(store::ApplyResult* results) {
+  if (ops_ == 0) return absl::OkStatus();
+  absl::StatusOr<uint64_t> lsn = pipeline_->Append(ops_, body_, now_us_);
+  ops_ = 0;
+  body_.clear();
+  if (!lsn.ok()) {
+    apply_.clear();
+    scope_->UndoStaged();
+    return lsn.status();
+  }
   DependOn(*lsn);
-  for (size_t i = 0; i < ops.size(); ++i) {
-    absl::Status s = scope_->Apply(ops[i], *lsn, now_us_, results ? &results[i] : nullptr);
+  scope_->KeepStaged(*lsn, now_us_);
+  for (size_t i = 0; i < apply_.size(); ++i) {
+    absl::Status s = scope_->Apply(*apply_[i], *lsn, now_us_, results ? &results[i] : nullptr);
     if (!s.ok()) return s;  // cannot happen for a checked op; reported rather than hidden
   }
+  apply_.clear();
   return absl::OkStatus();
 }
 

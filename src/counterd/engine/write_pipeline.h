@@ -2,16 +2,18 @@
 //
 //   validate (pure, before anything; engine.cc)
 //     → lock the shards of the write's keys (Backend::Write)
-//     → check against their current state (the operation's check step)
+//     → check against their current state (the operation's check step; counter adds are
+//       staged in place, store/backend.h)
 //     → encode → append to the WAL (the LSN is assigned under the locks, so per key the log
-//       order is the apply order) → apply to the backend
+//       order is the apply order) → keep the staged adds and apply the other operations
 //     → unlock → acknowledge once the record is durable (or at once when buffered)
 //
 // An operation supplies only its check step: a function of (WriteScope&, WriteLog&) that reads
-// the keys' state, decides what to log, commits it through WriteLog::Commit (encode, append,
-// apply: at most once per write) and returns the answer. A check that fails returns its error
-// and nothing is logged or applied. If the WAL refuses the record, nothing is applied either
-// and Commit returns the WAL's error (wal_full: retryable; wal_failed: sticky).
+// the keys' state, logs its operations (WriteLog::Log encodes them), commits them once
+// (WriteLog::Commit: append, then keep / apply) and returns the answer. A check that fails returns
+// its error and nothing is logged or applied (staged adds are undone). If the WAL refuses the
+// record, nothing is applied either and Commit returns the WAL's error (wal_full: retryable;
+// wal_failed: sticky).
 //
 // Thread-safety: Execute and Acknowledge may be called from any thread concurrently.
 //
@@ -19,10 +21,10 @@
 //   std::string_view keys[] = {key};
 //   auto outcome = pipeline.Execute<int64_t>(keys, [&](WriteScope& scope, WriteLog& log)
 //       -> absl::StatusOr<int64_t> {
-//     absl::StatusOr<int64_t> next = core::AddDelta(scope.Counter(key), delta);
+//     absl::StatusOr<int64_t> next = scope.StageCounterAdd(key, delta, "");
 //     if (!next.ok()) return next.status();
 //     core::Op op{.type = core::OpType::kCounterAdd, .key = key, .delta = delta};
-//     if (absl::Status s = log.Commit({&op, 1}); !s.ok()) return s;
+//     if (absl::Status s = log.Commit(op); !s.ok()) return s;
 //     return *next;
 //   });
 //   pipeline.Acknowledge(std::move(outcome), std::move(done));
@@ -33,9 +35,11 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <utility>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -61,11 +65,19 @@ class WritePipeline;
 // What a check step commits through (valid only inside Execute).
 class WriteLog {
  public:
-  // Encodes `ops` as one WAL record, appends it and applies each op to the locked state;
-  // results[i] (when given) receives what op i did. Errors: the WAL's (nothing applied), or an
-  // op that could not apply (a bug: reported, not hidden).
-  [[nodiscard]] absl::Status Commit(std::span<const core::Op> ops,
-                                    store::ApplyResult* results = nullptr);
+  // Adds `op` to this write's record (encoded now). A counter add must have been staged with
+  // WriteScope::StageCounterAdd; any other op is applied by Commit and must live until then.
+  void Log(const core::Op& op);
+  // Appends the record (one per write: everything Log()ged); then keeps the staged counter adds
+  // and applies the other ops in order, results[i] (when given) receiving what the i-th of them
+  // did. Errors: the WAL's (staged adds undone, nothing applied), or an op that could not apply
+  // (a bug: reported, not hidden). Nothing logged: nothing to append, OK.
+  [[nodiscard]] absl::Status Commit(store::ApplyResult* results = nullptr);
+  // Log(op) + Commit(result): a write of one operation.
+  [[nodiscard]] absl::Status Commit(const core::Op& op, store::ApplyResult* result = nullptr) {
+    Log(op);
+    return Commit(result);
+  }
   // The answer also depends on record `lsn` (a retried token's first write): it is
   // acknowledged only once that record is durable too.
   void DependOn(uint64_t lsn) { lsn_ = std::max(lsn_, lsn); }
@@ -74,11 +86,14 @@ class WriteLog {
 
  private:
   friend class WritePipeline;
-  WriteLog(WritePipeline* pipeline, int64_t now_us) : pipeline_(pipeline), now_us_(now_us) {}
+  WriteLog(WritePipeline* pipeline, int64_t now_us);
   WritePipeline* pipeline_;
   store::WriteScope* scope_ = nullptr;
   const int64_t now_us_;
   uint64_t lsn_ = 0;
+  size_t ops_ = 0;                                 // logged so far
+  std::string& body_;                              // their encoding (a per-thread buffer)
+  absl::InlinedVector<const core::Op*, 1> apply_;  // logged ops other than counter adds
 };
 
 class WritePipeline {
@@ -128,7 +143,7 @@ class WritePipeline {
 
  private:
   friend class WriteLog;
-  absl::StatusOr<uint64_t> Append(std::span<const core::Op> ops, int64_t now_us);
+  absl::StatusOr<uint64_t> Append(size_t ops, std::string_view body, int64_t now_us);
 
   store::Backend* const backend_;
   wal::WalWriter* const wal_;

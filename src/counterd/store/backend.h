@@ -11,10 +11,11 @@
 // Both implement exactly this interface; the engine never sees which one it has.
 //
 // Write(keys, body) locks the shards `keys` hash to (in ascending order, so two writes never
-// deadlock) and runs `body` with a WriteScope over them. Inside, the pipeline reads the keys'
-// current state, appends its record to the WAL (its LSN is assigned under these locks, so per
-// key the log order is the apply order) and applies the logged operations. A body must touch
-// only the keys it was given.
+// deadlock) and runs `body` with a WriteScope over them. Inside, the pipeline checks the keys'
+// current state (staging counter adds), appends its record to the WAL (its LSN is assigned
+// under these locks, so per key the log order is the apply order), then keeps the staged adds
+// and applies the other logged operations, or undoes the staged adds if the log refused the
+// record. A body must touch only the keys it was given.
 //
 // Thread-safety: every method may be called from any thread concurrently, except the recovery
 // group (LoadSnapshot, Replay, FinishRecovery), which runs once, on one thread, before any other
@@ -23,8 +24,8 @@
 // Example (the engine's increment, simplified):
 //   std::string_view keys[] = {key};
 //   backend->Write(keys, [&](WriteScope& scope) {
-//     absl::StatusOr<int64_t> next = core::AddDelta(scope.Counter(key), delta);
-//     ... lsn = wal->Append(payload); scope.Apply(op, lsn, now, &result) ...
+//     absl::StatusOr<int64_t> next = scope.StageCounterAdd(key, delta, token);
+//     ... lsn = wal->Append(payload) → scope.KeepStaged(*lsn, now) or scope.UndoStaged() ...
 //   });
 //   int64_t reply = backend->CounterReply(key, *next);
 #pragma once
@@ -80,19 +81,32 @@ struct CounterRead {
 };
 
 // The state of the keys one write touches, locked for the write's duration.
+//
+// Counter adds are staged: applied in place while the write checks them (so a later item of the
+// same batch sees an earlier one, with no second lookup), then kept once the log accepted the
+// record, or undone, newest first, when it refused it. Nobody else can see a staged add: the
+// keys stay locked until it is kept or undone. Every other operation is checked against the
+// state read here and applied (Apply) only after its record was appended.
 class WriteScope {
  public:
-  // The local value of a counter (0 when absent), which overflow checks run against: the value
-  // itself in the embedded store, this node's pending delta with Redis Cluster.
-  virtual int64_t Counter(std::string_view key) = 0;
+  // counter(key) += delta, staged, unless the sum leaves int64 (kOverflow naming "delta";
+  // nothing staged). Returns the new local value: the value itself in the embedded store, this
+  // node's pending delta with Redis Cluster (overflow checks run against it).
+  [[nodiscard]] virtual absl::StatusOr<int64_t> StageCounterAdd(std::string_view key, int64_t delta,
+                                                                std::string_view token) = 0;
+  // The log accepted the staged adds as record `lsn`: they stay, their tokens are remembered.
+  virtual void KeepStaged(uint64_t lsn, int64_t now_us) = 0;
+  // The log refused them (or the write gave up): every staged add is undone.
+  virtual void UndoStaged() = 0;
+
   virtual const core::CrdtCounter* Crdt(std::string_view key) = 0;    // null when absent
   virtual const core::HyperLogLog* Unique(std::string_view key) = 0;  // null when absent
   // The entry of an increment of `key` carrying `token`, while within retention; null otherwise.
   virtual const TokenEntry* Token(std::string_view key, std::string_view token, int64_t now_us) = 0;
-  // A hint that Counter(key) comes soon (overlaps the cache misses of a large batch).
+  // A hint that the counter of `key` is staged soon (overlaps a large batch's cache misses).
   virtual void PrefetchCounter(std::string_view key) = 0;
-  // Applies an operation that was checked and logged as record `lsn` (an increment with a token
-  // also remembers it). Errors only for an operation that cannot apply (a corrupt log).
+  // Applies an operation other than a counter add that was checked and logged as record `lsn`.
+  // Errors only for an operation that cannot apply (a corrupt log).
   [[nodiscard]] virtual absl::Status Apply(const core::Op& op, uint64_t lsn, int64_t now_us,
                                            ApplyResult* result) = 0;
 

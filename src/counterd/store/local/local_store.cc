@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "absl/container/inlined_vector.h"
 #include "counterd/common/errors.h"
 #include "counterd/core/counter_math.h"
 #include "counterd/core/varint.h"
@@ -17,10 +18,6 @@ using core::Op;
 using core::OpType;
 using core::PutLengthPrefixed;
 using core::PutVarint;
-
-size_t StringHash::operator()(std::string_view s) const {
-  return static_cast<size_t>(XXH3_64bits(s.data(), s.size()));
-}
 
 std::string TokenKey(std::string_view key, std::string_view token) {
   std::string k;
@@ -65,13 +62,39 @@ void LocalStore::RememberToken(Shard& shard, std::string_view key, std::string_v
 // The locked shards of one write. Lookups go to the key's shard, which Write locked.
 class LocalStore::Scope final : public WriteScope {
  public:
-  explicit Scope(LocalStore& store) : store_(store) {}
-
-  int64_t Counter(std::string_view key) override {
-    const Shard& shard = ShardFor(key);
-    auto it = shard.counters.find(key);
-    return it == shard.counters.end() ? 0 : it->second;
+  Scope(LocalStore& store, std::span<const std::string_view> keys, const size_t* shards)
+      : store_(store), keys_(keys), shards_(shards) {
+    staged_.reserve(keys.size());
   }
+
+  absl::StatusOr<int64_t> StageCounterAdd(std::string_view key, int64_t delta,
+                                          std::string_view token) override {
+    Shard& shard = ShardFor(key, &stage_cursor_);
+    auto [it, inserted] = shard.counters.try_emplace(key, 0);
+    absl::StatusOr<int64_t> next = core::AddDelta(it->second, delta);
+    if (!next.ok()) {
+      if (inserted) shard.counters.erase(it);
+      return next.status();
+    }
+    it->second = *next;
+    staged_.push_back({&shard, key, delta, token, *next, inserted});
+    return *next;
+  }
+  void KeepStaged(uint64_t lsn, int64_t now_us) override {
+    for (const Staged& s : staged_) {
+      if (!s.token.empty()) store_.RememberToken(*s.shard, s.key, s.token, lsn, s.value, now_us);
+    }
+    staged_.clear();
+  }
+  void UndoStaged() override {
+    for (auto s = staged_.rbegin(); s != staged_.rend(); ++s) {
+      auto it = s->shard->counters.find(s->key);
+      it->second = core::WrapAdd(it->second, -s->delta);
+      if (s->inserted) s->shard->counters.erase(it);
+    }
+    staged_.clear();
+  }
+
   const core::CrdtCounter* Crdt(std::string_view key) override {
     const Shard& shard = ShardFor(key);
     auto it = shard.crdts.find(key);
@@ -85,32 +108,62 @@ class LocalStore::Scope final : public WriteScope {
   const TokenEntry* Token(std::string_view key, std::string_view token, int64_t now_us) override {
     return store_.FindToken(ShardFor(key), key, token, now_us);
   }
-  void PrefetchCounter(std::string_view key) override { ShardFor(key).counters.prefetch(key); }
+  void PrefetchCounter(std::string_view key) override {
+    ShardFor(key, &prefetch_cursor_).counters.prefetch(key);
+  }
   absl::Status Apply(const Op& op, uint64_t lsn, int64_t now_us, ApplyResult* result) override {
     return store_.Apply(ShardFor(op.key), op, lsn, now_us, result);
   }
 
  private:
+  struct Staged {
+    Shard* shard;
+    std::string_view key;
+    int64_t delta;
+    std::string_view token;
+    int64_t value;  // the local value the add gave (a token remembers it)
+    bool inserted;  // the add created the counter
+  };
   Shard& ShardFor(std::string_view key) { return store_.shards_[store_.ShardOf(key)]; }
+  // A batch stages (and prefetches) its keys in the order it passed them to Write, which hashed
+  // each one to lock its shard: a cursor that finds the very same view next reuses that hash
+  // instead of computing it again. Any other key is simply hashed.
+  Shard& ShardFor(std::string_view key, size_t* cursor) {
+    if (shards_ != nullptr && *cursor < keys_.size() && keys_[*cursor].data() == key.data() &&
+        keys_[*cursor].size() == key.size()) {
+      return store_.shards_[shards_[(*cursor)++]];
+    }
+    return ShardFor(key);
+  }
   LocalStore& store_;
+  const std::span<const std::string_view> keys_;
+  const size_t* const shards_;  // shard of each of keys_ (null: not computed)
+  size_t stage_cursor_ = 0, prefetch_cursor_ = 0;
+  absl::InlinedVector<Staged, 1> staged_;
 };
 
 void LocalStore::Write(std::span<const std::string_view> keys,
                        absl::FunctionRef<void(WriteScope&)> body) {
-  Scope scope(*this);
+  // A write that neither kept nor undid its staged adds leaves nothing behind (still locked).
   if (keys.size() == 1) {  // the common case, without a vector
-    std::lock_guard lock(shards_[ShardOf(keys[0])].mu);
+    const size_t shard = ShardOf(keys[0]);
+    Scope scope(*this, keys, &shard);
+    std::lock_guard lock(shards_[shard].mu);
     body(scope);
+    scope.UndoStaged();
     return;
   }
   // Ascending index order, each shard once: two writes can never wait on each other in a cycle.
-  std::vector<size_t> indices;
-  indices.reserve(keys.size());
-  for (std::string_view key : keys) indices.push_back(ShardOf(key));
+  std::vector<size_t> key_shards;
+  key_shards.reserve(keys.size());
+  for (std::string_view key : keys) key_shards.push_back(ShardOf(key));
+  Scope scope(*this, keys, key_shards.data());
+  std::vector<size_t> indices = key_shards;
   std::sort(indices.begin(), indices.end());
   indices.erase(std::unique(indices.begin(), indices.end()), indices.end());
   for (size_t i : indices) shards_[i].mu.lock();
   body(scope);
+  scope.UndoStaged();
   for (auto it = indices.rbegin(); it != indices.rend(); ++it) shards_[*it].mu.unlock();
 }
 

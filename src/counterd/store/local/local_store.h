@@ -34,6 +34,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
+#include "counterd/common/string_map.h"
 #include "counterd/core/crdt.h"
 #include "counterd/core/hll.h"
 #include "counterd/core/ops.h"
@@ -42,19 +43,9 @@
 
 namespace counterd::store {
 
-// Hash and equality for string-keyed maps that also find by std::string_view without a copy
-// (Debian's absl has its own string_view, so absl's default string hash does not take ours).
-struct StringHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const;
-};
-struct StringEq {
-  using is_transparent = void;
-  bool operator()(std::string_view a, std::string_view b) const { return a == b; }
-};
-// Open addressing (values inline in the table): one probe per lookup instead of a node chase.
+// String-keyed maps that also find by std::string_view (common/string_map.h).
 template <typename V>
-using StringMap = absl::flat_hash_map<std::string, V, StringHash, StringEq>;
+using StringMap = StringKeyedMap<V>;
 
 struct Shard {
   mutable std::mutex mu;

@@ -70,7 +70,9 @@ class CounterReads {
     std::mutex mu;
     StringMap<RedisCounter> entries;
   };
-  CacheShard& CacheFor(std::string_view key) { return cache_[StringHash{}(key) % kCacheShards]; }
+  CacheShard& CacheFor(std::string_view key) {
+    return cache_[TransparentStringHash{}(key) % kCacheShards];
+  }
   std::optional<RedisCounter> LookUp(CacheShard& shard, std::string_view key);
   void Remember(CacheShard& shard, std::string_view key, const RedisCounter& entry, uint64_t seq);
 
