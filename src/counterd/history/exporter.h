@@ -1,6 +1,6 @@
 // counterd/history/exporter.h — exactly-once export of counter deltas from the WAL to ClickHouse.
 //
-// Design note (DESIGN.md "History in ClickHouse"; the full story is docs/history.md):
+// Design note (docs/design.md "History"; the full story is docs/history.md):
 //   The caller feeds every durable WAL record in LSN order (Add). Counter increments are
 //   summed per (key, UTC minute) in an open batch; other operations contribute nothing but
 //   their LSN is still covered. Flush() seals the open batch and sends it as ONE INSERT into

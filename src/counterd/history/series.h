@@ -1,6 +1,6 @@
 // counterd/history/series.h — history queries as pure logic: steps, times, per-minute series.
 //
-// Design note (DESIGN.md "History in ClickHouse"; issue 7):
+// Design note (docs/design.md "History", docs/history.md):
 //   History is a sum of counter deltas per UTC minute. A query asks for the sums between two
 //   times with a step of a minute, an hour or a day; coarser steps add up the minutes of each
 //   bucket. Both backends answer with the same rules, written once here:

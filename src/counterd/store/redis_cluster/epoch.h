@@ -1,12 +1,12 @@
 // counterd/store/redis_cluster/epoch.h — coalesced epochs for the Redis Cluster backend.
 //
-// Design note (DESIGN.md "Write path" 2-3, 5, 7):
+// Design note (docs/design.md, invariants 2-3, 5, 7):
 //   Acknowledged operations are folded per key into a Coalescer; the flusher Seal()s them into
 //   an Epoch that covers an LSN range of this node's WAL, GroupBySlot() splits it into one group
 //   per Redis Cluster slot, and EpochApplier (flusher.h) applies each group with one FCALL that
 //   also advances the group's per-(node, slot) applied-LSN marker.
 //
-//   Redis schema (DESIGN.md table; <key> is the counterd key, tenant prefix included):
+//   Redis schema (docs/design.md "Counter kinds"; <key> is the counterd key, tenant prefix included):
 //     counter:<key>            string, INCRBY of the summed delta
 //     crdt_counter:<key>       hash replica → absolute positive total, written as max(old, new)
 //     crdt_counter_neg:<key>   hash replica → absolute negative total (PN), same rule

@@ -1,7 +1,7 @@
 // counterd/store/redis_cluster/epoch_applier.h — applies sealed epochs to Redis Cluster exactly
 // once.
 //
-// Design note (DESIGN.md "Write path" 3-4, 7 and "Faults"):
+// Design note (docs/design.md, invariants 3-4, 7 and "Faults"):
 //   Apply(epoch) succeeds only when every slot group of the epoch has been applied on the master
 //   serving its slot AND at least `min_replicas` replicas of that master have acknowledged it
 //   (WAIT). Only then may the caller release its WAL up to epoch.last_lsn. One Apply runs in
@@ -55,7 +55,7 @@
 //   auto applier = EpochApplier::Create(client.get(), options);
 //   Epoch epoch = coalescer.Seal();
 //   absl::Status s = (*applier)->Apply(epoch);
-//   if (s.ok()) wal.ReleaseThrough(epoch.last_lsn);   // else keep it and retry the same epoch
+//   if (s.ok()) consumer.Release(epoch.last_lsn + 1);  // else keep it and retry the same epoch
 #pragma once
 
 #include <atomic>
