@@ -16,7 +16,7 @@
 #include "counterd/common/errors.h"
 #include "counterd/engine/engine.h"
 #include "counterd/server/config.h"
-#include "counterd/server/metrics.h"
+#include "counterd/obs/metrics.h"
 
 int main(int argc, char** argv) {
   using namespace counterd;

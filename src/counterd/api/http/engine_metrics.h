@@ -16,7 +16,7 @@
 #pragma once
 
 #include "counterd/engine/engine.h"
-#include "counterd/server/metrics.h"
+#include "counterd/obs/metrics.h"
 
 namespace counterd::api::http {
 

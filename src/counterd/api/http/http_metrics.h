@@ -16,7 +16,7 @@
 #include <atomic>
 
 #include "counterd/api/http/router.h"
-#include "counterd/server/metrics.h"
+#include "counterd/obs/metrics.h"
 
 namespace counterd::api::http {
 

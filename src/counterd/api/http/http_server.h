@@ -48,7 +48,7 @@
 
 #include "absl/status/statusor.h"
 #include "counterd/engine/engine.h"
-#include "counterd/server/metrics.h"
+#include "counterd/obs/metrics.h"
 
 namespace counterd::api::http {
 

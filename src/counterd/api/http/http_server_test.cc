@@ -28,7 +28,7 @@
 
 #include "counterd/common/errors.h"
 #include "counterd/engine/engine.h"
-#include "counterd/server/metrics.h"
+#include "counterd/obs/metrics.h"
 
 namespace counterd::api::http {
 namespace {

@@ -1,4 +1,4 @@
-// counterd/server/metrics.h — a small Prometheus registry (text exposition format 0.0.4).
+// counterd/obs/metrics.h — a small Prometheus registry (text exposition format 0.0.4).
 //
 // Why hand-written: Debian 12 packages no C++ Prometheus client (prometheus-cpp is not in the
 // archive), and what counterd needs is small: counters, gauges and fixed-bucket histograms with

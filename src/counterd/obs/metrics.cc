@@ -1,4 +1,4 @@
-#include "counterd/server/metrics.h"
+#include "counterd/obs/metrics.h"
 
 #include <fmt/format.h>
 
