@@ -15,8 +15,9 @@
 #include "counterd/api/resp/server.h"
 #include "counterd/common/errors.h"
 #include "counterd/engine/engine.h"
-#include "counterd/server/config.h"
+#include "counterd/obs/engine_collector.h"
 #include "counterd/obs/metrics.h"
+#include "counterd/server/config.h"
 
 int main(int argc, char** argv) {
   using namespace counterd;
@@ -54,6 +55,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   metrics::Registry registry;
+  const metrics::CollectorId engine_collector = obs::RegisterEngineCollector(registry, **engine);
   api::http::HttpOptions http_options;
   http_options.address = config->http_addr;
   http_options.threads = config->http_threads;
@@ -111,6 +113,7 @@ int main(int argc, char** argv) {
   resp.reset();
   if (grpc) grpc->Stop();
   grpc.reset();
+  registry.RemoveCollector(engine_collector);
   engine->reset();  // drains the WAL and takes the final snapshot
   std::printf("counterd: stopped cleanly\n");
   return 0;

@@ -12,7 +12,6 @@
 #include <thread>
 #include <vector>
 
-#include "counterd/api/http/engine_metrics.h"
 #include "counterd/api/http/session.h"
 #include "counterd/api/listen.h"
 #include "counterd/common/errors.h"
@@ -111,7 +110,6 @@ struct HttpServer::Impl {
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
   std::vector<std::thread> threads;
   int port = 0;
-  std::optional<metrics::CollectorId> engine_collector;
   std::mutex stop_mu;
   bool stopped = false;
 };
@@ -127,9 +125,6 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpOptions&
   if (absl::Status s = Listen(impl->acceptor, options.address); !s.ok()) return s;
   tcp::acceptor& acceptor = impl->acceptor;
   impl->port = acceptor.local_endpoint().port();
-  if (options.export_engine_metrics) {
-    impl->engine_collector = RegisterEngineMetrics(*registry, *engine);
-  }
   impl->work.emplace(impl->ioc.get_executor());
   impl->Accept();
   for (int i = 0; i < thread_count; ++i) {
@@ -169,10 +164,6 @@ void HttpServer::Stop() {
   impl.threads.clear();
   impl.ctx.completions.Clear();  // empty in practice: every session was gone before the stop
   impl.ctx.blocking.join();
-  if (impl.engine_collector) {
-    impl.ctx.registry->RemoveCollector(*impl.engine_collector);
-    impl.engine_collector.reset();
-  }
 }
 
 }  // namespace counterd::api::http

@@ -72,14 +72,14 @@ struct HttpOptions {
   std::chrono::milliseconds write_timeout{30'000};
   // Stop() lets in-flight requests finish for this long before closing connections hard.
   std::chrono::milliseconds shutdown_grace{10'000};
-  // Register the engine's scrape-time statistics (counterd_keys, counterd_wal_*, ...) in the
-  // registry for as long as the server lives.
-  bool export_engine_metrics = true;
 };
 
 class HttpServer {
  public:
   // Binds, listens and starts the io threads. `engine` and `registry` must outlive the server.
+  // The server adds its own series (requests, connections) to `registry` and renders all of it
+  // for GET /metrics; the engine's statistics are registered there by the caller
+  // (obs::RegisterEngineCollector), once per process.
   // Errors: invalid_value naming "address" for an unparsable address, unavailable when it cannot
   // be bound.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<HttpServer>> Start(

@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -28,6 +29,7 @@
 
 #include "counterd/common/errors.h"
 #include "counterd/engine/engine.h"
+#include "counterd/obs/engine_collector.h"
 #include "counterd/obs/metrics.h"
 
 namespace counterd::api::http {
@@ -184,6 +186,7 @@ class HttpServerTest : public ::testing::Test {
     absl::StatusOr<std::unique_ptr<engine::Engine>> engine = engine::Engine::Open(options);
     ASSERT_TRUE(engine.ok()) << engine.status();
     engine_ = std::move(*engine);
+    engine_collector_ = obs::RegisterEngineCollector(registry_, *engine_);
     http.address = "127.0.0.1:0";
     http.threads = 2;
     absl::StatusOr<std::unique_ptr<HttpServer>> server =
@@ -196,6 +199,8 @@ class HttpServerTest : public ::testing::Test {
   void StopAll() {
     if (server_) server_->Stop();
     server_.reset();
+    if (engine_collector_) registry_.RemoveCollector(*engine_collector_);
+    engine_collector_.reset();
     engine_.reset();
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
     dir_.clear();
@@ -213,6 +218,7 @@ class HttpServerTest : public ::testing::Test {
 
   std::string dir_;
   metrics::Registry registry_;
+  std::optional<metrics::CollectorId> engine_collector_;
   std::unique_ptr<engine::Engine> engine_;
   std::unique_ptr<HttpServer> server_;
 };
@@ -913,7 +919,6 @@ TEST(HttpServerStart, BadAddressesAreRefused) {
   }
   HttpOptions local;
   local.address = "localhost:0";
-  local.export_engine_metrics = false;
   auto named = HttpServer::Start(local, engine->get(), &registry);
   ASSERT_TRUE(named.ok()) << named.status();
   EXPECT_EQ(Client((*named)->port()).Get("/healthz").status, 200);
@@ -925,7 +930,6 @@ TEST(HttpServerStart, BadAddressesAreRefused) {
   ASSERT_TRUE(a.ok());
   HttpOptions second;
   second.address = fmt::format("127.0.0.1:{}", (*a)->port());
-  second.export_engine_metrics = false;
   auto b = HttpServer::Start(second, engine->get(), &registry);
   EXPECT_FALSE(b.ok());
   a->reset();

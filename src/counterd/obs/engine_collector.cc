@@ -1,10 +1,56 @@
-#include "counterd/api/http/engine_metrics.h"
+#include "counterd/obs/engine_collector.h"
 
+#include <cmath>
+#include <limits>
 #include <string>
 
-namespace counterd::api::http {
+namespace counterd::obs {
+namespace {
 
-metrics::CollectorId RegisterEngineMetrics(metrics::Registry& registry, engine::Engine& engine) {
+// A histogram as the engine should export it: bounds and per-bucket counts.
+struct RawHistogram {
+  std::vector<double> bounds;
+  std::vector<uint64_t> counts;  // bounds.size() + 1: the last one is above every bound
+  double sum = 0;
+};
+
+// Today EngineStats carries the WAL's fsync latency as cumulative (le, count) pairs ending with
+// +Inf; undo the running sum. This goes once the engine exports per-bucket counts and bounds.
+RawHistogram WalSyncLatency(const engine::EngineStats& s) {
+  RawHistogram raw;
+  raw.sum = s.wal_sync_latency_sum_s;
+  uint64_t below = 0;
+  for (const auto& [le, cumulative] : s.wal_sync_latency_le) {
+    if (std::isfinite(le)) raw.bounds.push_back(le);
+    raw.counts.push_back(cumulative >= below ? cumulative - below : 0);
+    below = std::max(below, cumulative);
+  }
+  return raw;
+}
+
+void WriteHistogram(metrics::Exposition& out, std::string_view name, std::string_view help,
+                    const RawHistogram& h) {
+  const std::vector<std::pair<double, uint64_t>> buckets = CumulativeBuckets(h.bounds, h.counts);
+  out.Histogram(name, help, buckets, h.sum, buckets.back().second);
+}
+
+}  // namespace
+
+std::vector<std::pair<double, uint64_t>> CumulativeBuckets(std::span<const double> bounds,
+                                                           std::span<const uint64_t> counts) {
+  std::vector<std::pair<double, uint64_t>> out;
+  out.reserve(bounds.size() + 1);
+  uint64_t running = 0;
+  for (size_t i = 0; i < bounds.size(); ++i) {
+    if (i < counts.size()) running += counts[i];
+    out.emplace_back(bounds[i], running);
+  }
+  for (size_t i = bounds.size(); i < counts.size(); ++i) running += counts[i];
+  out.emplace_back(std::numeric_limits<double>::infinity(), running);
+  return out;
+}
+
+metrics::CollectorId RegisterEngineCollector(metrics::Registry& registry, engine::Engine& engine) {
   return registry.AddCollector([&engine](metrics::Exposition& out) {
     using metrics::Type;
     const engine::EngineStats s = engine.Stats();
@@ -23,8 +69,8 @@ metrics::CollectorId RegisterEngineMetrics(metrics::Registry& registry, engine::
     out.Counter("counterd_wal_bytes_written_total", "Bytes appended to the WAL.",
                 d(s.wal_bytes_written));
     out.Counter("counterd_wal_syncs_total", "WAL fdatasync calls (group commits).", d(s.wal_syncs));
-    out.Histogram("counterd_wal_fsync_duration_seconds", "WAL fdatasync latency.",
-                  s.wal_sync_latency_le, s.wal_sync_latency_sum_s, s.wal_sync_latency_count);
+    WriteHistogram(out, "counterd_wal_fsync_duration_seconds", "WAL fdatasync latency.",
+                   WalSyncLatency(s));
     out.Gauge("counterd_wal_durable_lsn", "Highest LSN known durable.", d(s.wal_durable_lsn));
     out.Gauge("counterd_wal_last_lsn", "Highest LSN assigned.", d(s.wal_last_lsn));
     out.Counter("counterd_snapshots_total", "Snapshots taken since start.", d(s.snapshots));
@@ -100,4 +146,4 @@ metrics::CollectorId RegisterEngineMetrics(metrics::Registry& registry, engine::
   });
 }
 
-}  // namespace counterd::api::http
+}  // namespace counterd::obs
