@@ -1,22 +1,24 @@
 // counterd/api/http/http_metrics.h — the HTTP front-end's Prometheus series.
 //
-//   counterd_http_requests_total{op,code}          requests answered, by operation and status
-//   counterd_http_request_duration_seconds{op}     time from a fully read request to its reply
-//   counterd_http_connections                       open connections
-//   counterd_http_connections_rejected_total        connections refused over max_connections
+//   counterd_requests_total{protocol="http",op,code}       requests answered
+//   (obs/request_metrics.h) counterd_request_duration_seconds{protocol="http",op}  time from a
+//   fully read request to its
+//                                                          reply being queued
+//   counterd_http_connections                               open connections
+//   counterd_http_connections_rejected_total                connections refused over
+//   max_connections
 //
-// A series is created the first time its (op, code) occurs and its handle cached in an atomic
-// slot, so recording a request is a few relaxed atomic operations and never takes a lock (status
-// codes outside the common set go through the registry, which locks; they are rare).
+// op is the router's operation name (router.h OpName), so a raw path never becomes a label;
+// code is the error catalogue's name of the reply ("ok" on success).
 //
-// Thread-safety: all methods are safe from any thread.
+// Thread-safety: all methods are safe from any thread; recording never takes a lock once a
+// series exists (see RequestMetrics).
 #pragma once
 
-#include <array>
-#include <atomic>
-
+#include "absl/status/status.h"
 #include "counterd/api/http/router.h"
 #include "counterd/obs/metrics.h"
+#include "counterd/obs/request_metrics.h"
 
 namespace counterd::api::http {
 
@@ -24,20 +26,17 @@ class HttpMetrics {
  public:
   explicit HttpMetrics(metrics::Registry& registry);
 
-  void Record(Op op, int status, double seconds);
+  // One answered request: `outcome` is the error the reply carries (OK for a success).
+  void Record(Op op, const absl::Status& outcome, double seconds) {
+    requests_.Record(static_cast<size_t>(op), outcome, seconds);
+  }
   metrics::Gauge& connections() { return connections_; }
   metrics::Counter& rejected() { return rejected_; }
 
  private:
-  static constexpr std::array<int, 12> kCommonCodes = {200, 400, 401, 403, 404, 405,
-                                                       413, 429, 500, 501, 503, 504};
-  metrics::Counter& Requests(Op op, int status);
-
-  metrics::Registry& registry_;
+  obs::RequestMetrics requests_;
   metrics::Gauge& connections_;
   metrics::Counter& rejected_;
-  std::array<std::atomic<metrics::Histogram*>, kOpCount> latency_{};
-  std::array<std::array<std::atomic<metrics::Counter*>, kCommonCodes.size()>, kOpCount> requests_{};
 };
 
 }  // namespace counterd::api::http

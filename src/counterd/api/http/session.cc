@@ -35,6 +35,16 @@ std::string_view Shorten(std::string_view s) {
   return s.substr(0, std::min<size_t>(s.size(), 200));
 }
 
+// The outcome a reply without an error status counts as in the request metrics: OK, unless its
+// HTTP status says otherwise (readyz's 503), then the catalogue entry of that status.
+const absl::Status& PlainReplyOutcome(int status) {
+  static const absl::Status kOk = absl::OkStatus();
+  static const absl::Status kUnavailable = Error(Err::kUnavailable, "", "not ready");
+  static const absl::Status kInternal = Error(Err::kInternal, "", "failed");
+  if (status < 400) return kOk;
+  return status == 503 ? kUnavailable : kInternal;
+}
+
 }  // namespace
 
 // --------------------------------------------------------------------------- completions
@@ -250,9 +260,8 @@ void Session::Send(int status, std::string_view content_type, std::string_view t
                    const absl::Status* error) {
   if (replied_) return;  // a handler bug must not write two replies on one request
   replied_ = true;
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-  ctx_.metrics.Record(route_.op, status, seconds);
+  ctx_.metrics.Record(route_.op, error != nullptr ? *error : PlainReplyOutcome(status),
+                      obs::SecondsSince(started_));
 
   bhttp::response<bhttp::string_body>& res = response_;
   res.clear();
