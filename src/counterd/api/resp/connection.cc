@@ -9,6 +9,7 @@
 
 #include "counterd/api/resp/error_replies.h"
 #include "counterd/api/resp/reply.h"
+#include "counterd/obs/request_metrics.h"
 
 namespace counterd::api::resp {
 namespace {
@@ -25,14 +26,20 @@ std::string EndpointText(const tcp::endpoint& ep) {
 }  // namespace
 
 // The ReplyFn of one command. Declared member order matters: `guard` is destroyed last, so the
-// io_context keeps running until the connection reference is gone.
+// io_context keeps running until the connection reference is gone. It is also the one place
+// every command's reply passes, so it records the request metrics.
 struct Completion {
   net::executor_work_guard<Strand> guard;
   std::shared_ptr<Connection> self;
   uint64_t seq;
+  size_t op;  // RespMetrics op id
+  std::chrono::steady_clock::time_point started;
 
   void operator()(std::string reply) && {
     Connection* conn = self.get();
+    if (RespMetrics* metrics = conn->ctx_->metrics.get()) {
+      metrics->Record(op, reply, obs::SecondsSince(started));
+    }
     if (conn->strand_.running_in_this_thread()) {
       // Inline (reads, errors, or an engine completing on this very strand).
       conn->Complete(seq, std::move(reply));
@@ -126,8 +133,10 @@ void Connection::Execute() {
   const uint64_t seq = first_seq_ + slots_.size();
   slots_.emplace_back();
   ctx_->state.total_commands_processed.fetch_add(1, std::memory_order_relaxed);
+  const size_t op = ctx_->metrics ? ctx_->metrics->OpOf(args_[0]) : 0;
   ctx_->executor.Execute(args_, session_,
-                         Completion{net::make_work_guard(strand_), shared_from_this(), seq});
+                         Completion{net::make_work_guard(strand_), shared_from_this(), seq, op,
+                                    std::chrono::steady_clock::now()});
 }
 
 void Connection::Complete(uint64_t seq, std::string reply) {

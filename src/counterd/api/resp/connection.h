@@ -28,6 +28,7 @@
 
 #include "counterd/api/resp/commands.h"
 #include "counterd/api/resp/parser.h"
+#include "counterd/api/resp/resp_metrics.h"
 #include "counterd/api/resp/server.h"
 
 namespace counterd::api::resp {
@@ -41,11 +42,15 @@ class Connection;
 
 // State shared by the acceptor and every connection; outlives all of them.
 struct ServerContext {
-  ServerContext(const RespOptions& o, engine::Engine* e) : options(o), executor(e, &state) {}
+  ServerContext(const RespOptions& o, engine::Engine* e, metrics::Registry* registry)
+      : options(o),
+        executor(e, &state),
+        metrics(registry != nullptr ? std::make_unique<RespMetrics>(*registry) : nullptr) {}
 
   const RespOptions options;
   ServerState state;
   CommandExecutor executor;
+  const std::unique_ptr<RespMetrics> metrics;  // null: no request metrics
 
   // Live connections, so Stop can close them. Guarded by mu.
   std::mutex mu;

@@ -17,8 +17,8 @@ namespace {
 }  // namespace
 
 struct RespServer::Impl {
-  Impl(const RespOptions& options, engine::Engine* engine)
-      : ctx(options, engine), acceptor(net::make_strand(io)) {}
+  Impl(const RespOptions& options, engine::Engine* engine, metrics::Registry* registry)
+      : ctx(options, engine, registry), acceptor(net::make_strand(io)) {}
 
   void Accept() {
     acceptor.async_accept(net::make_strand(io),
@@ -41,7 +41,8 @@ struct RespServer::Impl {
 };
 
 absl::StatusOr<std::unique_ptr<RespServer>> RespServer::Start(const RespOptions& options,
-                                                              engine::Engine* engine) {
+                                                              engine::Engine* engine,
+                                                              metrics::Registry* registry) {
   if (options.threads < 0) {
     return Error(Err::kInvalidValue, "threads", "threads must be >= 0 (0: one per core)");
   }
@@ -52,7 +53,7 @@ absl::StatusOr<std::unique_ptr<RespServer>> RespServer::Start(const RespOptions&
                  "max_request_bytes must be > 0");
   }
 
-  auto impl = std::make_unique<Impl>(options, engine);
+  auto impl = std::make_unique<Impl>(options, engine, registry);
   if (absl::Status s = Listen(impl->acceptor, options.address); !s.ok()) return s;
   tcp::acceptor& acceptor = impl->acceptor;
   boost::system::error_code ec;

@@ -35,6 +35,7 @@
 
 #include "absl/status/statusor.h"
 #include "counterd/engine/engine.h"
+#include "counterd/obs/metrics.h"
 
 namespace counterd::api::resp {
 
@@ -57,11 +58,12 @@ struct RespOptions {
 
 class RespServer {
  public:
-  // Binds, listens and starts the io threads. `engine` must outlive the server.
-  // Errors: invalid_value naming "address" (unparsable address) or the offending option,
-  // unavailable naming "address" when it cannot be bound.
-  [[nodiscard]] static absl::StatusOr<std::unique_ptr<RespServer>> Start(const RespOptions& options,
-                                                                         engine::Engine* engine);
+  // Binds, listens and starts the io threads. `engine` (and `registry`, when given) must outlive
+  // the server. With a registry every command is counted there (counterd_requests_total,
+  // protocol "resp"; see resp_metrics.h). Errors: invalid_value naming "address" (unparsable
+  // address) or the offending option, unavailable naming "address" when it cannot be bound.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<RespServer>> Start(
+      const RespOptions& options, engine::Engine* engine, metrics::Registry* registry = nullptr);
 
   // Stops (if not stopped yet).
   ~RespServer();
