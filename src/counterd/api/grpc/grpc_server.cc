@@ -26,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "counterd/api/grpc/request_interceptor.h"
 #include "counterd/common/errors.h"
 #include "counterd/core/crdt.h"
 #include "counterd/core/key.h"
@@ -688,7 +689,8 @@ class CounterdService final : public v1::Counterd::CallbackService {
 // ---------------------------------------------------------------- the server
 
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcOptions& options,
-                                                              engine::Engine* engine) {
+                                                              engine::Engine* engine,
+                                                              metrics::Registry* registry) {
   if (options.max_message_bytes < 1024) {
     return Error(Err::kInvalidValue, "max_message_bytes", "must be at least 1024");
   }
@@ -713,6 +715,11 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcOptions&
   builder.RegisterService(server->service_.get());
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
+  if (registry != nullptr) {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> v;
+    v.push_back(MakeRequestMetricsInterceptor(*registry));
+    builder.experimental().SetInterceptorCreators(std::move(v));
+  }
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
     server->server_.reset();

@@ -36,6 +36,7 @@
 
 #include "absl/status/statusor.h"
 #include "counterd/engine/engine.h"
+#include "counterd/obs/metrics.h"
 
 namespace grpc {
 class Server;
@@ -59,10 +60,12 @@ class CounterdService;
 class GrpcServer {
  public:
   // Binds `options.address` and starts serving `engine` (not owned; must outlive the server).
+  // With a `registry` (which must outlive the server too) every call is counted there
+  // (counterd_requests_total, protocol "grpc"; see request_interceptor.h).
   // Errors: invalid_value ("max_message_bytes", "max_inflight_batches") or unavailable
   // ("address") when the address cannot be bound.
-  [[nodiscard]] static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(const GrpcOptions& options,
-                                                                         engine::Engine* engine);
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(
+      const GrpcOptions& options, engine::Engine* engine, metrics::Registry* registry = nullptr);
 
   // Stops (see Stop()).
   ~GrpcServer();
