@@ -12,6 +12,8 @@
 #include <memory>
 #include <mutex>
 
+#include "counterd/common/errors.h"
+
 namespace counterd::obs {
 namespace {
 
@@ -94,6 +96,16 @@ std::string FieldKey(std::string_view key) {
   return std::string(key);
 }
 
+// A status field's text: "invalid_key: key must not be empty", "ok" for OK.
+std::string StatusText(const absl::Status& s) {
+  std::string text = ErrorName(s);
+  if (!s.ok() && !s.message().empty()) {
+    text += ": ";
+    text.append(s.message().data(), s.message().size());
+  }
+  return text;
+}
+
 std::string FormatDouble(double v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
@@ -154,6 +166,8 @@ std::string TextLine(std::chrono::system_clock::time_point ts, Level level, std:
           using V = std::decay_t<decltype(v)>;
           if constexpr (std::is_same_v<V, std::string_view>) {
             AppendTextValue(&out, v);
+          } else if constexpr (std::is_same_v<V, const absl::Status*>) {
+            AppendTextValue(&out, StatusText(*v));
           } else if constexpr (std::is_same_v<V, bool>) {
             out += v ? "true" : "false";
           } else if constexpr (std::is_same_v<V, double>) {
@@ -192,6 +206,8 @@ std::string JsonLine(std::chrono::system_clock::time_point ts, Level level, std:
           using V = std::decay_t<decltype(v)>;
           if constexpr (std::is_same_v<V, std::string_view>) {
             string(v);
+          } else if constexpr (std::is_same_v<V, const absl::Status*>) {
+            string(StatusText(*v));
           } else if constexpr (std::is_same_v<V, bool>) {
             json.Bool(v);
           } else if constexpr (std::is_same_v<V, int64_t>) {

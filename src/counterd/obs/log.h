@@ -55,6 +55,20 @@
 #include <utility>
 #include <variant>
 
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+// Debian's abseil has its own string_view (not std's): let messages format it, so that
+// Log(..., "{}", status.message()) works.
+#ifndef ABSL_USES_STD_STRING_VIEW
+template <>
+struct fmt::formatter<absl::string_view> : fmt::formatter<std::string_view> {
+  auto format(absl::string_view s, fmt::format_context& ctx) const {
+    return fmt::formatter<std::string_view>::format(std::string_view(s.data(), s.size()), ctx);
+  }
+};
+#endif
+
 namespace counterd::obs {
 
 enum class Level : uint8_t { kTrace, kDebug, kInfo, kWarn, kError, kOff };
@@ -68,16 +82,24 @@ std::optional<Level> ParseLevel(std::string_view name);
 std::optional<LogFormat> ParseLogFormat(std::string_view name);
 
 // One extra field of a line: a key (lower snake case; not ts, level, event or msg, which get a
-// "field_" prefix) and a string, integer, floating-point or boolean value. Strings are held as
-// views: they need only live until Log returns (temporaries in the call are fine).
+// "field_" prefix) and a string, integer, floating-point or boolean value, or a status (written
+// as a string: its catalogue name, then ": " and its message). Strings and statuses are held by
+// reference: they need only live until Log returns, so temporaries in the call are fine, but a
+// Field kept past its full expression (an array of them) must refer to named objects.
 class Field {
  public:
-  using Value = std::variant<std::string_view, int64_t, uint64_t, double, bool>;
+  using Value =
+      std::variant<std::string_view, int64_t, uint64_t, double, bool, const absl::Status*>;
 
   Field(std::string_view key, std::string_view value) : key_(key), value_(value) {}
   Field(std::string_view key, const char* value) : key_(key), value_(std::string_view(value)) {}
   Field(std::string_view key, const std::string& value)
       : key_(key), value_(std::string_view(value)) {}
+#ifndef ABSL_USES_STD_STRING_VIEW
+  Field(std::string_view key, absl::string_view value)
+      : key_(key), value_(std::string_view(value.data(), value.size())) {}
+#endif
+  Field(std::string_view key, const absl::Status& value) : key_(key), value_(&value) {}
   Field(std::string_view key, bool value) : key_(key), value_(value) {}
   template <std::signed_integral T>
   Field(std::string_view key, T value) : key_(key), value_(static_cast<int64_t>(value)) {}

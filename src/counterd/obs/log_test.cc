@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "counterd/common/errors.h"
+
 namespace counterd::obs {
 
 // Counts how often it is formatted: shows that a disabled level formats nothing.
@@ -88,9 +90,10 @@ TEST(LogFormat, InvalidUtf8BecomesReplacementCharacters) {
 }
 
 TEST(LogFormat, JsonFieldTypes) {
+  const std::string name = "n1";  // outlives `fields`, which refer to it
   const Field fields[] = {{"neg", -5},     {"big", std::numeric_limits<uint64_t>::max()},
                           {"ratio", 0.25}, {"nan", std::nan("")},
-                          {"yes", true},   {"name", std::string("n1")},
+                          {"yes", true},   {"name", name},
                           {"msg", "clash"}};
   rapidjson::Document doc =
       Parse(FormatLogLine(LogFormat::kJson, kTs, Level::kDebug, "e", fields, "m"));
@@ -102,6 +105,19 @@ TEST(LogFormat, JsonFieldTypes) {
   EXPECT_EQ(Str(doc["name"]), "n1");
   EXPECT_EQ(Str(doc["msg"]), "m");  // a field cannot overwrite a fixed key
   EXPECT_EQ(Str(doc["field_msg"]), "clash");
+}
+
+TEST(LogFormat, StatusesAndAbslStrings) {
+  const absl::Status bad = Error(Err::kInvalidKey, "key", "key must not be empty");
+  const absl::Status ok = absl::OkStatus();  // outlives `fields`, which refer to it
+  const Field fields[] = {
+      {"error", bad}, {"fine", ok}, {"message", bad.message()}};  // an absl::string_view
+  rapidjson::Document doc = Parse(FormatLogLine(LogFormat::kJson, kTs, Level::kError, "x", fields,
+                                                fmt::format("got {}", bad.message())));
+  EXPECT_EQ(Str(doc["error"]), "invalid_key: key must not be empty");
+  EXPECT_EQ(Str(doc["fine"]), "ok");
+  EXPECT_EQ(Str(doc["message"]), "key must not be empty");
+  EXPECT_EQ(Str(doc["msg"]), "got key must not be empty");
 }
 
 TEST(LogFormat, TextLineQuotesOnlyWhatNeedsIt) {

@@ -54,7 +54,14 @@ absl::StatusOr<ServerConfig> ParseFlags(int argc, char** argv, int* exit_code,
       ->capture_default_str();
   app.add_option("--max-connections", config.max_connections, "open client connections at most")
       ->capture_default_str();
-  app.add_option("--log-level", config.log_level, "trace|debug|info|warn|error")
+  std::string log_level(obs::LevelName(config.log_level));
+  app.add_option("--log-level", log_level, "least severe log lines written (to stderr)")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+      ->capture_default_str();
+  std::string log_format = "text";
+  app.add_option("--log-format", log_format,
+                 "log lines as text, or as one JSON object each (ts, level, event, msg, fields)")
+      ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
   std::string redis_cluster;
   engine::RedisBackendOptions redis;
@@ -109,6 +116,9 @@ absl::StatusOr<ServerConfig> ParseFlags(int argc, char** argv, int* exit_code,
     return Error(Err::kInvalidValue, "flags", *message);
   }
   e.ack_mode = ack_mode == "buffered" ? engine::AckMode::kBuffered : engine::AckMode::kDurable;
+  // Both checked by IsMember above.
+  config.log_level = obs::ParseLevel(log_level).value_or(obs::Level::kInfo);
+  config.log_format = obs::ParseLogFormat(log_format).value_or(obs::LogFormat::kText);
   h.batch_interval = std::chrono::milliseconds(batch_ms);
   h.local_flush_interval = std::chrono::milliseconds(static_cast<int64_t>(local_flush_s * 1000));
   if (!redis_cluster.empty()) {

@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "counterd/engine/engine.h"
+#include "counterd/obs/log.h"
 
 namespace counterd::server {
 
@@ -21,7 +22,8 @@ struct ServerConfig {
   int http_threads = 0;   // 0: one per core
   size_t max_body_bytes = 8u << 20;
   size_t max_connections = 10000;
-  std::string log_level = "info";
+  obs::Level log_level = obs::Level::kInfo;
+  obs::LogFormat log_format = obs::LogFormat::kText;
 };
 
 // Parses argv. On --help or a bad flag returns the text to print and the exit code in

@@ -1,14 +1,18 @@
 // counterd — the server binary: flags → engine (WAL + embedded store or Redis Cluster) →
 // front-ends.
 // SIGTERM/SIGINT: stop accepting, finish in-flight requests, take a final snapshot, exit 0.
+// Everything it reports goes to the log (stderr, --log-format): `start` once serving, `stop`
+// once stopped, `start_failed` when it cannot start (exit 1).
 #include <fmt/format.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <string>
 
 #include "counterd/api/grpc/grpc_server.h"
 #include "counterd/api/http/http_server.h"
@@ -16,8 +20,21 @@
 #include "counterd/common/errors.h"
 #include "counterd/engine/engine.h"
 #include "counterd/obs/engine_collector.h"
+#include "counterd/obs/log.h"
 #include "counterd/obs/metrics.h"
 #include "counterd/server/config.h"
+
+namespace {
+
+using counterd::obs::Level;
+using counterd::obs::Log;
+
+// A front-end address as logged: the configured one, or "off".
+std::string_view AddressOrOff(const std::string& address) {
+  return address.empty() ? std::string_view("off") : std::string_view(address);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace counterd;
@@ -29,6 +46,7 @@ int main(int argc, char** argv) {
     std::fputs(message.c_str(), exit_code == 0 ? stdout : stderr);
     return exit_code;
   }
+  obs::ConfigureLogging({.level = config->log_level, .format = config->log_format});
   // Block the stop signals in every thread; the main thread waits for them with sigwait.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -46,14 +64,30 @@ int main(int argc, char** argv) {
       };
     }
   }
+  const std::string_view store = config->engine.redis ? "redis-cluster" : "embedded";
+  const std::string_view ack_mode =
+      config->engine.ack_mode == engine::AckMode::kDurable ? "durable" : "buffered";
+  // Why a front-end (or the engine) could not start; the process then exits 1.
+  const auto start_failed = [](std::string_view what, std::string_view address,
+                               const absl::Status& status) {
+    Log(Level::kError, "start_failed",
+        {{"component", what}, {"address", address}, {"error", status}}, "cannot start {}: {}", what,
+        status.message());
+  };
 
+  const auto opening = std::chrono::steady_clock::now();
   absl::StatusOr<std::unique_ptr<engine::Engine>> engine = engine::Engine::Open(config->engine);
   if (!engine.ok()) {
-    std::fprintf(stderr, "counterd: cannot open %s: %s (%s)\n", config->engine.data_dir.c_str(),
-                 std::string(engine.status().message()).c_str(),
-                 ErrorName(engine.status()).c_str());
+    start_failed("engine", config->engine.data_dir, engine.status());
     return 1;
   }
+  Log(Level::kDebug, "engine_open",
+      {{"data_dir", config->engine.data_dir},
+       {"store", store},
+       {"ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - opening)
+                  .count()}},
+      "engine open");
   metrics::Registry registry;
   const metrics::CollectorId engine_collector = obs::RegisterEngineCollector(registry, **engine);
   api::http::HttpOptions http_options;
@@ -64,49 +98,55 @@ int main(int argc, char** argv) {
   absl::StatusOr<std::unique_ptr<api::http::HttpServer>> http =
       api::http::HttpServer::Start(http_options, engine->get(), &registry);
   if (!http.ok()) {
-    std::fprintf(stderr, "counterd: cannot serve HTTP on %s: %s\n", config->http_addr.c_str(),
-                 std::string(http.status().message()).c_str());
+    start_failed("http", config->http_addr, http.status());
     return 1;
   }
+  Log(Level::kDebug, "listen", {{"protocol", "http"}, {"address", config->http_addr}},
+      "serving HTTP");
   std::unique_ptr<api::resp::RespServer> resp;
   if (!config->resp_addr.empty()) {
     api::resp::RespOptions resp_options;
     resp_options.address = config->resp_addr;
     resp_options.max_connections = config->max_connections;
     absl::StatusOr<std::unique_ptr<api::resp::RespServer>> started =
-        api::resp::RespServer::Start(resp_options, engine->get());
+        api::resp::RespServer::Start(resp_options, engine->get(), &registry);
     if (!started.ok()) {
-      std::fprintf(stderr, "counterd: cannot serve RESP on %s: %s\n", config->resp_addr.c_str(),
-                   std::string(started.status().message()).c_str());
+      start_failed("resp", config->resp_addr, started.status());
       return 1;
     }
     resp = std::move(*started);
-    std::printf("counterd: serving RESP (Redis protocol) on %s\n", config->resp_addr.c_str());
+    Log(Level::kDebug, "listen", {{"protocol", "resp"}, {"address", config->resp_addr}},
+        "serving RESP (Redis protocol)");
   }
   std::unique_ptr<api::grpcapi::GrpcServer> grpc;
   if (!config->grpc_addr.empty()) {
     api::grpcapi::GrpcOptions grpc_options;
     grpc_options.address = config->grpc_addr;
     absl::StatusOr<std::unique_ptr<api::grpcapi::GrpcServer>> started =
-        api::grpcapi::GrpcServer::Start(grpc_options, engine->get());
+        api::grpcapi::GrpcServer::Start(grpc_options, engine->get(), &registry);
     if (!started.ok()) {
-      std::fprintf(stderr, "counterd: cannot serve gRPC on %s: %s\n", config->grpc_addr.c_str(),
-                   std::string(started.status().message()).c_str());
+      start_failed("grpc", config->grpc_addr, started.status());
       return 1;
     }
     grpc = std::move(*started);
-    std::printf("counterd: serving gRPC on %s\n", config->grpc_addr.c_str());
+    Log(Level::kDebug, "listen", {{"protocol", "grpc"}, {"address", config->grpc_addr}},
+        "serving gRPC");
   }
-  std::printf("counterd: node %s serving HTTP on %s (data dir %s, ack mode %s, store %s)\n",
-              (*engine)->node_id().c_str(), config->http_addr.c_str(),
-              config->engine.data_dir.c_str(),
-              config->engine.ack_mode == engine::AckMode::kDurable ? "durable" : "buffered",
-              config->engine.redis ? "redis-cluster" : "embedded");
-  std::fflush(stdout);
+  Log(Level::kInfo, "start",
+      {{"node_id", (*engine)->node_id()},
+       {"http", config->http_addr},
+       {"resp", AddressOrOff(config->resp_addr)},
+       {"grpc", AddressOrOff(config->grpc_addr)},
+       {"data_dir", config->engine.data_dir},
+       {"store", store},
+       {"ack_mode", ack_mode}},
+      "node {} serving HTTP on {}", (*engine)->node_id(), config->http_addr);
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
-  std::printf("counterd: signal %d, shutting down\n", signal_number);
+  const auto stopping = std::chrono::steady_clock::now();
+  Log(Level::kInfo, "stopping", {{"signal", signal_number}}, "signal {}, shutting down",
+      signal_number);
   (*http)->Stop();
   http->reset();
   if (resp) resp->Stop();
@@ -115,6 +155,10 @@ int main(int argc, char** argv) {
   grpc.reset();
   registry.RemoveCollector(engine_collector);
   engine->reset();  // drains the WAL and takes the final snapshot
-  std::printf("counterd: stopped cleanly\n");
+  Log(Level::kInfo, "stop",
+      {{"ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - stopping)
+                  .count()}},
+      "stopped cleanly");
   return 0;
 }
