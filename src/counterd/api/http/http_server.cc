@@ -6,7 +6,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <cstdio>
 #include <exception>
 #include <optional>
 #include <thread>
@@ -15,6 +14,7 @@
 #include "counterd/api/http/session.h"
 #include "counterd/api/listen.h"
 #include "counterd/common/errors.h"
+#include "counterd/obs/log.h"
 
 namespace counterd::api::http {
 namespace {
@@ -77,7 +77,8 @@ struct HttpServer::Impl {
         ioc.run();
         return;
       } catch (const std::exception& e) {  // Asio rethrows what a handler threw; keep serving
-        std::fprintf(stderr, "counterd http: io thread caught: %s\n", e.what());
+        obs::Log(obs::Level::kError, "io_exception", {{"protocol", "http"}}, "io thread caught: {}",
+                 e.what());
       }
     }
   }
