@@ -115,11 +115,12 @@ struct EngineStats {
   uint64_t wal_budget_bytes = 0, wal_durable_lsn = 0, wal_last_lsn = 0;
   uint64_t snapshots = 0, last_snapshot_lsn = 0;
   uint64_t token_hits = 0;
-  // fdatasync latency of the WAL: cumulative Prometheus-style buckets (upper bound in seconds,
-  // count of syncs <= it; the last bound is +Inf), their sum and count.
-  std::vector<std::pair<double, uint64_t>> wal_sync_latency_le;
+  // fdatasync latency of the WAL, as counted (the metrics module makes Prometheus buckets):
+  // upper bounds in seconds; per-bucket counts, one more than bounds, the last one counting the
+  // syncs above every bound; their total in seconds.
+  std::vector<double> wal_sync_latency_bounds_s;
+  std::vector<uint64_t> wal_sync_latency_counts;
   double wal_sync_latency_sum_s = 0;
-  uint64_t wal_sync_latency_count = 0;
   bool redis_mode = false;
   RedisBackendStats redis;  // only with redis_mode
   HistoryStats history;

@@ -9,6 +9,7 @@
 #include "counterd/core/ops.h"
 #include "counterd/core/reservoir.h"
 #include "counterd/engine/engine_impl.h"
+#include "counterd/obs/log.h"
 #include "counterd/store/open_backend.h"
 #include "counterd/wal/reader.h"
 
@@ -119,6 +120,15 @@ absl::Status EngineImpl::Recover() {
       .replayed_records = replayed,
       .last_lsn = recovered_through,
       .seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()};
+  obs::Log(obs::Level::kInfo, "recovery",
+           {{"node_id", dir_.node_id()},
+            {"store", options_.redis ? "redis-cluster" : "embedded"},
+            {"snapshot_lsn", recovery_.snapshot_lsn},
+            {"replayed_records", recovery_.replayed_records},
+            {"last_lsn", recovery_.last_lsn},
+            {"ms", static_cast<int64_t>(recovery_.seconds * 1000)}},
+           "recovered from the snapshot at LSN {} and {} WAL records", recovery_.snapshot_lsn,
+           recovery_.replayed_records);
   snapshot_thread_ = std::thread([this] { SnapshotLoop(); });
   recovered_ = true;
   return absl::OkStatus();

@@ -1,5 +1,4 @@
 // Reads, health and stats: validated here, answered by the backend and the history store.
-#include <limits>
 
 #include "counterd/common/errors.h"
 #include "counterd/core/key.h"
@@ -75,16 +74,12 @@ EngineStats EngineImpl::Stats() const {
   stats.wal_records = wal.records;
   stats.wal_bytes_written = wal.bytes_written;
   stats.wal_syncs = wal.syncs;
-  uint64_t cumulative = 0;
-  for (size_t i = 0; i < wal.sync_latency_buckets.size(); ++i) {
-    cumulative += wal.sync_latency_buckets[i];
-    const double le = i < wal::kSyncLatencyBoundsUs.size()
-                          ? static_cast<double>(wal::kSyncLatencyBoundsUs[i]) / 1e6
-                          : std::numeric_limits<double>::infinity();
-    stats.wal_sync_latency_le.emplace_back(le, cumulative);
+  for (uint64_t bound_us : wal::kSyncLatencyBoundsUs) {
+    stats.wal_sync_latency_bounds_s.push_back(static_cast<double>(bound_us) / 1e6);
   }
+  stats.wal_sync_latency_counts.assign(wal.sync_latency_buckets.begin(),
+                                       wal.sync_latency_buckets.end());
   stats.wal_sync_latency_sum_s = static_cast<double>(wal.sync_latency_sum_us) / 1e6;
-  stats.wal_sync_latency_count = cumulative;
   stats.wal_bytes_on_disk = wal_->bytes_on_disk();
   stats.wal_budget_bytes = wal_->budget_bytes();
   stats.wal_durable_lsn = wal_->durable_lsn();

@@ -14,18 +14,10 @@ struct RawHistogram {
   double sum = 0;
 };
 
-// Today EngineStats carries the WAL's fsync latency as cumulative (le, count) pairs ending with
-// +Inf; undo the running sum. This goes once the engine exports per-bucket counts and bounds.
 RawHistogram WalSyncLatency(const engine::EngineStats& s) {
-  RawHistogram raw;
-  raw.sum = s.wal_sync_latency_sum_s;
-  uint64_t below = 0;
-  for (const auto& [le, cumulative] : s.wal_sync_latency_le) {
-    if (std::isfinite(le)) raw.bounds.push_back(le);
-    raw.counts.push_back(cumulative >= below ? cumulative - below : 0);
-    below = std::max(below, cumulative);
-  }
-  return raw;
+  return RawHistogram{.bounds = s.wal_sync_latency_bounds_s,
+                      .counts = s.wal_sync_latency_counts,
+                      .sum = s.wal_sync_latency_sum_s};
 }
 
 void WriteHistogram(metrics::Exposition& out, std::string_view name, std::string_view help,

@@ -1,16 +1,19 @@
 #include "counterd/redis/cluster_client.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <signal.h>
 
 #include <algorithm>
 #include <cctype>
 #include <optional>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "absl/strings/cord.h"
 #include "counterd/common/errors.h"
+#include "counterd/obs/log.h"
 
 namespace counterd::redis {
 namespace {
@@ -188,6 +191,30 @@ absl::StatusOr<SlotMap> ClusterClient::FetchMap(const std::string& node) {
   return SlotMap::FromSlots(r.replies[0], host);
 }
 
+// A failover, as the slot maps tell it: slots whose old master is no longer a master now have a
+// new one. (Slots moving between two masters is a reshard, not a failover.)
+void ClusterClient::LogFailover(const SlotMap& before, const SlotMap& after) {
+  const std::vector<std::string> masters = after.Masters();
+  std::set<std::string> from, to;
+  int slots = 0;
+  for (uint16_t slot = 0; slot < kSlotCount; ++slot) {
+    const std::string& old_owner = before.Owner(slot);
+    const std::string& new_owner = after.Owner(slot);
+    if (old_owner.empty() || new_owner.empty() || old_owner == new_owner) continue;
+    if (std::binary_search(masters.begin(), masters.end(), old_owner)) continue;
+    from.insert(old_owner);
+    to.insert(new_owner);
+    ++slots;
+  }
+  if (slots == 0) return;
+  const std::string old_masters = fmt::format("{}", fmt::join(from, ","));
+  const std::string new_masters = fmt::format("{}", fmt::join(to, ","));
+  obs::Log(obs::Level::kInfo, "redis_failover",
+           {{"slots", slots}, {"from", old_masters}, {"to", new_masters}},
+           "Redis Cluster failed over: {} slots moved from {} to {}", slots, old_masters,
+           new_masters);
+}
+
 absl::Status ClusterClient::RefreshLocked() {
   // Masters of the current map first (they know best which slots they serve; a dead one
   // refuses the connection at once), then every other known node. Each list starts somewhere
@@ -231,6 +258,7 @@ absl::Status ClusterClient::RefreshLocked() {
     auto it = std::lower_bound(known_nodes_.begin(), known_nodes_.end(), node);
     if (it == known_nodes_.end() || *it != node) known_nodes_.insert(it, node);
   }
+  if (options_.log_failovers) LogFailover(map_, *best);
   map_ = std::move(*best);
   ++generation_;
   refreshes_.fetch_add(1, std::memory_order_relaxed);

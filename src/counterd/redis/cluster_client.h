@@ -77,6 +77,9 @@ struct ClusterClientOptions {
   std::chrono::milliseconds backoff_initial{10};    // first pause; doubles per pause
   std::chrono::milliseconds backoff_max{250};       // pause ceiling
   bool retry_unknown_outcome = false;               // only for idempotent commands
+  // Log one `redis_failover` line (info) when a refreshed slot map shows slots served by a new
+  // master because their old one is no longer a master. One client per process should.
+  bool log_failovers = false;
 };
 
 // Counters since construction (for metrics and tests).
@@ -167,6 +170,7 @@ class ClusterClient {
                                    std::chrono::milliseconds timeout);
   absl::Status RefreshIfGeneration(uint64_t seen_generation);
   absl::Status RefreshLocked();  // requires refresh_mu_
+  void LogFailover(const SlotMap& before, const SlotMap& after);
   absl::StatusOr<SlotMap> FetchMap(const std::string& node);
   absl::Status LoadLibrariesOn(const std::string& node);
   bool HaveLibraries();

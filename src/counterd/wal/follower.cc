@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "counterd/common/errors.h"
+#include "counterd/obs/log.h"
 
 namespace counterd::wal {
 namespace {
@@ -44,8 +45,17 @@ void Follower::Start(WalWriter* wal, WalConsumer consumer, uint64_t logged_befor
 
 void Follower::Fail(const absl::Status& status) {
   failures_.fetch_add(1, std::memory_order_relaxed);
-  std::lock_guard lock(error_mu_);
-  last_error_ = fmt::format("{}: {}", ErrorName(status), std::string(status.message()));
+  {
+    std::lock_guard lock(error_mu_);
+    last_error_ = fmt::format("{}: {}", ErrorName(status), std::string(status.message()));
+  }
+  // One line when the sink starts failing (and one when it recovers), not one per retry.
+  if (!failing_) {
+    failing_ = true;
+    obs::Log(obs::Level::kWarn, "follower_failing", {{"sink", options_.name}, {"error", status}},
+             "WAL sink {} failed; retrying with backoff (the WAL keeps its records)",
+             options_.name);
+  }
 }
 
 void Follower::Loop() {
@@ -73,6 +83,9 @@ bool Follower::Round(bool* more) {
     }
     feed_.Reset(*through + 1);
     started_.store(true, std::memory_order_relaxed);
+    obs::Log(obs::Level::kInfo, "follower_resumed",
+             {{"sink", options_.name}, {"from_lsn", *through + 1}}, "WAL sink {} resumes at LSN {}",
+             options_.name, *through + 1);
   }
   bool backpressure = false;
   absl::Status fed = feed_.Poll(wal_->durable_lsn(), [this, &backpressure](const WalRecord& r) {
@@ -106,6 +119,11 @@ bool Follower::Round(bool* more) {
   }
   if (const uint64_t through = sink_->durable_through(); through > 0) {
     consumer_->Release(through + 1);
+  }
+  if (failing_) {
+    failing_ = false;
+    obs::Log(obs::Level::kInfo, "follower_recovered", {{"sink", options_.name}},
+             "WAL sink {} is flushing again", options_.name);
   }
   *more = backpressure;
   return true;

@@ -124,6 +124,7 @@ class Follower {
   uint64_t logged_before_start_ = 0;
 
   std::chrono::steady_clock::time_point last_pressure_flush_{};
+  bool failing_ = false;  // follower thread: the last round failed (logged once per outage)
   std::atomic<bool> started_{false};
   std::atomic<int64_t> unfed_since_us_{0};  // durable records waiting since then (0: none)
   std::atomic<uint64_t> failures_{0};

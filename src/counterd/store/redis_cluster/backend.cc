@@ -46,6 +46,7 @@ class RedisClusterBackend final : public Backend {
     redis::ClusterClientOptions flush;
     flush.seeds = options_.seeds;
     flush.retry_unknown_outcome = true;  // the applier's FCALLs are guarded by the markers
+    flush.log_failovers = true;          // the applier's client sees every failover first
     flush.retry_timeout = options_.apply_timeout;
     auto flush_client = redis::ClusterClient::Create(flush);
     if (!flush_client.ok()) return flush_client.status();
