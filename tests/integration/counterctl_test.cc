@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "tests/support/counterd_process.h"
+#include "tests/support/temp_dir.h"
 
 namespace counterd::testing {
 namespace {

@@ -11,6 +11,7 @@
 
 #include "counterd/cli/http_client.h"
 #include "tests/support/counterd_process.h"
+#include "tests/support/temp_dir.h"
 
 namespace counterd::testing {
 namespace {

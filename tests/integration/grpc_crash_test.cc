@@ -20,6 +20,7 @@
 #include "counterd/v1/counterd.grpc.pb.h"
 #include "tests/support/counterd_process.h"
 #include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
 
 namespace counterd::testing {
 namespace {

@@ -17,6 +17,7 @@
 #include "tests/support/clickhouse_server.h"
 #include "tests/support/counterd_process.h"
 #include "tests/support/load.h"
+#include "tests/support/temp_dir.h"
 
 namespace counterd::testing {
 namespace {

@@ -13,6 +13,7 @@
 #include "counterd/engine/engine.h"
 #include "counterd/wal/format.h"
 #include "tests/support/counterd_process.h"
+#include "tests/support/temp_dir.h"
 
 namespace counterd::testing {
 namespace {

@@ -24,6 +24,7 @@
 #include "tests/support/load.h"
 #include "tests/support/redis_cluster.h"
 #include "tests/support/redis_server.h"
+#include "tests/support/temp_dir.h"
 
 namespace counterd::testing {
 namespace {

@@ -39,6 +39,7 @@
 #include <string>
 
 #include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
 
 namespace counterd::testing {
 

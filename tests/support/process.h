@@ -4,13 +4,14 @@
 // loopback ports in temporary directories and stop them by PID. Nothing here talks to anything
 // but 127.0.0.1.
 //
-// Thread-safety: a Subprocess or TempDir belongs to one test thread.
+// Thread-safety: a Subprocess belongs to one test thread.
 //
 // Example:
 //   TempDir dir;
 //   int port = FreeLoopbackPort();
-//   auto proc = Subprocess::Start({"redis-server", "--port", std::to_string(port)}, dir.path() +
-//   "/log"); ASSERT_TRUE(WaitForTcpPort(port, std::chrono::seconds(10)));
+//   auto proc = Subprocess::Start({"redis-server", "--port", std::to_string(port)},
+//                                 dir.path() + "/log");
+//   ASSERT_TRUE(WaitForTcpPort(port, std::chrono::seconds(10)));
 #pragma once
 
 #include <sys/types.h>
@@ -21,21 +22,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "tests/support/temp_dir.h"  // the directory every server of a test runs in
 
 namespace counterd::testing {
-
-// A fresh directory under $TMPDIR (or /tmp), removed with its contents on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // A port on 127.0.0.1 that was free a moment ago. Ports are drawn from a per-process random range
 // so that parallel test binaries rarely collide.

@@ -1,29 +1,17 @@
 #include "counterd/history/local_history.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
-#include <filesystem>
 #include <fstream>
 
 #include "counterd/common/errors.h"
 #include "counterd/core/ops.h"
+#include "tests/support/temp_dir.h"
 
 namespace counterd::history {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = "/tmp/local_history_test.XXXXXX";
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using counterd::testing::TempDir;
 
 // A WAL payload with one increment per (key, delta).
 std::string Payload(const std::vector<std::pair<std::string, int64_t>>& increments) {

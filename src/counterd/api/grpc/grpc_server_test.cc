@@ -18,7 +18,7 @@
 #include "counterd/common/errors.h"
 #include "counterd/engine/engine.h"
 #include "counterd/v1/counterd.grpc.pb.h"
-#include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
 
 namespace counterd::api::grpcapi {
 namespace {

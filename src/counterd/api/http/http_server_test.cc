@@ -5,7 +5,6 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
-#include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -18,7 +17,6 @@
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <cstdint>
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
@@ -31,6 +29,7 @@
 #include "counterd/engine/engine.h"
 #include "counterd/obs/engine_collector.h"
 #include "counterd/obs/metrics.h"
+#include "tests/support/temp_dir.h"
 
 namespace counterd::api::http {
 namespace {
@@ -168,20 +167,13 @@ void ExpectError(const Reply& r, int status, std::string_view code, std::string_
   EXPECT_EQ(r.headers.count("retry-after") > 0, retryable) << r.body;
 }
 
-std::string TempDir() {
-  std::string pattern = (std::filesystem::temp_directory_path() / "counterd_http_XXXXXX").string();
-  char* dir = mkdtemp(pattern.data());
-  EXPECT_NE(dir, nullptr);
-  return pattern;
-}
-
 class HttpServerTest : public ::testing::Test {
  protected:
   void SetUp() override { StartAll(HttpOptions{}, engine::EngineOptions{}); }
 
   void StartAll(HttpOptions http, engine::EngineOptions options) {
-    dir_ = TempDir();
-    options.data_dir = dir_;
+    dir_.emplace();
+    options.data_dir = dir_->path();
     options.snapshot_interval_s = 0;
     absl::StatusOr<std::unique_ptr<engine::Engine>> engine = engine::Engine::Open(options);
     ASSERT_TRUE(engine.ok()) << engine.status();
@@ -202,8 +194,7 @@ class HttpServerTest : public ::testing::Test {
     if (engine_collector_) registry_.RemoveCollector(*engine_collector_);
     engine_collector_.reset();
     engine_.reset();
-    if (!dir_.empty()) std::filesystem::remove_all(dir_);
-    dir_.clear();
+    dir_.reset();
   }
 
   void TearDown() override { StopAll(); }
@@ -216,7 +207,7 @@ class HttpServerTest : public ::testing::Test {
 
   int port() const { return server_->port(); }
 
-  std::string dir_;
+  std::optional<counterd::testing::TempDir> dir_;  // a fresh one for every start
   metrics::Registry registry_;
   std::optional<metrics::CollectorId> engine_collector_;
   std::unique_ptr<engine::Engine> engine_;
@@ -908,8 +899,9 @@ TEST_F(HttpServerTest, WalFullIsRetryable503AndNotReady) {
 }
 
 TEST(HttpServerStart, BadAddressesAreRefused) {
-  const std::string dir = TempDir();
-  absl::StatusOr<std::unique_ptr<engine::Engine>> engine = engine::Engine::Open({.data_dir = dir});
+  counterd::testing::TempDir dir;
+  absl::StatusOr<std::unique_ptr<engine::Engine>> engine =
+      engine::Engine::Open({.data_dir = dir.path()});
   ASSERT_TRUE(engine.ok()) << engine.status();
   metrics::Registry registry;
   for (const char* address : {"nocolon", "127.0.0.1:99999", "127.0.0.1:x", "127.0.0.1:"}) {
@@ -937,7 +929,6 @@ TEST(HttpServerStart, BadAddressesAreRefused) {
   EXPECT_FALSE(b.ok());
   a->reset();
   engine->reset();
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

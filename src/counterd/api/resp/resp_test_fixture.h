@@ -14,8 +14,8 @@
 
 #include "counterd/api/resp/server.h"
 #include "counterd/engine/engine.h"
-#include "tests/support/process.h"
 #include "tests/support/redis_server.h"
+#include "tests/support/temp_dir.h"
 
 namespace counterd::api::resp {
 
