@@ -9,12 +9,14 @@
 #include <thread>
 
 #include "counterd/cli/http_client.h"
+#include "tests/support/eventually.h"
 
 namespace counterd::testing {
 
 namespace {
 
 constexpr auto kStartTimeout = std::chrono::seconds(60);
+constexpr auto kRelaunchPause = std::chrono::milliseconds(200);
 
 bool WriteFile(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::trunc);
@@ -121,18 +123,23 @@ bool ClickHouseServer::Launch() {
     return false;
   }
   process_ = std::move(*proc);
-  while (std::chrono::steady_clock::now() - started < kStartTimeout) {
-    if (!process_->Running()) {
-      fmt::print(stderr, "ClickHouseServer: clickhouse-server exited at start; log:\n{}\n", Log());
-      process_.reset();
-      return false;
-    }
-    if (ClickHousePing(http_port_)) {
-      last_start_ = std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::steady_clock::now() - started);
-      return true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  bool exited = false, answered = false;
+  (void)Eventually(
+      [&] {
+        exited = !process_->Running();
+        answered = !exited && ClickHousePing(http_port_);
+        return exited || answered;
+      },
+      kStartTimeout);
+  if (answered) {
+    last_start_ = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - started);
+    return true;
+  }
+  if (exited) {
+    fmt::print(stderr, "ClickHouseServer: clickhouse-server exited at start; log:\n{}\n", Log());
+    process_.reset();
+    return false;
   }
   fmt::print(stderr, "ClickHouseServer: no /ping answer on port {} within {} s; log:\n{}\n",
              http_port_, kStartTimeout.count(), Log());
@@ -165,10 +172,11 @@ bool ClickHouseServer::Stop(std::chrono::milliseconds grace) {
 
 bool ClickHouseServer::Restart() {
   if (process_) return false;
-  // A port of the killed server can linger for a moment: a start that exits is tried again.
+  // A port of the killed server can linger for a moment: a start that exits is tried again,
+  // after a deliberate pause that gives the kernel that moment (there is nothing to poll).
   for (int attempt = 0; attempt < 3; ++attempt) {
     if (Launch()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    std::this_thread::sleep_for(kRelaunchPause);
   }
   return false;
 }
@@ -177,23 +185,20 @@ bool ClickHouseServer::Freeze() {
   if (!process_) return false;
   process_->Signal(SIGSTOP);
   const std::string tasks = fmt::format("/proc/{}/task", process_->pid());
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (std::chrono::steady_clock::now() < deadline) {
-    bool all_stopped = true;
-    std::error_code ec;
-    for (const auto& task : std::filesystem::directory_iterator(tasks, ec)) {
-      // /proc/<pid>/task/<tid>/stat: "tid (comm) S ..."; comm may hold spaces, not ')'.
-      std::string stat = ReadFileOrEmpty(task.path().string() + "/stat");
-      size_t paren = stat.rfind(')');
-      if (paren == std::string::npos || paren + 2 >= stat.size() || stat[paren + 2] != 'T') {
-        all_stopped = false;
-        break;
-      }
-    }
-    if (!ec && all_stopped) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return false;
+  return Eventually(
+      [&] {
+        std::error_code ec;
+        for (const auto& task : std::filesystem::directory_iterator(tasks, ec)) {
+          // /proc/<pid>/task/<tid>/stat: "tid (comm) S ..."; comm may hold spaces, not ')'.
+          std::string stat = ReadFileOrEmpty(task.path().string() + "/stat");
+          size_t paren = stat.rfind(')');
+          if (paren == std::string::npos || paren + 2 >= stat.size() || stat[paren + 2] != 'T') {
+            return false;
+          }
+        }
+        return !ec;
+      },
+      std::chrono::seconds(10));
 }
 
 void ClickHouseServer::Thaw() {

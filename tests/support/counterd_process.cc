@@ -3,9 +3,9 @@
 #include <signal.h>
 
 #include <chrono>
-#include <thread>
 
 #include "counterd/cli/http_client.h"
+#include "tests/support/eventually.h"
 
 namespace counterd::testing {
 
@@ -21,13 +21,16 @@ std::unique_ptr<CounterdProcess> CounterdProcess::Start(const std::string& data_
   auto proc = Subprocess::Start(argv, node->log_path_);
   if (!proc.ok()) return nullptr;
   node->process_ = std::move(*proc);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   HttpClient client(node->port_);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (!node->process_->Running()) break;
-    if (client.Get("/healthz").status == 200) return node;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  bool healthy = false;
+  (void)Eventually(
+      [&] {
+        if (!node->process_->Running()) return true;  // it exited: nothing to wait for
+        healthy = client.Get("/healthz").status == 200;
+        return healthy;
+      },
+      std::chrono::seconds(30));
+  if (healthy) return node;
   if (log_out) *log_out = ReadFileOrEmpty(node->log_path_);
   return nullptr;
 }

@@ -12,7 +12,8 @@
 #include <filesystem>
 #include <set>
 #include <sstream>
-#include <thread>
+
+#include "tests/support/eventually.h"
 
 namespace counterd::testing {
 namespace {
@@ -188,17 +189,18 @@ bool RedisCluster::Launch(int i) {
   if (!proc.ok()) return false;
   n.process = std::move(*proc);
   n.stopped = false;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-  while (std::chrono::steady_clock::now() < deadline) {
-    Ctx ctx = Connect(n.port);
-    if (Usable(ctx)) {
-      Rep r = Run(ctx.get(), {"PING"});
-      if (r && r->type == REDIS_REPLY_STATUS) return true;
-    }
-    if (!n.process->Running()) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
+  bool answered = false;
+  (void)Eventually(
+      [&] {
+        Ctx ctx = Connect(n.port);
+        if (Usable(ctx)) {
+          Rep r = Run(ctx.get(), {"PING"});
+          answered = r && r->type == REDIS_REPLY_STATUS;
+        }
+        return answered || !n.process->Running();  // an exited node will never answer
+      },
+      std::chrono::seconds(15));
+  return answered;
 }
 
 std::vector<int> RedisCluster::ports() const {
@@ -332,40 +334,34 @@ bool RedisCluster::ProbeWrite(int slot) {
 }
 
 bool RedisCluster::WaitForSlotServed(int slot, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (true) {
-    if (ProbeWrite(slot)) return true;
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  return Eventually([&] { return ProbeWrite(slot); }, timeout);
 }
 
 bool RedisCluster::WaitForAllSlotsServed(std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (true) {
-    // Ranges from any running node's view; then a real write into every range.
-    for (int i = 0; i < size(); ++i) {
-      if (!Running(i)) continue;
-      Ctx ctx = Connect(nodes_[i].port);
-      if (!Usable(ctx)) continue;
-      Rep r = Run(ctx.get(), {"CLUSTER", "SLOTS"});
-      if (!r || r->type != REDIS_REPLY_ARRAY) continue;
-      std::vector<int> starts;
-      long long covered = 0;
-      for (size_t k = 0; k < r->elements; ++k) {
-        const redisReply* range = r->element[k];
-        if (range->type != REDIS_REPLY_ARRAY || range->elements < 3) continue;
-        starts.push_back(static_cast<int>(range->element[0]->integer));
-        covered += range->element[1]->integer - range->element[0]->integer + 1;
-      }
-      bool ok = covered == 16384;
-      for (size_t k = 0; ok && k < starts.size(); ++k) ok = ProbeWrite(starts[k]);
-      if (ok) return true;
-      break;
+  return Eventually([&] { return AllSlotsServed(); }, timeout);
+}
+
+bool RedisCluster::AllSlotsServed() {
+  // Ranges from the first running node that answers; then a real write into every range.
+  for (int i = 0; i < size(); ++i) {
+    if (!Running(i)) continue;
+    Ctx ctx = Connect(nodes_[i].port);
+    if (!Usable(ctx)) continue;
+    Rep r = Run(ctx.get(), {"CLUSTER", "SLOTS"});
+    if (!r || r->type != REDIS_REPLY_ARRAY) continue;
+    std::vector<int> starts;
+    long long covered = 0;
+    for (size_t k = 0; k < r->elements; ++k) {
+      const redisReply* range = r->element[k];
+      if (range->type != REDIS_REPLY_ARRAY || range->elements < 3) continue;
+      starts.push_back(static_cast<int>(range->element[0]->integer));
+      covered += range->element[1]->integer - range->element[0]->integer + 1;
     }
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    bool ok = covered == 16384;
+    for (size_t k = 0; ok && k < starts.size(); ++k) ok = ProbeWrite(starts[k]);
+    return ok;
   }
+  return false;
 }
 
 }  // namespace counterd::testing

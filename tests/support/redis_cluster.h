@@ -89,6 +89,7 @@ class RedisCluster {
   RedisCluster() = default;
   bool Launch(int i);
   bool ProbeWrite(int slot);
+  bool AllSlotsServed();  // one check of what WaitForAllSlotsServed waits for
 
   TempDir dir_;  // declared first: destroyed after the processes
   std::vector<Node> nodes_;

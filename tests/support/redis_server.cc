@@ -1,8 +1,9 @@
 #include "tests/support/redis_server.h"
 
-#include <thread>
+#include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "tests/support/eventually.h"
 
 namespace counterd::testing {
 
@@ -39,16 +40,16 @@ std::unique_ptr<RedisServer> RedisServer::Start(std::vector<std::string> extra_a
   auto proc = Subprocess::Start(argv, server->dir_.path() + "/redis.log");
   if (!proc.ok()) return nullptr;
   server->process_ = std::move(*proc);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-  while (std::chrono::steady_clock::now() < deadline) {
-    RedisConn c = ConnectRedis(server->port_);
-    if (c && !c->err) {
-      RedisReply r = Command(c.get(), {"PING"});
-      if (r && r->type == REDIS_REPLY_STATUS) return server;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return nullptr;
+  const bool answered = Eventually(
+      [&] {
+        RedisConn c = ConnectRedis(server->port_);
+        if (!c || c->err) return false;
+        RedisReply r = Command(c.get(), {"PING"});
+        return r && r->type == REDIS_REPLY_STATUS;
+      },
+      std::chrono::seconds(15));
+  if (!answered) return nullptr;
+  return server;
 }
 
 RedisConn RedisServer::Connect() const { return ConnectRedis(port_); }
