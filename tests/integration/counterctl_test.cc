@@ -3,11 +3,10 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
-#include <chrono>
 #include <cstdlib>
-#include <thread>
 
 #include "tests/support/counterd_process.h"
+#include "tests/support/eventually.h"
 #include "tests/support/temp_dir.h"
 
 namespace counterd::testing {
@@ -62,13 +61,11 @@ TEST_F(CounterctlTest, CommandsPrintReadableAndJsonAnswers) {
   // History of the last 24 hours by day: one line "<day start> <sum>" once the local rollup has
   // caught up with the log (it follows it on its own thread).
   CtlRun history;
-  for (int i = 0; i < 100; ++i) {
+  EXPECT_TRUE(Eventually("the day's history to show the 10", [&] {
     history = Counterctl(dir_, http_ + " history content:1 --step day");
-    if (history.output.find(" 10\n") != std::string::npos) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+    return history.output.find(" 10\n") != std::string::npos;
+  })) << history.output;
   EXPECT_EQ(history.exit_code, 0) << history.output;
-  EXPECT_NE(history.output.find(" 10\n"), std::string::npos) << history.output;
   CtlRun bad_step = Counterctl(dir_, http_ + " history content:1 --step week");
   EXPECT_EQ(bad_step.exit_code, 1);
   EXPECT_NE(bad_step.output.find("field step"), std::string::npos) << bad_step.output;

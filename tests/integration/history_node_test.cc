@@ -16,6 +16,7 @@
 #include "counterd/cli/http_client.h"
 #include "tests/support/clickhouse_server.h"
 #include "tests/support/counterd_process.h"
+#include "tests/support/eventually.h"
 #include "tests/support/load.h"
 #include "tests/support/temp_dir.h"
 
@@ -75,13 +76,10 @@ int64_t Metric(int port, const std::string& name) {
   return MetricValue(HttpClient(port).Get("/metrics").body, name);
 }
 
-bool WaitExported(int port, seconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (Metric(port, "counterd_history_lag_records") == 0) return true;
-    std::this_thread::sleep_for(milliseconds(100));
-  }
-  return false;
+::testing::AssertionResult WaitExported(int port, seconds timeout) {
+  return Eventually(
+      "the history lag to reach 0 records",
+      [port] { return Metric(port, "counterd_history_lag_records") == 0; }, timeout);
 }
 
 // Sum of the points of one history query; INT64_MIN on an error.

@@ -21,6 +21,7 @@
 #include "counterd/cli/http_client.h"
 #include "counterd/core/reservoir.h"
 #include "tests/support/counterd_process.h"
+#include "tests/support/eventually.h"
 #include "tests/support/load.h"
 #include "tests/support/redis_cluster.h"
 #include "tests/support/redis_server.h"
@@ -34,33 +35,47 @@ using std::chrono::seconds;
 
 // ---------------------------------------------------------------------------------- Redis side
 
-// One command to whichever node serves its key, following MOVED/ASK (the harness's own routing,
-// independent of the client under test). Null when no node answered.
-RedisReply ClusterCommand(RedisCluster& cluster, const std::vector<std::string>& args) {
-  std::vector<int> ports = cluster.ports();
-  for (int attempt = 0; attempt < 50; ++attempt) {
-    for (size_t i = 0; i < ports.size(); ++i) {
-      if (!cluster.Running(static_cast<int>(i))) continue;
-      int port = ports[i];
-      for (int hop = 0; hop < 3; ++hop) {
-        RedisConn conn = ConnectRedis(port);
-        if (conn == nullptr || conn->err != 0) break;
-        RedisReply reply = Command(conn.get(), args);
-        if (reply == nullptr) break;
-        if (reply->type == REDIS_REPLY_ERROR) {
-          std::string error(reply->str, reply->len);
-          if (error.rfind("MOVED ", 0) == 0 || error.rfind("ASK ", 0) == 0) {
-            port = std::atoi(error.substr(error.rfind(':') + 1).c_str());
-            continue;
-          }
-          if (error.rfind("CLUSTERDOWN", 0) == 0 || error.rfind("TRYAGAIN", 0) == 0) break;
-        }
-        return reply;
-      }
-    }
-    std::this_thread::sleep_for(milliseconds(100));
-  }
+RedisReply NoReply() {
   return RedisReply(nullptr, [](redisReply* r) { freeReplyObject(r); });
+}
+
+// One try of ClusterCommand: asks every running node in turn; null when none answered.
+RedisReply TryClusterCommand(RedisCluster& cluster, const std::vector<std::string>& args) {
+  std::vector<int> ports = cluster.ports();
+  for (size_t i = 0; i < ports.size(); ++i) {
+    if (!cluster.Running(static_cast<int>(i))) continue;
+    int port = ports[i];
+    for (int hop = 0; hop < 3; ++hop) {
+      RedisConn conn = ConnectRedis(port);
+      if (conn == nullptr || conn->err != 0) break;
+      RedisReply reply = Command(conn.get(), args);
+      if (reply == nullptr) break;
+      if (reply->type == REDIS_REPLY_ERROR) {
+        std::string error(reply->str, reply->len);
+        if (error.rfind("MOVED ", 0) == 0 || error.rfind("ASK ", 0) == 0) {
+          port = std::atoi(error.substr(error.rfind(':') + 1).c_str());
+          continue;
+        }
+        if (error.rfind("CLUSTERDOWN", 0) == 0 || error.rfind("TRYAGAIN", 0) == 0) break;
+      }
+      return reply;
+    }
+  }
+  return NoReply();
+}
+
+// One command to whichever node serves its key, following MOVED/ASK (the harness's own routing,
+// independent of the client under test), retried while the cluster settles. Null when no node
+// answered within 10 s.
+RedisReply ClusterCommand(RedisCluster& cluster, const std::vector<std::string>& args) {
+  RedisReply reply = NoReply();
+  (void)Eventually(
+      [&] {
+        reply = TryClusterCommand(cluster, args);
+        return reply != nullptr;
+      },
+      seconds(10));
+  return reply;
 }
 
 int64_t RedisCounter(RedisCluster& cluster, const std::string& key) {
@@ -270,18 +285,16 @@ class LoadRun : public StoppableThreads {
 // ---------------------------------------------------------------------------- counterd side
 
 // Waits until the node has applied everything durable to Redis.
-bool WaitDrained(int port, seconds timeout) {
+::testing::AssertionResult WaitDrained(int port, seconds timeout) {
   HttpClient http(port);
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    HttpResponse m = http.Get("/metrics");
-    if (m.status == 200 && MetricValue(m.body, "counterd_redis_backlog_records") == 0 &&
-        MetricValue(m.body, "counterd_redis_degraded") == 0) {
-      return true;
-    }
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-  return false;
+  return Eventually(
+      "the node to drain its backlog into Redis",
+      [&] {
+        HttpResponse m = http.Get("/metrics");
+        return m.status == 200 && MetricValue(m.body, "counterd_redis_backlog_records") == 0 &&
+               MetricValue(m.body, "counterd_redis_degraded") == 0;
+      },
+      timeout);
 }
 
 std::vector<std::string> RedisFlags(const RedisCluster& cluster, int flush_ms) {

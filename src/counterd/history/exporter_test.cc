@@ -26,11 +26,13 @@
 #include "counterd/history/clickhouse_client.h"
 #include "counterd/history/series.h"
 #include "tests/support/clickhouse_server.h"
+#include "tests/support/eventually.h"
 
 namespace counterd::history {
 namespace {
 
 using testing::ClickHouseServer;
+using testing::Eventually;
 
 constexpr int64_t kT0 = 1795392000;  // 2026-11-23T00:00:00Z
 
@@ -185,7 +187,8 @@ std::vector<Record> MakeRecords(size_t n, uint64_t first_lsn, uint64_t seed, Led
 }
 
 // Feeds records[from..] until done; flushes whenever the exporter asks, retrying failures
-// (ClickHouse is expected up). Returns the first non-retryable error.
+// (ClickHouse is expected up). Returns the first non-retryable error, or the last retryable one
+// when retrying did not get through.
 absl::Status FeedAll(HistoryExporter& exporter, const std::vector<Record>& records,
                      size_t from = 0) {
   for (size_t i = from; i < records.size();) {
@@ -193,20 +196,23 @@ absl::Status FeedAll(HistoryExporter& exporter, const std::vector<Record>& recor
     if (s.ok()) ++i;
     if (!s.ok() && !IsRetryable(s)) return s;
     if (exporter.ShouldFlush() || !s.ok()) {
-      for (int attempt = 0;; ++attempt) {
-        absl::Status f = exporter.Flush();
-        if (f.ok()) break;
-        if (!IsRetryable(f) || attempt > 200) return f;
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
+      absl::Status f;
+      (void)Eventually([&] {
+        f = exporter.Flush();
+        return f.ok() || !IsRetryable(f);
+      });
+      if (!f.ok()) return f;
     }
   }
-  for (int attempt = 0; exporter.stats().exported_through < exporter.stats().added_through;
-       ++attempt) {
-    absl::Status f = exporter.Flush();
-    if (!f.ok() && (!IsRetryable(f) || attempt > 200)) return f;
-    if (!f.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  absl::Status f;
+  const bool exported = Eventually([&] {
+    f = absl::OkStatus();
+    if (exporter.stats().exported_through >= exporter.stats().added_through) return true;
+    f = exporter.Flush();
+    return !f.ok() && !IsRetryable(f);
+  });
+  if (!f.ok()) return f;
+  if (!exported) return absl::DeadlineExceededError("the exporter did not catch up");
   return absl::OkStatus();
 }
 
@@ -624,11 +630,10 @@ TEST_F(HistoryClickHouseTest, FrozenServerTimesOutThenSettles) {
   EXPECT_EQ(exporter.exported_through(), 0u);
   ch_->Thaw();
   EXPECT_EQ(ErrorName(frozen), "unavailable") << frozen;
-  for (int attempt = 0; exporter.exported_through() < 600; ++attempt) {
-    ASSERT_LT(attempt, 400) << exporter.stats().last_error;
-    absl::Status s = exporter.Flush();
-    if (!s.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  ASSERT_TRUE(Eventually("the exporter to settle the INSERT in doubt", [&] {
+    (void)exporter.Flush();
+    return exporter.exported_through() >= 600;
+  })) << exporter.stats().last_error;
   ExpectHistoryEquals(exporter, ledger);
   Audit a = MarkerAudit(*direct_, "hist", "node-a");
   EXPECT_EQ(a.covered, 600u);

@@ -16,11 +16,13 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/eventually.h"
 #include "tests/support/redis_cluster.h"
 
 namespace counterd::redis {
 namespace {
 
+using ::counterd::testing::Eventually;
 using ::counterd::testing::RedisCluster;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
@@ -245,9 +247,8 @@ TEST(ClusterClientIntegration, MasterKilledUnderIncrLosesNoAcknowledgedIncrement
   const auto kill_time = Clock::now();
   cluster->Kill(victim);  // SIGKILL and reap: from here on nothing can reach the victim
   killed = true;
-  while (first_ok_after_kill_ns.load() == 0 && Clock::now() - kill_time < seconds(20)) {
-    std::this_thread::sleep_for(milliseconds(10));
-  }
+  // Until an INCR gets through the failover (at most 20 s; the assertion below says if none did).
+  (void)Eventually([&] { return first_ok_after_kill_ns.load() != 0; }, seconds(20));
   std::this_thread::sleep_for(milliseconds(300));
   stop = true;
   writer.join();
@@ -318,9 +319,12 @@ TEST(ClusterClientIntegration, FcallLoadsMissingLibraryAndSurvivesFailover) {
   // The old master comes back on its port and directory and rejoins as a replica.
   ASSERT_TRUE(cluster->Restart(victim)) << cluster->Log(victim);
   int64_t replicas = 0;
-  for (auto until = Clock::now() + seconds(15); replicas < 1 && Clock::now() < until;) {
-    replicas = MustOnNode(*client, node, {"WAIT", "1", "100"}).integer;
-  }
+  (void)Eventually(
+      [&] {
+        replicas = MustOnNode(*client, node, {"WAIT", "1", "100"}).integer;
+        return replicas >= 1;
+      },
+      seconds(15));
   EXPECT_EQ(replicas, 1) << "the restarted node did not rejoin as a replica";
   EXPECT_EQ(cluster->ReplicasOf(cluster->IndexOf(node)), std::vector<int>{victim});
 
@@ -358,9 +362,12 @@ TEST(ClusterClientIntegration, ClusterDownIsRetriedUntilTheDeadlineThenRecovers)
   // With cluster-require-full-coverage the healthy masters refuse writes once they mark the
   // shard failed (after cluster-node-timeout): CLUSTERDOWN, retried until retry_timeout.
   absl::Status status;
-  for (auto until = Clock::now() + seconds(15); status.ok() && Clock::now() < until;) {
-    status = client->Command({"INCR", healthy_key}, healthy_key).status();
-  }
+  (void)Eventually(
+      [&] {
+        status = client->Command({"INCR", healthy_key}, healthy_key).status();
+        return !status.ok();
+      },
+      seconds(15));
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
   EXPECT_FALSE(IsOutcomeUnknown(status)) << status;
   EXPECT_NE(status.message().find("CLUSTERDOWN"), absl::string_view::npos) << status;

@@ -18,12 +18,14 @@
 #include "counterd/common/errors.h"
 #include "counterd/engine/engine.h"
 #include "counterd/v1/counterd.grpc.pb.h"
+#include "tests/support/eventually.h"
 #include "tests/support/temp_dir.h"
 
 namespace counterd::api::grpcapi {
 namespace {
 
 namespace v1 = ::counterd::v1;
+using counterd::testing::Eventually;
 using counterd::testing::TempDir;
 
 constexpr int64_t kInt64Max = std::numeric_limits<int64_t>::max();
@@ -616,8 +618,9 @@ TEST_F(GrpcServerTest, GetHistorySumsTheIncrementsAndNamesBadFields) {
                              std::chrono::system_clock::now().time_since_epoch())
                              .count();
   v1::GetHistoryResponse resp;
-  // The rollup follows the durable log on its own thread: poll until it has the record.
-  for (int i = 0; i < 200; ++i) {
+  grpc::Status status;
+  // The rollup follows the durable log on its own thread: wait until it has the record.
+  ASSERT_TRUE(Eventually("the hour history to hold the increment", [&] {
     grpc::ClientContext ctx;
     v1::GetHistoryRequest req;
     req.set_key("hist:1");
@@ -625,10 +628,10 @@ TEST_F(GrpcServerTest, GetHistorySumsTheIncrementsAndNamesBadFields) {
     req.set_to_ms(now_ms + 86'400'000);
     req.set_step(v1::HISTORY_STEP_HOUR);
     resp.Clear();
-    ASSERT_TRUE(stub_->GetHistory(&ctx, req, &resp).ok());
-    if (resp.points_size() == 1) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+    status = stub_->GetHistory(&ctx, req, &resp);
+    return !status.ok() || resp.points_size() == 1;
+  }));
+  ASSERT_TRUE(status.ok()) << status.error_message();
   ASSERT_EQ(resp.points_size(), 1);
   EXPECT_EQ(resp.key(), "hist:1");
   EXPECT_EQ(resp.step(), v1::HISTORY_STEP_HOUR);

@@ -29,10 +29,13 @@
 #include "counterd/engine/engine.h"
 #include "counterd/obs/engine_collector.h"
 #include "counterd/obs/metrics.h"
+#include "tests/support/eventually.h"
 #include "tests/support/temp_dir.h"
 
 namespace counterd::api::http {
 namespace {
+
+using counterd::testing::Eventually;
 
 namespace net = boost::asio;
 namespace beast = boost::beast;
@@ -517,6 +520,15 @@ TEST_F(HttpServerTest, SamplesAddAndRead) {
 
 // ------------------------------------------------------------------------- other paths
 
+// The sum of the "points" of a history reply (0 when it has none).
+int64_t SumOfPoints(const Reply& r) {
+  const rapidjson::Value& points = r["points"];
+  int64_t sum = 0;
+  if (!points.IsArray()) return sum;
+  for (const auto& p : points.GetArray()) sum += p["value"].GetInt64();
+  return sum;
+}
+
 TEST_F(HttpServerTest, HistoryFromTheLocalRollup) {
   Client c(port());
   ASSERT_EQ(c.Post("/v1/counters/h:1/increment", R"({"delta":3})").status, 200);
@@ -525,13 +537,12 @@ TEST_F(HttpServerTest, HistoryFromTheLocalRollup) {
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
   const std::string range = fmt::format("from={}&to={}", now - 2 * 86400, now + 2 * 86400);
-  // The rollup follows the durable log on its own thread: poll until it has both records.
+  // The rollup follows the durable log on its own thread: wait until it has both records.
   Reply r;
-  for (int i = 0; i < 200; ++i) {
+  ASSERT_TRUE(Eventually("the day history to sum both increments", [&] {
     r = c.Get("/v1/history/h:1?" + range + "&step=day");
-    if (r.body.find("\"value\":7") != std::string::npos) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+    return r.status == 200 && SumOfPoints(r) == 7;
+  })) << r.body;
   ASSERT_EQ(r.status, 200) << r.body;
   rapidjson::Document doc;
   doc.Parse(r.body.c_str());
@@ -844,13 +855,10 @@ TEST_F(HttpServerTest, ConnectionsOverTheLimitGet503) {
   }
   // Once a connection goes, a new one is admitted (the server notices the close shortly).
   a.reset();
-  bool admitted = false;
-  for (int i = 0; i < 100 && !admitted; ++i) {
+  EXPECT_TRUE(Eventually("a new connection to be admitted", [&] {
     Client next(port());
-    admitted = next.Get("/healthz").status == 200;
-    if (!admitted) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  EXPECT_TRUE(admitted);
+    return next.Get("/healthz").status == 200;
+  }));
   EXPECT_NE(b.Get("/metrics").body.find("counterd_http_connections_rejected_total"),
             std::string::npos);
 }
