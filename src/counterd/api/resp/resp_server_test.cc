@@ -10,6 +10,7 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <limits>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -560,19 +561,38 @@ TEST_F(RespServerTest, StopClosesClientsAndCanBeRepeated) {
 // Clients pipeline writes without reading their replies; Stop must close them, wait for every
 // engine completion it is owed and return; nothing of the server runs afterwards.
 TEST_F(RespServerTest, StopWithWritesInFlight) {
+  constexpr int kClients = 4, kEach = 2000;
   std::vector<testing::RedisConn> clients;
-  for (int c = 0; c < 4; ++c) {
+  for (int c = 0; c < kClients; ++c) {
     clients.push_back(Connect());
-    for (int i = 0; i < 2000; ++i) {
+    for (int i = 0; i < kEach; ++i) {
       ASSERT_EQ(redisAppendCommand(clients.back().get(), "INCR inflight"), REDIS_OK);
     }
     int done = 0;
     while (!done) ASSERT_EQ(redisBufferWrite(clients.back().get(), &done), REDIS_OK);
   }
   server_->Stop();
+  // Every INCR the server handed to the engine has completed, reply dropped or not: each one is
+  // applied and is one durable WAL record, and none is still on its way.
+  const engine::EngineStats stats = engine_->Stats();
   const int64_t applied = engine_->GetCounter("inflight")->value;
-  EXPECT_GE(applied, 0);
-  EXPECT_LE(applied, 8000);
+  EXPECT_EQ(static_cast<uint64_t>(applied), stats.wal_records);
+  EXPECT_EQ(stats.wal_durable_lsn, stats.wal_last_lsn);
+  EXPECT_LE(applied, kClients * kEach);
+  // The replies that reached a client before the close acknowledge applied increments only,
+  // each a different one.
+  std::set<long long> acknowledged;
+  for (testing::RedisConn& conn : clients) {
+    redisSetTimeout(conn.get(), {10, 0});  // a connection Stop left open fails, not hangs
+    void* reply = nullptr;
+    while (redisGetReply(conn.get(), &reply) == REDIS_OK) {
+      const auto* r = static_cast<const redisReply*>(reply);
+      EXPECT_EQ(r->type, REDIS_REPLY_INTEGER) << Show(r);
+      EXPECT_LE(r->integer, applied) << "acknowledged but not applied";
+      EXPECT_TRUE(acknowledged.insert(r->integer).second) << "acknowledged twice: " << r->integer;
+      freeReplyObject(reply);
+    }
+  }
 }
 
 TEST(RespServerStart, RejectsBadAddresses) {
