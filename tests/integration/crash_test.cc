@@ -11,6 +11,7 @@
 
 #include "counterd/cli/http_client.h"
 #include "tests/support/counterd_process.h"
+#include "tests/support/eventually.h"
 #include "tests/support/temp_dir.h"
 
 namespace counterd::testing {
@@ -139,7 +140,7 @@ TEST(Crash, KillNineAtRandomLosesNothingAcknowledgedAndCountsNothingTwice) {
     for (auto& c : clients) {
       threads.emplace_back([&c, &node, &stop] { c.Run(node->http_port(), &stop); });
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100 + rng() % 400));
+    LetTimePass(std::chrono::milliseconds(100 + rng() % 400));  // load, then a kill mid-write
     node->Kill();
     stop = true;
     for (auto& t : threads) t.join();

@@ -19,6 +19,7 @@
 
 #include "counterd/v1/counterd.grpc.pb.h"
 #include "tests/support/counterd_process.h"
+#include "tests/support/eventually.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 
@@ -192,7 +193,7 @@ TEST(GrpcCrash, StreamKilledMidwayLosesNoAckedBatchAndAppliesNoneTwice) {
     for (int s = 0; s < kStreams; ++s) {
       streams.emplace_back(StreamUntilKilled, node.stub.get(), &ledger, rng());
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100 + rng() % 500));
+    LetTimePass(std::chrono::milliseconds(100 + rng() % 500));  // streams, then a kill midway
     node.process->Kill();
     for (std::thread& t : streams) t.join();
   }

@@ -154,13 +154,13 @@ TEST_F(HistoryClickHouseTest, ExactlyOnceThroughTenKillsAndTwoClickHouseRestarts
     auto node = StartNode(data);
     ASSERT_NE(node, nullptr);
     LoadRun load(node->http_port(), 3, &ledger, round);
-    std::this_thread::sleep_for(milliseconds(300 + rng() % 500));
+    LetTimePass(milliseconds(300 + rng() % 500));  // load, then a kill mid-write
     if (round == 3 || round == 7) {
       // ClickHouse goes away mid-load (SIGKILL: an INSERT may be cut off) and comes back.
       clickhouse_->Kill();
-      std::this_thread::sleep_for(milliseconds(500));
+      LetTimePass(milliseconds(500));  // writes go on while ClickHouse is gone
       ASSERT_TRUE(clickhouse_->Restart()) << clickhouse_->Log();
-      std::this_thread::sleep_for(milliseconds(500));
+      LetTimePass(milliseconds(500));  // and while it catches up
     }
     node->Kill();
   }
@@ -183,18 +183,18 @@ TEST_F(HistoryClickHouseTest, ClickHouseDownThirtySecondsLiveCountersGoOnAndHist
   uint64_t acked_while_down = 0;
   {
     LoadRun load(node->http_port(), 2, &ledger);
-    std::this_thread::sleep_for(seconds(1));
+    LetTimePass(seconds(1));  // history exports normally first
     clickhouse_->Kill();
     uint64_t before;
     {
       std::lock_guard lock(ledger.mu);
       before = ledger.acked_requests;
     }
-    std::this_thread::sleep_for(seconds(15));
+    LetTimePass(seconds(15));  // ClickHouse stays down; the load goes on
     const int64_t lag_mid = Metric(node->http_port(), "counterd_history_lag_records");
     EXPECT_GT(lag_mid, 0);
     EXPECT_GE(Metric(node->http_port(), "counterd_history_lag_seconds"), 5);
-    std::this_thread::sleep_for(seconds(15));
+    LetTimePass(seconds(15));  // another 15 s down, so the lag must have grown
     EXPECT_GT(Metric(node->http_port(), "counterd_history_lag_records"), lag_mid)
         << "the lag did not rise while ClickHouse was down";
     {
@@ -204,7 +204,7 @@ TEST_F(HistoryClickHouseTest, ClickHouseDownThirtySecondsLiveCountersGoOnAndHist
     // Live reads are unaffected.
     EXPECT_NE(CounterValue(node->http_port(), "hist:hot"), INT64_MIN);
     ASSERT_TRUE(clickhouse_->Restart()) << clickhouse_->Log();
-    std::this_thread::sleep_for(seconds(1));
+    LetTimePass(seconds(1));  // load on the restarted ClickHouse too
   }
   EXPECT_GT(acked_while_down, 100u) << "writes stalled while ClickHouse was down";
   ASSERT_TRUE(WaitExported(node->http_port(), seconds(60)));
@@ -226,7 +226,7 @@ TEST(HistoryLocalTest, TheLocalRollupIsExactThroughKills) {
     auto node = CounterdProcess::Start(data, flags);
     ASSERT_NE(node, nullptr);
     LoadRun load(node->http_port(), 3, &ledger, round);
-    std::this_thread::sleep_for(milliseconds(300 + rng() % 500));
+    LetTimePass(milliseconds(300 + rng() % 500));  // load, then a kill mid-write
     node->Kill();
   }
   auto node = CounterdProcess::Start(data, flags);

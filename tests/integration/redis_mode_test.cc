@@ -392,7 +392,7 @@ TEST_F(RedisModeTest, TwoNodesUnderLoadEndWithRedisEqualToTheLedger) {
   std::vector<LoadClient> ca = MakeClients(ledger, 0, 4), cb = MakeClients(ledger, 1, 4);
   {
     LoadRun ra(ca, a->http_port()), rb(cb, b->http_port());
-    std::this_thread::sleep_for(seconds(4));
+    LetTimePass(seconds(4));  // both nodes under load
   }
   ASSERT_TRUE(WaitDrained(a->http_port(), seconds(30)));
   ASSERT_TRUE(WaitDrained(b->http_port(), seconds(30)));
@@ -563,7 +563,7 @@ TEST_F(RedisModeTest, ThreeMasterFailoversUnderLoadLoseAndDuplicateNothing) {
   {
     LoadRun run(clients, a->http_port());
     for (int round = 0; round < 3; ++round) {
-      std::this_thread::sleep_for(milliseconds(500 + rng() % 500));
+      LetTimePass(milliseconds(500 + rng() % 500));  // load between failovers
       std::vector<int> masters = cluster_->Masters();
       ASSERT_FALSE(masters.empty());
       const int victim = masters[rng() % masters.size()];
@@ -572,7 +572,7 @@ TEST_F(RedisModeTest, ThreeMasterFailoversUnderLoadLoseAndDuplicateNothing) {
       // The old master comes back as a replica, so the next epoch's WAIT can succeed again.
       ASSERT_TRUE(cluster_->Restart(victim));
     }
-    std::this_thread::sleep_for(seconds(1));
+    LetTimePass(seconds(1));  // load on the healed cluster
   }
   ASSERT_TRUE(WaitDrained(a->http_port(), seconds(60)));
   CheckRedis(*cluster_, ledger, /*exact=*/true, "after 3 failovers");
@@ -586,14 +586,14 @@ TEST_F(RedisModeTest, RedisUnreachableForTenSecondsTheNodeKeepsAcknowledgingThen
   uint64_t during = 0;
   {
     LoadRun run(clients, a->http_port());
-    std::this_thread::sleep_for(seconds(1));
+    LetTimePass(seconds(1));  // load on a healthy cluster first
     for (int i = 0; i < cluster_->size(); ++i) cluster_->Stop(i);  // the whole cluster freezes
     uint64_t before;
     {
       std::lock_guard lock(ledger.mu);
       before = ledger.requests;
     }
-    std::this_thread::sleep_for(seconds(5));
+    LetTimePass(seconds(5));  // Redis unreachable for the first half of the 10 s
     HttpClient http(a->http_port());
     HttpResponse ready;
     // The node notices on its first failed flush, however long that takes to time out.
@@ -605,14 +605,14 @@ TEST_F(RedisModeTest, RedisUnreachableForTenSecondsTheNodeKeepsAcknowledgingThen
     HttpResponse m = http.Get("/metrics");
     EXPECT_GT(MetricValue(m.body, "counterd_redis_backlog_records"), 0) << m.body;
     EXPECT_EQ(MetricValue(m.body, "counterd_redis_degraded"), 1);
-    std::this_thread::sleep_for(seconds(5));
+    LetTimePass(seconds(5));  // and for the second half
     {
       std::lock_guard lock(ledger.mu);
       during = ledger.requests - before;
     }
     for (int i = 0; i < cluster_->size(); ++i) cluster_->Cont(i);
     ASSERT_TRUE(cluster_->WaitForAllSlotsServed(seconds(30)));
-    std::this_thread::sleep_for(seconds(1));
+    LetTimePass(seconds(1));  // load on the thawed cluster
   }
   EXPECT_GT(during, 100u) << "the node stopped acknowledging while Redis was unreachable";
   ASSERT_TRUE(WaitDrained(a->http_port(), seconds(60)));
@@ -638,7 +638,7 @@ TEST_F(RedisModeTest, KilledAtRandomAndBetweenFcallAndWaitReplayNeverCountsTwice
       if (round == 3) {
         EXPECT_TRUE(node->process().WaitFor(seconds(30))) << "the FCALL hook did not fire";
       } else {
-        std::this_thread::sleep_for(milliseconds(300 + rng() % 700));
+        LetTimePass(milliseconds(300 + rng() % 700));  // load, then a kill mid-write
         node->Kill();
       }
     }

@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <thread>
 
 #include "counterd/cli/http_client.h"
 #include "tests/support/eventually.h"
@@ -176,7 +175,7 @@ bool ClickHouseServer::Restart() {
   // after a deliberate pause that gives the kernel that moment (there is nothing to poll).
   for (int attempt = 0; attempt < 3; ++attempt) {
     if (Launch()) return true;
-    std::this_thread::sleep_for(kRelaunchPause);
+    LetTimePass(kRelaunchPause);
   }
   return false;
 }

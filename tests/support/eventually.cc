@@ -42,4 +42,6 @@ bool Eventually(const std::function<bool()>& condition, std::chrono::millisecond
          << checks << " times)";
 }
 
+void LetTimePass(std::chrono::milliseconds duration) { std::this_thread::sleep_for(duration); }
+
 }  // namespace counterd::testing

@@ -6,8 +6,8 @@
 // speed. Polling starts fast and backs off (1 ms, doubling up to 100 ms), so a condition that
 // holds soon costs little and one that takes seconds does not spin a core.
 //
-// A sleep that makes load or lets time pass on purpose ("write for 2 s", "let a minute roll
-// over") is not a wait for a condition and stays a sleep.
+// A pause that makes load or lets time pass on purpose ("write for 2 s", "keep Redis down for
+// 10 s") is not a wait for a condition: it is spelled LetTimePass, so it reads as such.
 //
 // Thread-safety: Eventually calls `condition` on the calling thread only; the condition may
 // read state other threads change (through atomics or locks) and may have side effects (a
@@ -16,6 +16,7 @@
 // Example:
 //   ASSERT_TRUE(Eventually("the rollup has both records", [&] { return Total(client) == 7; }));
 //   if (!Eventually([&] { return ProbeWrite(slot); }, timeout)) return false;
+//   LetTimePass(std::chrono::seconds(4));  // the load threads keep writing meanwhile
 #pragma once
 
 #include <gtest/gtest.h>
@@ -41,5 +42,9 @@ inline constexpr std::chrono::milliseconds kEventuallyTimeout = std::chrono::sec
 [[nodiscard]] ::testing::AssertionResult Eventually(
     std::string_view what, const std::function<bool()>& condition,
     std::chrono::milliseconds timeout = kEventuallyTimeout);
+
+// Lets `duration` pass on purpose: load keeps running, a server stays down, a clock moves on.
+// Never a way to wait for something to happen (that is Eventually).
+void LetTimePass(std::chrono::milliseconds duration);
 
 }  // namespace counterd::testing

@@ -23,6 +23,7 @@ namespace counterd::redis {
 namespace {
 
 using ::counterd::testing::Eventually;
+using ::counterd::testing::LetTimePass;
 using ::counterd::testing::RedisCluster;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
@@ -243,13 +244,13 @@ TEST(ClusterClientIntegration, MasterKilledUnderIncrLosesNoAcknowledgedIncrement
     }
   });
 
-  std::this_thread::sleep_for(milliseconds(700));
+  LetTimePass(milliseconds(700));  // the writer runs against the healthy cluster first
   const auto kill_time = Clock::now();
   cluster->Kill(victim);  // SIGKILL and reap: from here on nothing can reach the victim
   killed = true;
   // Until an INCR gets through the failover (at most 20 s; the assertion below says if none did).
   (void)Eventually([&] { return first_ok_after_kill_ns.load() != 0; }, seconds(20));
-  std::this_thread::sleep_for(milliseconds(300));
+  LetTimePass(milliseconds(300));  // and keeps writing once the new master serves
   stop = true;
   writer.join();
   ASSERT_NE(first_ok_after_kill_ns.load(), 0) << "no INCR succeeded after the failover";
