@@ -7,7 +7,7 @@
 // restarted on the same ports and data, so tests see what a real restart does. The destructor
 // kills it by PID and removes the directory, also when a test fails half-way.
 //
-// Quirks of 18.16 run by hand (measured; DESIGN.md "Facts about the real servers"):
+// Quirks of 18.16, measured by running it by hand:
 //   * It runs as root from a --config-file without chown or privilege dropping; it only needs
 //     the directories named in the config to be writable. Nothing under /etc or /var is used.
 //   * The config must name listen_host, http_port, tcp_port, path, tmp_path, users_config and
