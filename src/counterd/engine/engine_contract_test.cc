@@ -15,12 +15,14 @@
 
 #include "counterd/common/errors.h"
 #include "counterd/engine/engine.h"
+#include "tests/support/eventually.h"
 #include "tests/support/process.h"
 #include "tests/support/redis_cluster.h"
 
 namespace counterd::engine {
 namespace {
 
+using counterd::testing::Eventually;
 using counterd::testing::RedisCluster;
 using counterd::testing::TempDir;
 
@@ -41,17 +43,6 @@ int64_t Read(Engine& e, std::string_view key) {
   absl::StatusOr<CounterRead> read = e.GetCounter(key);
   EXPECT_TRUE(read.ok()) << read.status();
   return read.ok() ? read->value : std::numeric_limits<int64_t>::min();
-}
-
-// Polls until `done` or 30 s pass.
-template <typename Condition>
-bool Eventually(Condition done) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
 }
 
 enum class Kind { kEmbedded, kRedisCluster };

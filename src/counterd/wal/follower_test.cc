@@ -12,8 +12,8 @@
 namespace counterd::wal {
 namespace {
 
+using counterd::testing::Eventually;
 using testing::AppendN;
-using testing::Eventually;
 using testing::SmallOptions;
 using testing::TempDir;
 

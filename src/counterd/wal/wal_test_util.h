@@ -19,42 +19,16 @@
 #include <vector>
 
 #include "counterd/wal/wal.h"
+#include "tests/support/eventually.h"
+#include "tests/support/temp_dir.h"
 
 namespace counterd::wal::testing {
 
-// A fresh directory under $TMPDIR, removed with everything in it.
-class TempDir {
+// The shared temp dir, plus where a test keeps its WAL in it.
+class TempDir : public counterd::testing::TempDir {
  public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string tmpl = fmt::format("{}/wal_test.XXXXXX", base != nullptr ? base : "/tmp");
-    if (::mkdtemp(tmpl.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string wal() const { return path_ + "/wal"; }
-
- private:
-  std::string path_;
+  std::string wal() const { return path() + "/wal"; }
 };
-
-// Polls `condition` until it holds or 30 s pass. (Stand-in until the shared test kit's
-// Eventually reaches this target.)
-template <typename Condition>
-bool Eventually(Condition condition) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return true;
-}
 
 struct Rec {
   uint64_t lsn;

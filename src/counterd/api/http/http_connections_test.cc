@@ -13,7 +13,7 @@
 #include "counterd/api/http/http_test_fixture.h"
 #include "counterd/common/errors.h"
 #include "counterd/engine/engine.h"
-#include "counterd/server/metrics.h"
+#include "counterd/obs/metrics.h"
 #include "tests/support/eventually.h"
 #include "tests/support/temp_dir.h"
 
@@ -196,7 +196,6 @@ TEST(HttpServerStart, BadAddressesAreRefused) {
   }
   HttpOptions local;
   local.address = "localhost:0";
-  local.export_engine_metrics = false;
   auto named = HttpServer::Start(local, engine->get(), &registry);
   ASSERT_TRUE(named.ok()) << named.status();
   EXPECT_EQ(Client((*named)->port()).Get("/healthz").status, 200);
@@ -208,7 +207,6 @@ TEST(HttpServerStart, BadAddressesAreRefused) {
   ASSERT_TRUE(a.ok());
   HttpOptions second;
   second.address = fmt::format("127.0.0.1:{}", (*a)->port());
-  second.export_engine_metrics = false;
   auto b = HttpServer::Start(second, engine->get(), &registry);
   EXPECT_FALSE(b.ok());
   a->reset();

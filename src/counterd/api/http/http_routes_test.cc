@@ -44,12 +44,14 @@ TEST_F(HttpServerTest, HealthReadyAndMetrics) {
   ASSERT_EQ(r.status, 200);
   EXPECT_EQ(r.headers["content-type"], "text/plain; version=0.0.4");
   for (const char* line : {
-           "counterd_http_requests_total{op=\"increment\",code=\"200\"} 1\n",
-           "counterd_http_requests_total{op=\"increment\",code=\"400\"} 1\n",
-           "counterd_http_requests_total{op=\"healthz\",code=\"200\"} 1\n",
-           "counterd_http_request_duration_seconds_count{op=\"increment\"} 2\n",
-           "counterd_http_request_duration_seconds_bucket{op=\"increment\",le=\"+Inf\"} 2\n",
-           "# TYPE counterd_http_request_duration_seconds histogram\n",
+           "counterd_requests_total{protocol=\"http\",op=\"increment\",code=\"ok\"} 1\n",
+           "counterd_requests_total{protocol=\"http\",op=\"increment\",code=\"missing_field\"} "
+           "1\n",
+           "counterd_requests_total{protocol=\"http\",op=\"healthz\",code=\"ok\"} 1\n",
+           "counterd_request_duration_seconds_count{protocol=\"http\",op=\"increment\"} 2\n",
+           "counterd_request_duration_seconds_bucket{protocol=\"http\",op=\"increment\",le=\"+"
+           "Inf\"} 2\n",
+           "# TYPE counterd_request_duration_seconds histogram\n",
            "counterd_keys{kind=\"counter\"} 1\n",
            "counterd_keys{kind=\"crdt\"} 0\n",
            "counterd_ready 1\n",

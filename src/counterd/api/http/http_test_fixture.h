@@ -27,7 +27,8 @@
 
 #include "counterd/api/http/http_server.h"
 #include "counterd/engine/engine.h"
-#include "counterd/server/metrics.h"
+#include "counterd/obs/engine_collector.h"
+#include "counterd/obs/metrics.h"
 #include "tests/support/temp_dir.h"
 
 namespace counterd::api::http {
@@ -176,6 +177,7 @@ class HttpServerTest : public ::testing::Test {
     absl::StatusOr<std::unique_ptr<engine::Engine>> engine = engine::Engine::Open(options);
     ASSERT_TRUE(engine.ok()) << engine.status();
     engine_ = std::move(*engine);
+    engine_collector_ = obs::RegisterEngineCollector(registry_, *engine_);
     http.address = "127.0.0.1:0";
     http.threads = 2;
     absl::StatusOr<std::unique_ptr<HttpServer>> server =
@@ -188,6 +190,8 @@ class HttpServerTest : public ::testing::Test {
   void StopAll() {
     if (server_) server_->Stop();
     server_.reset();
+    if (engine_collector_) registry_.RemoveCollector(*engine_collector_);
+    engine_collector_.reset();
     engine_.reset();
     dir_.reset();
   }
@@ -204,6 +208,7 @@ class HttpServerTest : public ::testing::Test {
 
   std::optional<counterd::testing::TempDir> dir_;  // a fresh one for every start
   metrics::Registry registry_;
+  std::optional<metrics::CollectorId> engine_collector_;
   std::unique_ptr<engine::Engine> engine_;
   std::unique_ptr<HttpServer> server_;
 };
