@@ -35,6 +35,7 @@ struct EpochApplier::Round {
   absl::Status fatal;      // a reply that says "never"
   std::string short_wait;  // "<node>: k of m replicas" when a WAIT fell short
   bool wrote = false;      // some FCALL of this round was answered
+  bool node_lost = false;  // a master named by the slot map did not answer a pipeline
 
   void Problem(absl::Status s) {
     std::lock_guard lock(mu);
@@ -197,6 +198,10 @@ absl::Status EpochApplier::ApplyLocked(const Epoch& epoch, ApplyReport* report) 
     WaitPhase(work, round);
     if (!round.fatal.ok()) return round.fatal;
     if (!round.problem.ok()) last_problem = round.problem;
+    // A pipeline goes straight to the node the map names, with no redirect to learn from: when
+    // that node is gone (a failover), ask the cluster for a fresh map before the next round, or
+    // every round would knock on the dead master again.
+    if (round.node_lost) (void)client_->Refresh();
 
     if (std::all_of(work.begin(), work.end(), [](const Work& w) { return w.done; })) {
       std::sort(report->acked_by.begin(), report->acked_by.end());
@@ -312,6 +317,8 @@ void EpochApplier::FcallPhase(std::vector<Work>& work, const std::vector<size_t>
       absl::StatusOr<std::vector<redis::Reply>> replies = client_->PipelineToNode(owner, calls);
       if (!replies.ok()) {
         round.Problem(replies.status());
+        std::lock_guard lock(round.mu);
+        round.node_lost = true;
         return;
       }
       for (size_t k = at; k < end; ++k) {
