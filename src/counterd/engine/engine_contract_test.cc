@@ -15,6 +15,7 @@
 
 #include "counterd/common/errors.h"
 #include "counterd/engine/engine.h"
+#include "counterd/engine/engine_test_util.h"
 #include "tests/support/eventually.h"
 #include "tests/support/process.h"
 #include "tests/support/redis_cluster.h"
@@ -25,19 +26,8 @@ namespace {
 using counterd::testing::Eventually;
 using counterd::testing::RedisCluster;
 using counterd::testing::TempDir;
-
-template <typename T, typename F>
-absl::StatusOr<T> Wait(F&& call) {
-  std::promise<absl::StatusOr<T>> promise;
-  auto future = promise.get_future();
-  call([&promise](absl::StatusOr<T> r) { promise.set_value(std::move(r)); });
-  return future.get();
-}
-
-absl::StatusOr<int64_t> Incr(Engine& e, std::string_view key, int64_t delta,
-                             std::string_view token = "") {
-  return Wait<int64_t>([&](auto done) { e.Increment(key, delta, token, std::move(done)); });
-}
+using testing::Incr;
+using testing::Wait;
 
 int64_t Read(Engine& e, std::string_view key) {
   absl::StatusOr<CounterRead> read = e.GetCounter(key);

@@ -8,32 +8,21 @@
 #include <thread>
 
 #include "counterd/common/errors.h"
+#include "counterd/engine/engine_test_util.h"
 #include "tests/support/process.h"
 
 namespace counterd::engine {
 namespace {
 
 using counterd::testing::TempDir;
-
-// Runs an async engine call and waits for its completion.
-template <typename T, typename F>
-absl::StatusOr<T> Wait(F&& call) {
-  std::promise<absl::StatusOr<T>> promise;
-  auto future = promise.get_future();
-  call([&promise](absl::StatusOr<T> r) { promise.set_value(std::move(r)); });
-  return future.get();
-}
+using testing::Incr;
+using testing::Wait;
 
 std::unique_ptr<Engine> OpenOrDie(const std::string& dir, EngineOptions options = {}) {
   options.data_dir = dir;
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Open(options);
   EXPECT_TRUE(engine.ok()) << engine.status();
   return engine.ok() ? std::move(*engine) : nullptr;
-}
-
-absl::StatusOr<int64_t> Incr(Engine& e, std::string_view key, int64_t delta,
-                             std::string_view token = "") {
-  return Wait<int64_t>([&](auto done) { e.Increment(key, delta, token, std::move(done)); });
 }
 
 TEST(Engine, IncrementsAreReadBackAndSurviveRestart) {
