@@ -50,7 +50,7 @@ void CmdMget(Call& call) {
       absl::Status named = Error(Err::kInvalidKey, fmt::format("keys[{}]", i - 1),
                                  std::string(read.status().message()));
       return call.Reply(ErrorReply(
-          StatusToError(ErrorName(read.status()) == "invalid_key" ? named : read.status())));
+          StatusToError(IsError(read.status(), Err::kInvalidKey) ? named : read.status())));
     }
     AppendBulk(&out, Decimal(read->value));
   }

@@ -44,10 +44,9 @@ std::string HelloSyntax(std::string_view option) {
 }
 
 std::string StatusToError(const absl::Status& status) {
-  const std::string name = ErrorName(status);
-  if (name == "overflow") return std::string(kErrOverflow);
-  if (name == "wal_full") return std::string(kErrWalFull);
-  std::string label = name;
+  if (IsError(status, Err::kOverflow)) return std::string(kErrOverflow);
+  if (IsError(status, Err::kWalFull)) return std::string(kErrWalFull);
+  std::string label = ErrorName(status);
   std::replace(label.begin(), label.end(), '_', ' ');
   const std::string field = ErrorField(status);
   const std::string message(status.message());
