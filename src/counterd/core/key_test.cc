@@ -20,7 +20,7 @@ TEST(ValidateKey, RejectsWithTheFieldNamed) {
                           std::string("nul\0x", 5), std::string("star*")}) {
     absl::Status s = ValidateKey(bad);
     ASSERT_FALSE(s.ok()) << bad;
-    EXPECT_EQ(ErrorName(s), "invalid_key");
+    EXPECT_TRUE(IsError(s, Err::kInvalidKey));
     EXPECT_EQ(ErrorField(s), "key");
   }
   EXPECT_EQ(ErrorField(ValidateKey("a b", "keys[4]")), "keys[4]");
@@ -38,7 +38,7 @@ TEST(NamespacedKey, PrefixesAndValidates) {
   EXPECT_EQ(*NamespacedKey("acme", "content:1"), "acme/content:1");
   EXPECT_EQ(*NamespacedKey("", "content:1"), "content:1");
   EXPECT_EQ(ErrorField(NamespacedKey("ac/me", "content:1").status()), "namespace");
-  EXPECT_EQ(ErrorName(NamespacedKey("ac/me", "content:1").status()), "invalid_namespace");
+  EXPECT_TRUE(IsError(NamespacedKey("ac/me", "content:1").status(), Err::kInvalidNamespace));
   EXPECT_EQ(ErrorField(NamespacedKey(std::string(65, 'n'), "k").status()), "namespace");
   EXPECT_EQ(ErrorField(NamespacedKey("acme", "").status()), "key");
 }
