@@ -1,0 +1,157 @@
+// CRDT counter handlers: increment on a replica, read, merge a remote state.
+#include <fmt/format.h>
+
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "counterd/api/http/handler_families.h"
+#include "counterd/api/http/json_reply.h"
+#include "counterd/common/errors.h"
+#include "counterd/core/crdt.h"
+
+namespace counterd::api::http::handlers {
+namespace {
+
+using core::CrdtCounter;
+using core::CrdtKind;
+
+absl::StatusOr<std::optional<CrdtKind>> ReadKind(const JsonValue& root) {
+  std::string_view kind;
+  bool present = false;
+  if (absl::Status st = GetOptionalString(root, Field{.member = "kind"}, &kind, &present);
+      !st.ok()) {
+    return st;
+  }
+  if (!present) return std::optional<CrdtKind>();
+  if (kind == "pn") return std::optional<CrdtKind>(CrdtKind::kPN);
+  if (kind == "g") return std::optional<CrdtKind>(CrdtKind::kG);
+  return Error(Err::kInvalidValue, "kind", "kind must be \"pn\" or \"g\"");
+}
+
+void RenderCrdt(Session& s, absl::StatusOr<CrdtCounter> state) {
+  if (!state.ok()) return s.ReplyError(state.status());
+  absl::StatusOr<int64_t> value = state->Value();
+  if (!value.ok()) return s.ReplyError(value.status());
+  JsonWriter& w = JsonOut();
+  w.StartObject();
+  Key(w, "key");
+  String(w, s.key());
+  Key(w, "kind");
+  String(w, state->kind() == CrdtKind::kG ? "g" : "pn");
+  Key(w, "value");
+  w.Int64(*value);
+  Key(w, "replicas");
+  w.StartObject();
+  for (const auto& [replica, totals] : state->replicas()) {
+    Key(w, replica);
+    w.StartObject();
+    Key(w, "p");
+    w.Int64(totals.positive);
+    Key(w, "n");
+    w.Int64(totals.negative);
+    w.EndObject();
+  }
+  w.EndObject();
+  w.EndObject();
+  s.ReplyJson();
+}
+
+// One replica's totals from a merge body: {"p":N,"n":M} (either may be left out) or N alone.
+absl::Status ReadTotals(std::string_view replica, const JsonValue& v, core::ReplicaTotals* out,
+                        bool* shorthand) {
+  const auto name = [&](std::string_view part) {
+    return part.empty() ? fmt::format("replicas.{}", replica)
+                        : fmt::format("replicas.{}.{}", replica, part);
+  };
+  const auto read = [&](const JsonValue& n, std::string_view part, int64_t* total) {
+    if (absl::Status st = AsInt64(n, Field{.member = name(part)}, total); !st.ok()) return st;
+    if (*total < 0) return Error(Err::kInvalidValue, name(part), "totals must be >= 0");
+    return absl::OkStatus();
+  };
+  if (v.IsNumber()) {
+    *shorthand = true;
+    out->negative = 0;
+    return read(v, "", &out->positive);
+  }
+  if (!v.IsObject()) {
+    return Error(Err::kWrongType, name(""),
+                 "a replica's state must be {\"p\":N,\"n\":M} or an integer (G-counter)");
+  }
+  *shorthand = false;
+  if (const JsonValue* p = FindMember(v, "p")) {
+    if (absl::Status st = read(*p, "p", &out->positive); !st.ok()) return st;
+  }
+  if (const JsonValue* n = FindMember(v, "n")) {
+    if (absl::Status st = read(*n, "n", &out->negative); !st.ok()) return st;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void CrdtIncrement(Session& s) {
+  const JsonValue* root = BodyOrReply(s);
+  if (root == nullptr) return;
+  std::string_view replica;
+  int64_t delta = 0;
+  absl::Status st = GetString(*root, Field{.member = "replica"}, &replica);
+  if (st.ok()) st = GetInt64(*root, Field{.member = "delta"}, &delta);
+  if (!st.ok()) return s.ReplyError(st);
+  absl::StatusOr<std::optional<CrdtKind>> kind = ReadKind(*root);
+  if (!kind.ok()) return s.ReplyError(kind.status());
+  s.engine().CrdtIncrement(s.key(), *kind, replica, delta, s.Resume<CrdtCounter>(RenderCrdt));
+}
+
+void CrdtGet(Session& s) {
+  ReadThen<CrdtCounter>(
+      s, [&engine = s.engine(), key = std::string_view(s.key())] { return engine.GetCrdt(key); },
+      RenderCrdt);
+}
+
+void CrdtMerge(Session& s) {
+  const JsonValue* root = BodyOrReply(s);
+  if (root == nullptr) return;
+  absl::StatusOr<std::optional<CrdtKind>> kind = ReadKind(*root);
+  if (!kind.ok()) return s.ReplyError(kind.status());
+  const JsonValue* replicas = nullptr;
+  if (absl::Status st = GetObject(*root, Field{.member = "replicas"}, &replicas); !st.ok()) {
+    return s.ReplyError(st);
+  }
+  if (replicas->MemberCount() > core::kMaxReplicas) {
+    return s.ReplyError(
+        Error(Err::kTooLarge, "replicas", fmt::format("at most {} replicas", core::kMaxReplicas)));
+  }
+  std::vector<std::pair<std::string_view, core::ReplicaTotals>> totals;
+  totals.reserve(replicas->MemberCount());
+  bool all_shorthand = replicas->MemberCount() > 0;
+  for (auto it = replicas->MemberBegin(); it != replicas->MemberEnd(); ++it) {
+    const std::string_view replica = View(it->name);
+    if (!core::ValidateReplicaId(replica).ok()) {
+      return s.ReplyError(core::ValidateReplicaId(replica, fmt::format("replicas.{}", replica)));
+    }
+    core::ReplicaTotals t;
+    bool shorthand = false;
+    if (absl::Status st = ReadTotals(replica, it->value, &t, &shorthand); !st.ok()) {
+      return s.ReplyError(st);
+    }
+    all_shorthand = all_shorthand && shorthand;
+    totals.emplace_back(replica, t);
+  }
+  // Without "kind", a state written only in the integer shorthand is a G-counter.
+  CrdtCounter state(kind->value_or(all_shorthand ? CrdtKind::kG : CrdtKind::kPN));
+  for (const auto& [replica, t] : totals) {
+    if (state.kind() == CrdtKind::kG && t.negative > 0) {
+      return s.ReplyError(Error(Err::kInvalidValue, fmt::format("replicas.{}.n", replica),
+                                "a G-counter has no negative totals"));
+    }
+    if (absl::Status st = state.MergeReplica(replica, t); !st.ok()) {
+      return s.ReplyError(WithFieldPrefix(st, fmt::format("replicas.{}", replica)));
+    }
+  }
+  s.engine().CrdtMerge(s.key(), state, s.Resume<CrdtCounter>(RenderCrdt));
+}
+
+}  // namespace counterd::api::http::handlers

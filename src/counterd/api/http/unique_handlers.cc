@@ -1,0 +1,178 @@
+// Unique-count (HyperLogLog) and sample (reservoir) handlers.
+#include <fmt/format.h>
+
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "counterd/api/http/handler_families.h"
+#include "counterd/api/http/json_reply.h"
+#include "counterd/common/errors.h"
+#include "counterd/core/counter_math.h"
+#include "counterd/core/key.h"
+
+namespace counterd::api::http::handlers {
+namespace {
+
+constexpr int64_t kDefaultSampleK = 100;
+
+void RenderUnion(Session& s, std::string_view dest, absl::StatusOr<uint64_t> estimate) {
+  if (!estimate.ok()) return s.ReplyError(estimate.status());
+  JsonWriter& w = JsonOut();
+  w.StartObject();
+  Key(w, "keys");
+  w.StartArray();
+  for (std::string_view key : s.scratch().views) String(w, key);
+  w.EndArray();
+  if (!dest.empty()) {
+    Key(w, "dest");
+    String(w, dest);
+  }
+  Key(w, "estimate");
+  w.Uint64(*estimate);
+  w.EndObject();
+  s.ReplyJson();
+}
+
+}  // namespace
+
+void UniqueAdd(Session& s) {
+  const JsonValue* root = BodyOrReply(s);
+  if (root == nullptr) return;
+  if (absl::Status st = ReadItems(s, *root); !st.ok()) return s.ReplyError(st);
+  s.engine().UniqueAdd(
+      s.key(), s.scratch().views,
+      s.Resume<engine::UniqueAddResult>([](Session& s, absl::StatusOr<engine::UniqueAddResult> r) {
+        if (!r.ok()) return s.ReplyError(r.status());
+        JsonWriter& w = JsonOut();
+        w.StartObject();
+        Key(w, "key");
+        String(w, s.key());
+        Key(w, "changed");
+        w.Bool(r->changed);
+        Key(w, "estimate");
+        w.Uint64(r->estimate);
+        w.EndObject();
+        s.ReplyJson();
+      }));
+}
+
+void UniqueGet(Session& s) {
+  ReadThen<uint64_t>(
+      s,
+      [&engine = s.engine(), key = std::string_view(s.key())] {
+        return engine.UniqueCount(std::span<const std::string_view>(&key, 1));
+      },
+      [](Session& s, absl::StatusOr<uint64_t> estimate) {
+        if (!estimate.ok()) return s.ReplyError(estimate.status());
+        JsonWriter& w = JsonOut();
+        w.StartObject();
+        Key(w, "key");
+        String(w, s.key());
+        Key(w, "estimate");
+        w.Uint64(*estimate);
+        w.EndObject();
+        s.ReplyJson();
+      });
+}
+
+// {"keys":[...]} → the union's estimate; with "dest" the union is also stored there (PFMERGE).
+void UniqueUnion(Session& s) {
+  const JsonValue* root = BodyOrReply(s);
+  if (root == nullptr) return;
+  const JsonValue* list = nullptr;
+  if (absl::Status st = GetArray(*root, Field{.member = "keys"}, &list); !st.ok()) {
+    return s.ReplyError(st);
+  }
+  if (list->Size() > engine::kMaxUnionKeys) {
+    return s.ReplyError(
+        Error(Err::kTooLarge, "keys",
+              fmt::format("{} keys; the limit is {}", list->Size(), engine::kMaxUnionKeys)));
+  }
+  std::vector<std::string_view>& keys = s.scratch().views;
+  keys.clear();
+  for (rapidjson::SizeType i = 0; i < list->Size(); ++i) {
+    std::string_view key;
+    if (absl::Status st = ArrayKey((*list)[i], "keys", i, &key); !st.ok()) {
+      return s.ReplyError(st);
+    }
+    keys.push_back(key);
+  }
+  std::string_view dest;
+  bool has_dest = false;
+  if (absl::Status st = GetOptionalString(*root, Field{.member = "dest"}, &dest, &has_dest);
+      !st.ok()) {
+    return s.ReplyError(st);
+  }
+  if (!has_dest) {
+    return ReadThen<uint64_t>(
+        s,
+        [&engine = s.engine(), keys = std::span<const std::string_view>(keys)] {
+          return engine.UniqueCount(keys);
+        },
+        [](Session& s, absl::StatusOr<uint64_t> r) { RenderUnion(s, "", std::move(r)); });
+  }
+  if (absl::Status st = core::ValidateKey(dest, "dest"); !st.ok()) return s.ReplyError(st);
+  engine::Done<uint64_t> done = s.Resume<uint64_t>(
+      [dest](Session& s, absl::StatusOr<uint64_t> r) { RenderUnion(s, dest, std::move(r)); });
+  if (!s.engine().reads_may_block()) return s.engine().UniqueMerge(dest, keys, std::move(done));
+  // With the Redis backend the merge reads its sources from Redis first: not on an io thread.
+  auto task = std::make_shared<engine::Done<uint64_t>>(std::move(done));
+  net::post(s.context().blocking,
+            [&engine = s.engine(), dest, keys = std::span<const std::string_view>(keys), task] {
+              engine.UniqueMerge(dest, keys, std::move(*task));
+            });
+}
+
+void SampleAdd(Session& s) {
+  const JsonValue* root = BodyOrReply(s);
+  if (root == nullptr) return;
+  if (absl::Status st = ReadItems(s, *root); !st.ok()) return s.ReplyError(st);
+  s.engine().SampleAdd(
+      s.key(), s.scratch().views,
+      s.Resume<engine::SampleAddResult>([](Session& s, absl::StatusOr<engine::SampleAddResult> r) {
+        if (!r.ok()) return s.ReplyError(r.status());
+        JsonWriter& w = JsonOut();
+        w.StartObject();
+        Key(w, "key");
+        String(w, s.key());
+        Key(w, "accepted");
+        w.Uint64(r->accepted);
+        Key(w, "size");
+        w.Uint64(r->size);
+        w.EndObject();
+        s.ReplyJson();
+      }));
+}
+
+void SampleGet(Session& s) {
+  int64_t k = kDefaultSampleK;
+  if (std::optional<std::string> text = QueryParam(s.query(), "k")) {
+    if (!core::ParseInt64Strict(*text, &k)) {
+      return s.ReplyError(Error(Err::kInvalidValue, "k", "k must be an integer 1..10000"));
+    }
+  }
+  using Items = std::vector<std::string>;
+  ReadThen<Items>(
+      s,
+      [&engine = s.engine(), key = std::string_view(s.key()), k] { return engine.Sample(key, k); },
+      [k](Session& s, absl::StatusOr<Items> items) {
+        if (!items.ok()) return s.ReplyError(items.status());
+        JsonWriter& w = JsonOut();
+        w.StartObject();
+        Key(w, "key");
+        String(w, s.key());
+        Key(w, "k");
+        w.Int64(k);
+        Key(w, "items");
+        w.StartArray();
+        for (const std::string& item : *items) String(w, item);
+        w.EndArray();
+        w.EndObject();
+        s.ReplyJson();
+      });
+}
+
+}  // namespace counterd::api::http::handlers
