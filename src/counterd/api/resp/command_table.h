@@ -3,12 +3,13 @@
 // One CommandSpec per command, with Redis's arity convention (n: exactly n arguments counting
 // the name; -n: at least n) and the key positions COMMAND reports. Container commands (CONFIG,
 // CLIENT, COMMAND) list their subcommands, named "config|get" as Redis 7 names them in errors.
-// Handlers live in counter_commands.cc (the engine's data) and admin_commands.cc (connection
-// and server administration).
+// Handlers live in counter_commands.cc (the engine's data), connection_commands.cc (PING, HELLO,
+// CLIENT...) and server_commands.cc (INFO, CONFIG, COMMAND).
 //
 // Thread-safety: the table is constant; a Call belongs to one Execute.
 #pragma once
 
+#include <initializer_list>
 #include <span>
 #include <string>
 #include <string_view>
@@ -46,6 +47,14 @@ std::span<const CommandSpec> CommandTable();
 // The spec for `lower_name` (already lower-cased), or null.
 const CommandSpec* FindCommand(std::string_view lower_name);
 
+// The Redis version the admin commands report (INFO, HELLO).
+inline constexpr std::string_view kRedisVersion = "7.0.15";
+
+// ASCII lower case (command names, options).
+std::string Lower(std::string_view s);
+// A "<CONTAINER> HELP" reply: the usage line, then `lines`.
+std::string HelpReply(std::string_view container, std::initializer_list<std::string_view> lines);
+
 // ---- counter_commands.cc ----
 void CmdGet(Call& call);
 void CmdMget(Call& call);
@@ -59,15 +68,23 @@ void CmdPfMerge(Call& call);
 void CmdHIncrBy(Call& call);
 void CmdHGetAll(Call& call);
 
-// ---- admin_commands.cc ----
+// ---- connection_commands.cc ----
 void CmdPing(Call& call);
 void CmdEcho(Call& call);
-void CmdInfo(Call& call);
 void CmdSelect(Call& call);
 void CmdQuit(Call& call);
 void CmdReset(Call& call);
 void CmdAuth(Call& call);
 void CmdHello(Call& call);
+void CmdClientId(Call& call);
+void CmdClientSetName(Call& call);
+void CmdClientGetName(Call& call);
+void CmdClientSetInfo(Call& call);
+void CmdClientInfo(Call& call);
+void CmdClientHelp(Call& call);
+
+// ---- server_commands.cc ----
+void CmdInfo(Call& call);
 void CmdCommand(Call& call);
 void CmdCommandCount(Call& call);
 void CmdCommandDocs(Call& call);
@@ -77,11 +94,5 @@ void CmdCommandHelp(Call& call);
 void CmdConfigGet(Call& call);
 void CmdConfigSet(Call& call);
 void CmdConfigHelp(Call& call);
-void CmdClientId(Call& call);
-void CmdClientSetName(Call& call);
-void CmdClientGetName(Call& call);
-void CmdClientSetInfo(Call& call);
-void CmdClientInfo(Call& call);
-void CmdClientHelp(Call& call);
 
 }  // namespace counterd::api::resp

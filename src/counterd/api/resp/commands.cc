@@ -1,5 +1,7 @@
 #include "counterd/api/resp/commands.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <boost/asio/post.hpp>
@@ -66,13 +68,6 @@ const std::array kCommands = {
     CommandSpec{"client", -2, "", 0, 0, 0, NoHandler, kClientSubcommands},
 };
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
 const CommandSpec* FindSubcommand(const CommandSpec& container, std::string_view lower_sub) {
   for (const CommandSpec& sub : container.subcommands) {
     std::string_view name = sub.name.substr(sub.name.find('|') + 1);
@@ -82,6 +77,22 @@ const CommandSpec* FindSubcommand(const CommandSpec& container, std::string_view
 }
 
 }  // namespace
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+std::string HelpReply(std::string_view container, std::initializer_list<std::string_view> lines) {
+  std::string out;
+  AppendArrayHeader(&out, lines.size() + 1);
+  AppendSimple(
+      &out, fmt::format("{} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", container));
+  for (std::string_view line : lines) AppendSimple(&out, line);
+  return out;
+}
 
 std::span<const CommandSpec> CommandTable() { return kCommands; }
 

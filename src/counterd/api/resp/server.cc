@@ -12,9 +12,7 @@
 #include "counterd/common/errors.h"
 
 namespace counterd::api::resp {
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 struct RespServer::Impl {
   Impl(const RespOptions& options, engine::Engine* engine, metrics::Registry* registry)

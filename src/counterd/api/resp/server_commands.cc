@@ -1,6 +1,6 @@
-// Connection and server administration commands: what redis-cli, redis-benchmark and client
-// libraries send around the data commands (PING, HELLO, CLIENT SETNAME, COMMAND DOCS, CONFIG GET
-// save, INFO...). Replies imitate Redis 7.0.15 closely enough for those tools to work unchanged.
+// Server introspection commands: INFO, CONFIG GET/SET and COMMAND, as redis-cli and client
+// libraries query them. Replies imitate Redis 7.0.15 closely enough for those tools to work
+// unchanged.
 #include <fmt/format.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -19,27 +19,6 @@
 
 namespace counterd::api::resp {
 namespace {
-
-constexpr std::string_view kRedisVersion = "7.0.15";
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-// Redis's client-name rule: printable ASCII without spaces ('!'..'~').
-bool ValidClientName(std::string_view name) {
-  return std::all_of(name.begin(), name.end(), [](char c) { return c >= '!' && c <= '~'; });
-}
 
 // Glob match as Redis's stringmatchlen(nocase=1): * ? [set] [^set] [a-z] and \ escapes.
 bool GlobMatch(std::string_view pattern, std::string_view text) {
@@ -109,15 +88,6 @@ std::vector<std::pair<std::string, std::string>> ConfigParams(const Call& call) 
       {"save", ""},
       {"timeout", "0"},
   };
-}
-
-std::string HelpReply(std::string_view container, std::initializer_list<std::string_view> lines) {
-  std::string out;
-  AppendArrayHeader(&out, lines.size() + 1);
-  AppendSimple(
-      &out, fmt::format("{} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", container));
-  for (std::string_view line : lines) AppendSimple(&out, line);
-  return out;
 }
 
 // ---- INFO ----
@@ -245,13 +215,6 @@ const CommandSpec* FindCommandOrSubcommand(std::string_view name) {
 
 }  // namespace
 
-void CmdPing(Call& call) {
-  if (call.args.size() > 2) return call.Reply(ErrorReply(WrongArity("ping")));
-  call.Reply(call.args.size() == 2 ? BulkReply(call.args[1]) : SimpleReply("PONG"));
-}
-
-void CmdEcho(Call& call) { call.Reply(BulkReply(call.args[1])); }
-
 void CmdInfo(Call& call) {
   enum Section { kServer, kClients, kPersistence, kStats, kReplication, kKeyspace, kCounterd, kN };
   constexpr std::array<std::string_view, kN> kNames = {
@@ -282,83 +245,6 @@ void CmdInfo(Call& call) {
   if (want[kKeyspace]) add(KeyspaceSection(stats));
   if (want[kCounterd]) add(CounterdSection(stats));
   call.Reply(BulkReply(text));
-}
-
-void CmdSelect(Call& call) {
-  int64_t index = 0;
-  if (!core::ParseInt64Strict(call.args[1], &index) || index < std::numeric_limits<int>::min() ||
-      index > std::numeric_limits<int>::max()) {
-    return call.Reply(ErrorReply(kErrNotInteger));
-  }
-  call.Reply(index == 0 ? SimpleReply("OK") : ErrorReply(kErrDbIndexOutOfRange));
-}
-
-void CmdQuit(Call& call) {
-  call.session.close_after_reply = true;
-  call.Reply(SimpleReply("OK"));
-}
-
-void CmdReset(Call& call) {
-  call.session.name.clear();
-  call.session.lib_name.clear();
-  call.session.lib_ver.clear();
-  call.Reply(SimpleReply("RESET"));
-}
-
-// No password is configured: the default user is "nopass", so AUTH default <anything> passes
-// and the one-argument form gets Redis's "no password configured" error.
-void CmdAuth(Call& call) {
-  if (call.args.size() > 3) return call.Reply(ErrorReply(kErrSyntax));
-  if (call.args.size() == 2) return call.Reply(ErrorReply(kErrAuthNoPassword));
-  call.Reply(call.args[1] == "default" ? SimpleReply("OK") : ErrorReply(kErrWrongPass));
-}
-
-void CmdHello(Call& call) {
-  size_t next = 1;
-  if (call.args.size() >= 2) {
-    int64_t version = 0;
-    if (!core::ParseInt64Strict(call.args[1], &version)) {
-      return call.Reply(ErrorReply(kErrProtoVersionNotInteger));
-    }
-    // Only RESP2 is spoken; HELLO 3 is refused the way a RESP2-only Redis (< 6) would be.
-    if (version != 2) return call.Reply(ErrorReply(kErrNoProto));
-    next = 2;
-  }
-  std::string_view user, new_name;
-  bool set_name = false;
-  for (size_t j = next; j < call.args.size(); ++j) {
-    const size_t more = call.args.size() - 1 - j;
-    if (EqualsIgnoreCase(call.args[j], "AUTH") && more >= 2) {
-      user = call.args[j + 1];
-      j += 2;
-    } else if (EqualsIgnoreCase(call.args[j], "SETNAME") && more >= 1) {
-      new_name = call.args[j + 1];
-      if (!ValidClientName(new_name)) return call.Reply(ErrorReply(kErrClientName));
-      set_name = true;
-      j += 1;
-    } else {
-      return call.Reply(ErrorReply(HelloSyntax(call.args[j])));
-    }
-  }
-  if (!user.empty() && user != "default") return call.Reply(ErrorReply(kErrWrongPass));
-  if (set_name) call.session.name = std::string(new_name);
-  std::string out;
-  AppendArrayHeader(&out, 14);
-  AppendBulk(&out, "server");
-  AppendBulk(&out, "redis");
-  AppendBulk(&out, "version");
-  AppendBulk(&out, kRedisVersion);
-  AppendBulk(&out, "proto");
-  AppendInteger(&out, 2);
-  AppendBulk(&out, "id");
-  AppendInteger(&out, static_cast<int64_t>(call.session.id));
-  AppendBulk(&out, "mode");
-  AppendBulk(&out, "standalone");
-  AppendBulk(&out, "role");
-  AppendBulk(&out, "master");
-  AppendBulk(&out, "modules");
-  AppendArrayHeader(&out, 0);
-  call.Reply(std::move(out));
 }
 
 void CmdCommand(Call& call) {
@@ -447,55 +333,6 @@ void CmdConfigHelp(Call& call) {
                                   "<pattern> and their values.",
                                   "SET <directive> <value>",
                                   "    Refused: counterd's configuration is fixed at start."}));
-}
-
-void CmdClientId(Call& call) { call.Reply(IntegerReply(static_cast<int64_t>(call.session.id))); }
-
-void CmdClientSetName(Call& call) {
-  if (!ValidClientName(call.args[2])) return call.Reply(ErrorReply(kErrClientName));
-  call.session.name = call.args[2];
-  call.Reply(SimpleReply("OK"));
-}
-
-void CmdClientGetName(Call& call) {
-  call.Reply(call.session.name.empty() ? NilReply() : BulkReply(call.session.name));
-}
-
-void CmdClientSetInfo(Call& call) {
-  const std::string attr = Lower(call.args[2]);
-  std::string* field = attr == "lib-name"  ? &call.session.lib_name
-                       : attr == "lib-ver" ? &call.session.lib_ver
-                                           : nullptr;
-  if (field == nullptr) {
-    return call.Reply(ErrorReply(fmt::format("ERR Unrecognized option '{}'", call.args[2])));
-  }
-  if (!ValidClientName(call.args[3])) {
-    return call.Reply(ErrorReply(
-        fmt::format("ERR {} cannot contain spaces, newlines or special characters.", attr)));
-  }
-  *field = call.args[3];
-  call.Reply(SimpleReply("OK"));
-}
-
-void CmdClientInfo(Call& call) {
-  const Session& s = call.session;
-  const auto age = std::chrono::duration_cast<std::chrono::seconds>(
-                       std::chrono::steady_clock::now() - s.connected_at)
-                       .count();
-  call.Reply(BulkReply(fmt::format(
-      "id={} addr={} laddr={} fd=-1 name={} age={} idle=0 flags=N db=0 sub=0 psub=0 multi=-1 "
-      "cmd=client|info user=default resp=2 lib-name={} lib-ver={}\n",
-      s.id, s.peer, s.local, s.name, age, s.lib_name, s.lib_ver)));
-}
-
-void CmdClientHelp(Call& call) {
-  call.Reply(HelpReply(
-      "CLIENT",
-      {"GETNAME", "    Return the name of the current connection.", "ID",
-       "    Return the ID of the current connection.", "INFO",
-       "    Return information about the current client connection.", "SETINFO <option> <value>",
-       "    Set LIB-NAME or LIB-VER of the current connection.", "SETNAME <name>",
-       "    Assign the name <name> to the current connection."}));
 }
 
 }  // namespace counterd::api::resp
