@@ -1,0 +1,142 @@
+// Counter RPCs: increment, read, batch increment, batch read, history.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "counterd/api/grpc/service.h"
+#include "counterd/common/errors.h"
+#include "counterd/core/key.h"
+#include "counterd/history/series.h"
+
+namespace counterd::api::grpcapi {
+
+grpc::ServerUnaryReactor* CounterdService::Increment(grpc::CallbackServerContext* ctx,
+                                                     const v1::IncrementRequest* req,
+                                                     v1::IncrementResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  engine_->Increment(req->key(), req->delta(), req->token(),
+                     [ctx, reactor, req, resp](absl::StatusOr<int64_t> value) {
+                       if (value.ok()) {
+                         resp->set_key(req->key());
+                         resp->set_value(*value);
+                       }
+                       FinishUnary(ctx, reactor, value.status());
+                     });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* CounterdService::GetCounter(grpc::CallbackServerContext* ctx,
+                                                      const v1::GetCounterRequest* req,
+                                                      v1::GetCounterResponse* resp) {
+  absl::StatusOr<engine::CounterRead> read = engine_->GetCounter(req->key());
+  if (read.ok()) {
+    resp->set_key(req->key());
+    resp->set_value(read->value);
+    resp->set_pending(read->pending);
+    resp->set_as_of_ms(read->as_of_unix_ms);
+  }
+  return FinishNow(ctx, read.status());
+}
+
+grpc::ServerUnaryReactor* CounterdService::BatchIncrement(grpc::CallbackServerContext* ctx,
+                                                          const v1::BatchIncrementRequest* req,
+                                                          v1::BatchIncrementResponse* resp) {
+  if (absl::Status s = CheckBatchSize(req->items_size(), "items"); !s.ok()) {
+    return FinishNow(ctx, s);
+  }
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  std::unique_ptr<ItemViews> views = Views(req->items());
+  std::span<const engine::IncrementRequest> items(*views);
+  engine_->BatchIncrement(items, [ctx, reactor, req, resp,
+                                  views = std::move(views)](absl::StatusOr<BatchResults> results) {
+    if (results.ok()) {
+      resp->mutable_results()->Reserve(static_cast<int>(results->size()));
+      for (size_t i = 0; i < results->size(); ++i) {
+        v1::ItemResult* out = resp->add_results();
+        out->set_key(req->items(static_cast<int>(i)).key());
+        SetItemResult((*results)[i], i, out);
+      }
+    }
+    FinishUnary(ctx, reactor, results.status());
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* CounterdService::BatchGet(grpc::CallbackServerContext* ctx,
+                                                    const v1::BatchGetRequest* req,
+                                                    v1::BatchGetResponse* resp) {
+  if (absl::Status s = CheckBatchSize(req->keys_size(), "keys"); !s.ok()) return FinishNow(ctx, s);
+  resp->mutable_results()->Reserve(req->keys_size());
+  for (int i = 0; i < req->keys_size(); ++i) {
+    const std::string& key = req->keys(i);
+    v1::CounterResult* out = resp->add_results();
+    out->set_key(key);
+    absl::Status valid = core::ValidateKey(key, fmt::format("keys[{}]", i));
+    absl::StatusOr<engine::CounterRead> read =
+        valid.ok() ? engine_->GetCounter(key) : absl::StatusOr<engine::CounterRead>(valid);
+    if (!read.ok()) {
+      SetError(read.status(), out->mutable_error());
+      continue;
+    }
+    v1::GetCounterResponse* counter = out->mutable_counter();
+    counter->set_key(key);
+    counter->set_value(read->value);
+    counter->set_pending(read->pending);
+    counter->set_as_of_ms(read->as_of_unix_ms);
+  }
+  return FinishNow(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* CounterdService::GetHistory(grpc::CallbackServerContext* ctx,
+                                                      const v1::GetHistoryRequest* req,
+                                                      v1::GetHistoryResponse* resp) {
+  history::Step step = history::Step::kMinute;
+  switch (req->step()) {
+    case v1::HISTORY_STEP_UNSPECIFIED:
+    case v1::HISTORY_STEP_MINUTE:
+      break;
+    case v1::HISTORY_STEP_HOUR:
+      step = history::Step::kHour;
+      break;
+    case v1::HISTORY_STEP_DAY:
+      step = history::Step::kDay;
+      break;
+    default:
+      return FinishNow(ctx, Error(Err::kInvalidValue, "step",
+                                  fmt::format("unknown step {}", static_cast<int>(req->step()))));
+  }
+  // Milliseconds on the wire, minutes inside: a bucket holds the minutes whose start is in
+  // [from, to), so bounds round down to the second (floor, also below 0).
+  const auto seconds = [](int64_t ms) { return ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000); };
+  const int64_t from = seconds(req->from_ms()), to = seconds(req->to_ms());
+  if (req->to_ms() <= req->from_ms()) {
+    return FinishNow(ctx, Error(Err::kInvalidValue, "to_ms",
+                                fmt::format("to_ms ({}) must be after from_ms ({})", req->to_ms(),
+                                            req->from_ms())));
+  }
+  // (A ClickHouse query blocks this callback thread for one round trip; gRPC's callback
+  // executor has more than one.)
+  absl::StatusOr<std::vector<history::Point>> points = engine_->History(req->key(), from, to, step);
+  if (!points.ok()) {
+    const std::string field = ErrorField(points.status());
+    absl::Status status = points.status();
+    if (field == "from" || field == "to") status = WithField(status, field + "_ms");
+    return FinishNow(ctx, status);
+  }
+  resp->set_key(req->key());
+  resp->set_step(req->step() == v1::HISTORY_STEP_UNSPECIFIED ? v1::HISTORY_STEP_MINUTE
+                                                             : req->step());
+  for (const history::Point& p : *points) {
+    v1::HistoryPoint* out = resp->add_points();
+    out->set_t(p.t * 1000);
+    out->set_value(p.value);
+  }
+  return FinishNow(ctx, absl::OkStatus());
+}
+
+}  // namespace counterd::api::grpcapi

@@ -1,0 +1,88 @@
+// The gRPC server: builds and starts the service (counterd.v1.Counterd, health, reflection) and
+// stops it. See grpc_server.h for the design.
+#include "counterd/api/grpc/grpc_server.h"
+
+#include <fmt/format.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#ifdef COUNTERD_GRPC_REFLECTION
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#endif
+
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "counterd/api/grpc/request_interceptor.h"
+#include "counterd/api/grpc/service.h"
+#include "counterd/common/errors.h"
+
+namespace counterd::api::grpcapi {
+namespace {
+
+constexpr char kServiceName[] = "counterd.v1.Counterd";
+
+}  // namespace
+
+// ---------------------------------------------------------------- the server
+
+absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcOptions& options,
+                                                              engine::Engine* engine,
+                                                              metrics::Registry* registry) {
+  if (options.max_message_bytes < 1024) {
+    return Error(Err::kInvalidValue, "max_message_bytes", "must be at least 1024");
+  }
+  if (options.max_inflight_batches < 1) {
+    return Error(Err::kInvalidValue, "max_inflight_batches", "must be at least 1");
+  }
+  // Process-wide switches; they only affect servers built after them.
+  static const bool plugins_installed = [] {
+    grpc::EnableDefaultHealthCheckService(true);
+#ifdef COUNTERD_GRPC_REFLECTION
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+#endif
+    return true;
+  }();
+  (void)plugins_installed;
+
+  std::unique_ptr<GrpcServer> server(new GrpcServer());
+  server->shutdown_grace_s_ = options.shutdown_grace_s;
+  server->service_ = std::make_unique<CounterdService>(engine, options.max_inflight_batches);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.address, grpc::InsecureServerCredentials(), &server->port_);
+  builder.RegisterService(server->service_.get());
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.SetMaxSendMessageSize(options.max_message_bytes);
+  if (registry != nullptr) {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> v;
+    v.push_back(MakeRequestMetricsInterceptor(*registry));
+    builder.experimental().SetInterceptorCreators(std::move(v));
+  }
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || server->port_ == 0) {
+    server->server_.reset();
+    return Error(Err::kUnavailable, "address",
+                 fmt::format("cannot serve gRPC on {}", options.address));
+  }
+  if (grpc::HealthCheckServiceInterface* health = server->server_->GetHealthCheckService()) {
+    health->SetServingStatus(kServiceName, true);
+  }
+  return server;
+}
+
+GrpcServer::~GrpcServer() { Stop(); }
+
+void GrpcServer::Stop() {
+  std::lock_guard lock(stop_mu_);
+  if (stopped_ || server_ == nullptr) return;
+  stopped_ = true;
+  if (grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService()) {
+    health->Shutdown();  // every service reports NOT_SERVING from now on
+  }
+  const auto grace = std::chrono::duration_cast<std::chrono::system_clock::duration>(
+      std::chrono::duration<double>(shutdown_grace_s_));
+  server_->Shutdown(std::chrono::system_clock::now() + grace);
+  server_->Wait();
+}
+
+}  // namespace counterd::api::grpcapi
