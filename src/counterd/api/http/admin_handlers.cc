@@ -38,8 +38,7 @@ absl::StatusOr<HistoryQuery> ParseHistoryQuery(std::string_view query) {
     if (!parsed.ok()) return parsed.status();
     q.step = *parsed;
   }
-  if (absl::Status s = history::ValidateHistoryQuery(q.from, q.to, q.step); !s.ok()) return s;
-  return q;
+  return q;  // the range's rules are the engine's (history::ValidateHistoryQuery)
 }
 
 }  // namespace
@@ -49,7 +48,7 @@ void History(Session& s) {
   if (!q.ok()) return s.ReplyError(q.status());
   using Points = std::vector<history::Point>;
   const history::Step step = q->step;
-  engine::Done<Points> done = s.Resume<Points>([step](Session& s, absl::StatusOr<Points> points) {
+  const auto render = [step](Session& s, absl::StatusOr<Points> points) {
     if (!points.ok()) return s.ReplyError(points.status());
     JsonWriter& w = JsonOut();
     w.StartObject();
@@ -70,37 +69,35 @@ void History(Session& s) {
     w.EndArray();
     w.EndObject();
     s.ReplyJson();
-  });
+  };
   // A ClickHouse query is a network round trip: never on an io thread.
-  auto task = std::make_shared<engine::Done<Points>>(std::move(done));
-  engine::Engine* engine = &s.engine();
-  net::post(s.context().blocking, [engine, task, key = std::string(s.key()), q = *q] {
-    engine::Done<Points> finish = std::move(*task);
-    std::move(finish)(engine->History(key, q.from, q.to, q.step));
-  });
+  BlockingThen<Points>(
+      s,
+      [&engine = s.engine(), key = std::string_view(s.key()), q = *q] {
+        return engine.History(key, q.from, q.to, q.step);
+      },
+      render);
 }
 
 void Snapshot(Session& s) {
-  engine::Done<uint64_t> done = s.Resume<uint64_t>([](Session& s, absl::StatusOr<uint64_t> lsn) {
-    if (!lsn.ok()) return s.ReplyError(lsn.status());
-    JsonWriter& w = JsonOut();
-    w.StartObject();
-    Key(w, "ok");
-    w.Bool(true);
-    Key(w, "lsn");
-    w.Uint64(*lsn);
-    w.EndObject();
-    s.ReplyJson();
-  });
   // Snapshot() blocks for as long as writing the store takes: never on an io thread.
-  auto task = std::make_shared<engine::Done<uint64_t>>(std::move(done));
-  engine::Engine* engine = &s.engine();
-  net::post(s.context().blocking, [engine, task] {
-    engine::Done<uint64_t> finish = std::move(*task);
-    absl::Status st = engine->Snapshot();
-    if (!st.ok()) return std::move(finish)(st);
-    std::move(finish)(engine->Stats().last_snapshot_lsn);
-  });
+  BlockingThen<uint64_t>(
+      s,
+      [&engine = s.engine()]() -> absl::StatusOr<uint64_t> {
+        if (absl::Status st = engine.Snapshot(); !st.ok()) return st;
+        return engine.Stats().last_snapshot_lsn;
+      },
+      [](Session& s, absl::StatusOr<uint64_t> lsn) {
+        if (!lsn.ok()) return s.ReplyError(lsn.status());
+        JsonWriter& w = JsonOut();
+        w.StartObject();
+        Key(w, "ok");
+        w.Bool(true);
+        Key(w, "lsn");
+        w.Uint64(*lsn);
+        w.EndObject();
+        s.ReplyJson();
+      });
 }
 
 void Readyz(Session& s) {
@@ -109,8 +106,8 @@ void Readyz(Session& s) {
   if (absl::Status health = s.engine().WriteHealth(); !health.ok()) {
     reasons.push_back(fmt::format("{}: {}", ErrorName(health), std::string(health.message())));
   }
-  // Degraded is not down: the node still acknowledges writes into its WAL (DESIGN "Faults"),
-  // so it stays in the load balancer (200) and says why it is behind.
+  // Degraded is not down: the node still acknowledges writes into its WAL, so it stays in the
+  // load balancer (200) and says why it is behind.
   std::vector<std::string> degraded;
   if (absl::Status backend = s.engine().BackendHealth(); !backend.ok()) {
     degraded.push_back(fmt::format("{}: {}", ErrorName(backend), std::string(backend.message())));

@@ -1,6 +1,4 @@
 // Counter handlers: increment, read, batch increment, batch read.
-#include <fmt/format.h>
-
 #include <optional>
 #include <span>
 #include <string>
@@ -40,7 +38,7 @@ void RenderBatchIncrement(Session& s,
       w.Int64(*r);
     } else {
       Key(w, "error");
-      ErrorObject(w, WithFieldPrefix(r.status(), fmt::format("increments[{}]", i)));
+      ErrorObject(w, BatchItemFault(r.status(), kHttpFields, i));
     }
     w.EndObject();
   }
@@ -100,11 +98,8 @@ void BatchIncrement(Session& s) {
   if (absl::Status st = GetArray(*root, Field{.member = "increments"}, &list); !st.ok()) {
     return s.ReplyError(st);
   }
-  if (list->Size() > engine::kMaxBatch) {
-    return s.ReplyError(
-        Error(Err::kTooLarge, "increments",
-              fmt::format("{} increments; the limit is {}", list->Size(), engine::kMaxBatch)));
-  }
+  // Checked before the per-item buffers grow to the list's size.
+  if (absl::Status st = CheckBatchSize(list->Size()); !st.ok()) return s.ReplyError(st);
   HandlerScratch& sc = s.scratch();
   sc.items.clear();
   sc.increments.clear();
@@ -142,24 +137,10 @@ void BatchIncrement(Session& s) {
 void BatchGet(Session& s) {
   const JsonValue* root = BodyOrReply(s);
   if (root == nullptr) return;
-  const JsonValue* list = nullptr;
-  if (absl::Status st = GetArray(*root, Field{.member = "keys"}, &list); !st.ok()) {
+  if (absl::Status st = ReadStrings(s, *root, "keys", CheckBatchReadSize); !st.ok()) {
     return s.ReplyError(st);
   }
-  if (list->Size() > engine::kMaxBatch) {
-    return s.ReplyError(
-        Error(Err::kTooLarge, "keys",
-              fmt::format("{} keys; the limit is {}", list->Size(), engine::kMaxBatch)));
-  }
   std::vector<std::string_view>& keys = s.scratch().views;
-  keys.clear();
-  for (rapidjson::SizeType i = 0; i < list->Size(); ++i) {
-    std::string_view key;
-    if (absl::Status st = ArrayKey((*list)[i], "keys", i, &key); !st.ok()) {
-      return s.ReplyError(st);
-    }
-    keys.push_back(key);
-  }
   using Reads = std::vector<engine::CounterRead>;
   ReadThen<Reads>(
       s,
@@ -167,11 +148,14 @@ void BatchGet(Session& s) {
        keys = std::span<const std::string_view>(keys)]() -> absl::StatusOr<Reads> {
         Reads reads;
         reads.reserve(keys.size());
-        for (size_t i = 0; i < keys.size(); ++i) {
-          absl::StatusOr<engine::CounterRead> read = engine.GetCounter(keys[i]);
-          if (!read.ok()) return WithFieldPrefix(read.status(), fmt::format("keys[{}]", i));
-          reads.push_back(*read);
-        }
+        size_t failed = keys.size();  // stays so when a key is refused before any read
+        absl::Status st = ReadCounters(
+            engine, keys, [&](size_t, const engine::CounterRead& r) { reads.push_back(r); },
+            &failed);
+        // A failed read names its key (the refusal of a bad key already does).
+        if (!st.ok() && failed < keys.size())
+          return WithFieldPrefix(st, ListElement("keys", failed));
+        if (!st.ok()) return st;
         return reads;
       },
       [](Session& s, absl::StatusOr<Reads> reads) {

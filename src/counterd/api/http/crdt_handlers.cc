@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "counterd/api/common/crdt_state.h"
 #include "counterd/api/http/handler_families.h"
 #include "counterd/api/http/json_reply.h"
 #include "counterd/common/errors.h"
@@ -66,10 +67,9 @@ absl::Status ReadTotals(std::string_view replica, const JsonValue& v, core::Repl
     return part.empty() ? fmt::format("replicas.{}", replica)
                         : fmt::format("replicas.{}.{}", replica, part);
   };
+  // Only the JSON types here: the totals' rules are core's (BuildCrdtState).
   const auto read = [&](const JsonValue& n, std::string_view part, int64_t* total) {
-    if (absl::Status st = AsInt64(n, Field{.member = name(part)}, total); !st.ok()) return st;
-    if (*total < 0) return Error(Err::kInvalidValue, name(part), "totals must be >= 0");
-    return absl::OkStatus();
+    return AsInt64(n, Field{.member = name(part)}, total);
   };
   if (v.IsNumber()) {
     *shorthand = true;
@@ -120,38 +120,30 @@ void CrdtMerge(Session& s) {
   if (absl::Status st = GetObject(*root, Field{.member = "replicas"}, &replicas); !st.ok()) {
     return s.ReplyError(st);
   }
-  if (replicas->MemberCount() > core::kMaxReplicas) {
-    return s.ReplyError(
-        Error(Err::kTooLarge, "replicas", fmt::format("at most {} replicas", core::kMaxReplicas)));
+  // Checked before the list of totals grows to the object's size.
+  if (absl::Status st = CheckReplicaCount(replicas->MemberCount()); !st.ok()) {
+    return s.ReplyError(st);
   }
-  std::vector<std::pair<std::string_view, core::ReplicaTotals>> totals;
+  std::vector<ReplicaState> totals;
   totals.reserve(replicas->MemberCount());
   bool all_shorthand = replicas->MemberCount() > 0;
   for (auto it = replicas->MemberBegin(); it != replicas->MemberEnd(); ++it) {
-    const std::string_view replica = View(it->name);
-    if (!core::ValidateReplicaId(replica).ok()) {
-      return s.ReplyError(core::ValidateReplicaId(replica, fmt::format("replicas.{}", replica)));
-    }
-    core::ReplicaTotals t;
-    bool shorthand = false;
-    if (absl::Status st = ReadTotals(replica, it->value, &t, &shorthand); !st.ok()) {
+    ReplicaState& r = totals.emplace_back();
+    r.replica = View(it->name);
+    if (absl::Status st = ReadTotals(r.replica, it->value, &r.totals, &r.positive_only); !st.ok()) {
       return s.ReplyError(st);
     }
-    all_shorthand = all_shorthand && shorthand;
-    totals.emplace_back(replica, t);
+    all_shorthand = all_shorthand && r.positive_only;
   }
   // Without "kind", a state written only in the integer shorthand is a G-counter.
-  CrdtCounter state(kind->value_or(all_shorthand ? CrdtKind::kG : CrdtKind::kPN));
-  for (const auto& [replica, t] : totals) {
-    if (state.kind() == CrdtKind::kG && t.negative > 0) {
-      return s.ReplyError(Error(Err::kInvalidValue, fmt::format("replicas.{}.n", replica),
-                                "a G-counter has no negative totals"));
-    }
-    if (absl::Status st = state.MergeReplica(replica, t); !st.ok()) {
-      return s.ReplyError(WithFieldPrefix(st, fmt::format("replicas.{}", replica)));
-    }
-  }
-  s.engine().CrdtMerge(s.key(), state, s.Resume<CrdtCounter>(RenderCrdt));
+  absl::StatusOr<CrdtCounter> state =
+      BuildCrdtState(kind->value_or(all_shorthand ? CrdtKind::kG : CrdtKind::kPN), totals,
+                     [](std::string_view replica, std::string_view part) {
+                       return part.empty() ? fmt::format("replicas.{}", replica)
+                                           : fmt::format("replicas.{}.{}", replica, part);
+                     });
+  if (!state.ok()) return s.ReplyError(state.status());
+  s.engine().CrdtMerge(s.key(), *state, s.Resume<CrdtCounter>(RenderCrdt));
 }
 
 }  // namespace counterd::api::http::handlers

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "counterd/api/common/engine_calls.h"
 #include "counterd/api/http/json_fields.h"
 #include "counterd/api/http/session.h"
 #include "counterd/engine/engine.h"
@@ -22,21 +23,34 @@ namespace counterd::api::http::handlers {
 // ---- shared ----
 // Parses the body as a JSON object or answers the error; nullptr means "answered".
 const JsonValue* BodyOrReply(Session& s);
-// A key from a request array, validated with its array position as the field ("keys[2]").
-absl::Status ArrayKey(const JsonValue& v, std::string_view array, size_t i, std::string_view* key);
-// Reads {"items":[string...]} into scratch().views.
-absl::Status ReadItems(Session& s, const JsonValue& root);
+// Reads {"<list>":[string...]} into scratch().views (a list of keys or items). The list's size
+// is checked by `check_size` before anything is read (the engine's rule, engine_rules.h).
+absl::Status ReadStrings(Session& s, const JsonValue& root, std::string_view list,
+                         absl::Status (*check_size)(size_t));
 
-// Runs an engine read, then `render(Session&, absl::StatusOr<T>)`. When the engine's reads can
-// block (the Redis backend: a network round trip, longer while Redis is in trouble), the read
-// runs on the blocking pool so that no io thread, and no write sharing it, ever waits for it.
+// The engine's fields as this API spells them (api/common/engine_calls.h).
+inline constexpr FieldSpelling kHttpFields{.increments = "increments", .sources = "keys"};
+
+// Runs an engine read, then `render(Session&, absl::StatusOr<T>)` on the session's strand, under
+// the read policy (api/common/read_executor.h): inline, or on the pool when reads can block.
 // `read` may keep views into the request: it stays alive until the reply.
 template <typename T, typename Read, typename Render>
 void ReadThen(Session& s, Read read, Render render) {
-  if (!s.engine().reads_may_block()) return render(s, read());
-  auto task = std::make_shared<engine::Done<T>>(s.Resume<T>(std::move(render)));
-  net::post(s.context().blocking,
-            [task, read = std::move(read)]() mutable { std::move (*task)(read()); });
+  s.context().reads->Read(
+      s.executor(), std::move(read),
+      [self = s.shared_from_this(), render = std::move(render)](absl::StatusOr<T> result) mutable {
+        render(*self, std::move(result));
+      });
+}
+
+// Runs `call()` (which blocks: a snapshot, a history query) on the pool, then `render` as above.
+template <typename T, typename Call, typename Render>
+void BlockingThen(Session& s, Call call, Render render) {
+  s.context().reads->Blocking(
+      s.executor(), std::move(call),
+      [self = s.shared_from_this(), render = std::move(render)](absl::StatusOr<T> result) mutable {
+        render(*self, std::move(result));
+      });
 }
 
 // ---- counter_handlers.cc ----

@@ -1,11 +1,10 @@
 // Dispatch: a routed operation to its handler; and the helpers the handler families share.
 #include "counterd/api/http/handlers.h"
 
-#include <fmt/format.h>
+#include <vector>
 
 #include "counterd/api/http/handler_families.h"
 #include "counterd/common/errors.h"
-#include "counterd/core/key.h"
 
 namespace counterd::api::http {
 namespace handlers {
@@ -19,26 +18,17 @@ const JsonValue* BodyOrReply(Session& s) {
   return *root;
 }
 
-absl::Status ArrayKey(const JsonValue& v, std::string_view array, size_t i, std::string_view* key) {
-  if (absl::Status st = AsString(v, Field{.base = array, .index = i}, key); !st.ok()) return st;
-  if (core::ValidateKey(*key).ok()) return absl::OkStatus();
-  return core::ValidateKey(*key, Field{.base = array, .index = i}.Name());
-}
-
-absl::Status ReadItems(Session& s, const JsonValue& root) {
-  const JsonValue* list = nullptr;
-  if (absl::Status st = GetArray(root, Field{.member = "items"}, &list); !st.ok()) return st;
-  if (list->Size() > engine::kMaxItems) {
-    return Error(Err::kTooLarge, "items",
-                 fmt::format("{} items; the limit is {}", list->Size(), engine::kMaxItems));
-  }
+absl::Status ReadStrings(Session& s, const JsonValue& root, std::string_view list,
+                         absl::Status (*check_size)(size_t)) {
+  const JsonValue* array = nullptr;
+  if (absl::Status st = GetArray(root, Field{.member = list}, &array); !st.ok()) return st;
+  if (absl::Status st = check_size(array->Size()); !st.ok()) return st;
   std::vector<std::string_view>& views = s.scratch().views;
   views.clear();
-  views.reserve(list->Size());
-  for (rapidjson::SizeType i = 0; i < list->Size(); ++i) {
+  views.reserve(array->Size());
+  for (rapidjson::SizeType i = 0; i < array->Size(); ++i) {
     std::string_view item;
-    if (absl::Status st = AsString((*list)[i], Field{.base = "items", .index = i}, &item);
-        !st.ok()) {
+    if (absl::Status st = AsString((*array)[i], Field{.base = list, .index = i}, &item); !st.ok()) {
       return st;
     }
     views.push_back(item);
@@ -50,9 +40,8 @@ absl::Status ReadItems(Session& s, const JsonValue& root) {
 
 void Dispatch(Session& s, Op op) {
   using namespace handlers;
-  if (HasKey(op)) {
-    if (absl::Status st = core::ValidateKey(s.key()); !st.ok()) return s.ReplyError(st);
-  }
+  // The {key} is the engine's to validate, like every other field: a handler parses its request
+  // (faults of the JSON come first), then the engine checks the rest.
   switch (op) {
     case Op::kIncrement:
       return Increment(s);

@@ -1,11 +1,13 @@
 // counterd/api/http/handlers.h — one handler per API operation: parse → engine → render.
 //
 // A handler reads the request (path key, query, JSON body) strictly, calls the engine and
-// answers through the session exactly once: at once for reads and for input errors, from the
-// engine's completion (posted back to the session's strand) for writes. Validation the engine
-// already does (key rules, overflow, sizes) is left to it, so every front-end reports the same
-// fault the same way; the handlers only add what is specific to JSON (types, missing members,
-// field paths such as "increments[3].delta").
+// answers through the session exactly once: from the engine's completion (queued back to the
+// session's strand) for writes, from the read executor's policy for reads (inline, or off the io
+// thread when reads can block), at once for input errors. Validation is the engine's (key rules,
+// overflow, sizes, replica ids, history ranges), so every front-end reports the same fault the
+// same way; the handlers add only what is specific to JSON (types, missing members) and place
+// the engine's fields in the request ("increments[3].delta", api/common/engine_calls.h). A list
+// size is checked before its elements are read, with the engine's rule (engine_rules.h).
 //
 // Thread-safety: called on the session's strand.
 #pragma once

@@ -33,7 +33,7 @@ struct HttpServer::Impl {
         ioc(thread_count),
         acceptor(net::make_strand(ioc)),
         retry_timer(acceptor.get_executor()) {
-    ctx.completions.Bind(ioc);
+    ctx.completions.Bind(ioc.get_executor());
   }
 
   void Accept() {
@@ -164,7 +164,6 @@ void HttpServer::Stop() {
   for (std::thread& t : impl.threads) t.join();
   impl.threads.clear();
   impl.ctx.completions.Clear();  // empty in practice: every session was gone before the stop
-  impl.ctx.blocking.join();
 }
 
 }  // namespace counterd::api::http

@@ -28,7 +28,8 @@
 // acknowledges N requests wakes an io thread once, not N times.
 // Nothing on the request path takes a lock shared between connections: request bodies are
 // parsed in place into a per-thread arena, replies rendered into a per-thread buffer, metrics are
-// atomics. Admin snapshots (which block) run on a separate thread, never on an io thread.
+// atomics. Calls that block (snapshots, history queries, reads of the Redis backend) run on the
+// read executor's pool (api/common/read_executor.h), never on an io thread.
 //
 // Thread-safety: Start/Stop/port may be called from any thread; Stop is idempotent.
 //
@@ -49,6 +50,10 @@
 #include "absl/status/statusor.h"
 #include "counterd/engine/engine.h"
 #include "counterd/obs/metrics.h"
+
+namespace counterd::api {
+class ReadExecutor;
+}  // namespace counterd::api
 
 namespace counterd::api::http {
 
@@ -72,6 +77,9 @@ struct HttpOptions {
   std::chrono::milliseconds write_timeout{30'000};
   // Stop() lets in-flight requests finish for this long before closing connections hard.
   std::chrono::milliseconds shutdown_grace{10'000};
+  // Where engine calls that may block run (api/common/read_executor.h); shared with the other
+  // front-ends of the same engine. Null: the server makes its own.
+  std::shared_ptr<ReadExecutor> reads;
 };
 
 class HttpServer {

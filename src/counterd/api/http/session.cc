@@ -47,51 +47,6 @@ const absl::Status& PlainReplyOutcome(int status) {
 
 }  // namespace
 
-// --------------------------------------------------------------------------- completions
-
-void CompletionQueue::Push(Completion completion) {
-  bool post = false;
-  {
-    std::lock_guard lock(mu_);
-    queued_.push_back(std::move(completion));
-    post = !draining_;
-    draining_ = true;
-  }
-  if (post) net::post(*ioc_, [this] { Drain(); });
-}
-
-void CompletionQueue::Drain() {
-  for (;;) {
-    if (running_.empty()) {
-      std::lock_guard lock(mu_);
-      if (queued_.empty()) {
-        draining_ = false;
-        return;
-      }
-      running_.swap(queued_);  // both keep their capacity: no allocation per drain
-    }
-    size_t ran = 0;
-    try {
-      for (; ran < running_.size(); ++ran) std::move(running_[ran])();
-    } catch (...) {
-      // The io thread reports it (HttpServer::Impl::Run); the rest runs in a fresh drain.
-      running_.erase(running_.begin(), running_.begin() + static_cast<ptrdiff_t>(ran) + 1);
-      net::post(*ioc_, [this] { Drain(); });
-      throw;
-    }
-    running_.clear();
-  }
-}
-
-void CompletionQueue::Clear() {
-  std::vector<Completion> dropped;
-  {
-    std::lock_guard lock(mu_);
-    dropped.swap(queued_);
-  }
-  dropped.clear();  // outside the lock: a completion may hold the last reference to a session
-}
-
 // --------------------------------------------------------------------------- sessions
 
 Session::Session(tcp::socket&& socket, ServerContext& ctx, bool reject)

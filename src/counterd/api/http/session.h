@@ -21,7 +21,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
@@ -34,8 +33,9 @@
 #include <string_view>
 #include <vector>
 
-#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
+#include "counterd/api/common/completion_queue.h"
+#include "counterd/api/common/read_executor.h"
 #include "counterd/api/http/handlers.h"
 #include "counterd/api/http/http_metrics.h"
 #include "counterd/api/http/http_server.h"
@@ -51,46 +51,25 @@ using tcp = boost::asio::ip::tcp;
 
 class Session;
 
-// Engine completions on their way from the engine's threads (the WAL committer) to the io
-// threads. A group commit acknowledges many requests at once; posting each completion on its
-// own would wake an io thread per request. Here the first completion after a drain posts one
-// drain, and the rest of the group ride along: one hand-off per group commit. The drain runs
-// each completion on its session's strand (inline, as the strand is idle while its session
-// waits for the engine).
-//
-// Thread-safety: Push from any thread; Bind before the first Push; Clear once the io threads
-// are joined.
-class CompletionQueue {
- public:
-  using Completion = absl::AnyInvocable<void() &&>;
-
-  void Bind(net::io_context& ioc) { ioc_ = &ioc; }
-  void Push(Completion completion);
-  // Drops what is still queued (after the io threads are gone).
-  void Clear();
-
- private:
-  void Drain();
-
-  net::io_context* ioc_ = nullptr;
-  std::mutex mu_;
-  std::vector<Completion> queued_;   // guarded by mu_
-  bool draining_ = false;            // guarded by mu_: a drain is posted or running
-  std::vector<Completion> running_;  // only the (single) running drain touches it
-};
-
 // State shared by the acceptor and every session; outlives all of them.
 struct ServerContext {
   ServerContext(const HttpOptions& o, engine::Engine* e, metrics::Registry* r)
-      : options(o), engine(e), registry(r), metrics(*r) {}
+      : options(o),
+        engine(e),
+        registry(r),
+        metrics(*r),
+        reads(o.reads ? o.reads : std::make_shared<ReadExecutor>(*e)) {}
 
   const HttpOptions options;
   engine::Engine* const engine;
   metrics::Registry* const registry;
   HttpMetrics metrics;
   // Snapshot(), history queries and (with the Redis backend) reads: calls that block.
-  net::thread_pool blocking{4};
-  CompletionQueue completions;
+  const std::shared_ptr<ReadExecutor> reads;
+  // Engine completions on their way to the sessions' strands: one hand-off per group commit.
+  // Each runs its session's continuation on the strand (inline, as the strand is idle while
+  // its session waits for the engine).
+  CompletionQueue<> completions;
 
   std::atomic<bool> stopping{false};
   std::atomic<size_t> connections{0};  // admitted sessions
@@ -123,6 +102,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // The request body, mutable for in-place parsing; NUL-terminated.
   std::string& body() { return request_.body(); }
   HandlerScratch& scratch() { return scratch_; }
+  // The session's strand.
+  auto executor() { return stream_.get_executor(); }
 
   // Answer with JsonText() (what the handler just rendered with JsonOut()).
   void ReplyJson(int status = 200);
@@ -136,7 +117,7 @@ class Session : public std::enable_shared_from_this<Session> {
   template <typename T, typename Fn>
   engine::Done<T> Resume(Fn fn) {
     return [self = shared_from_this(), fn = std::move(fn)](absl::StatusOr<T> result) mutable {
-      CompletionQueue& queue = self->ctx_.completions;
+      CompletionQueue<>& queue = self->ctx_.completions;
       queue.Push(
           [self = std::move(self), fn = std::move(fn), result = std::move(result)]() mutable {
             auto executor = self->stream_.get_executor();

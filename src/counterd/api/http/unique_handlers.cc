@@ -41,7 +41,9 @@ void RenderUnion(Session& s, std::string_view dest, absl::StatusOr<uint64_t> est
 void UniqueAdd(Session& s) {
   const JsonValue* root = BodyOrReply(s);
   if (root == nullptr) return;
-  if (absl::Status st = ReadItems(s, *root); !st.ok()) return s.ReplyError(st);
+  if (absl::Status st = ReadStrings(s, *root, "items", CheckItemCount); !st.ok()) {
+    return s.ReplyError(st);
+  }
   s.engine().UniqueAdd(
       s.key(), s.scratch().views,
       s.Resume<engine::UniqueAddResult>([](Session& s, absl::StatusOr<engine::UniqueAddResult> r) {
@@ -82,24 +84,10 @@ void UniqueGet(Session& s) {
 void UniqueUnion(Session& s) {
   const JsonValue* root = BodyOrReply(s);
   if (root == nullptr) return;
-  const JsonValue* list = nullptr;
-  if (absl::Status st = GetArray(*root, Field{.member = "keys"}, &list); !st.ok()) {
+  if (absl::Status st = ReadStrings(s, *root, "keys", CheckUnionSize); !st.ok()) {
     return s.ReplyError(st);
   }
-  if (list->Size() > engine::kMaxUnionKeys) {
-    return s.ReplyError(
-        Error(Err::kTooLarge, "keys",
-              fmt::format("{} keys; the limit is {}", list->Size(), engine::kMaxUnionKeys)));
-  }
-  std::vector<std::string_view>& keys = s.scratch().views;
-  keys.clear();
-  for (rapidjson::SizeType i = 0; i < list->Size(); ++i) {
-    std::string_view key;
-    if (absl::Status st = ArrayKey((*list)[i], "keys", i, &key); !st.ok()) {
-      return s.ReplyError(st);
-    }
-    keys.push_back(key);
-  }
+  const std::vector<std::string_view>& keys = s.scratch().views;
   std::string_view dest;
   bool has_dest = false;
   if (absl::Status st = GetOptionalString(*root, Field{.member = "dest"}, &dest, &has_dest);
@@ -110,26 +98,27 @@ void UniqueUnion(Session& s) {
     return ReadThen<uint64_t>(
         s,
         [&engine = s.engine(), keys = std::span<const std::string_view>(keys)] {
-          return engine.UniqueCount(keys);
+          return CountUnion(engine, keys);
         },
         [](Session& s, absl::StatusOr<uint64_t> r) { RenderUnion(s, "", std::move(r)); });
   }
-  if (absl::Status st = core::ValidateKey(dest, "dest"); !st.ok()) return s.ReplyError(st);
-  engine::Done<uint64_t> done = s.Resume<uint64_t>(
-      [dest](Session& s, absl::StatusOr<uint64_t> r) { RenderUnion(s, dest, std::move(r)); });
-  if (!s.engine().reads_may_block()) return s.engine().UniqueMerge(dest, keys, std::move(done));
-  // With the Redis backend the merge reads its sources from Redis first: not on an io thread.
-  auto task = std::make_shared<engine::Done<uint64_t>>(std::move(done));
-  net::post(s.context().blocking,
-            [&engine = s.engine(), dest, keys = std::span<const std::string_view>(keys), task] {
-              engine.UniqueMerge(dest, keys, std::move(*task));
-            });
+  engine::Done<uint64_t> done = s.Resume<uint64_t>([dest](Session& s, absl::StatusOr<uint64_t> r) {
+    if (!r.ok()) r = MergeFault(r.status(), kHttpFields);  // the sources are "keys" here
+    RenderUnion(s, dest, std::move(r));
+  });
+  // The merge reads its sources first: from Redis with the Redis backend, so not on an io
+  // thread then.
+  s.context().reads->RunRead(
+      [&engine = s.engine(), dest, keys = std::span<const std::string_view>(keys),
+       done = std::move(done)]() mutable { engine.UniqueMerge(dest, keys, std::move(done)); });
 }
 
 void SampleAdd(Session& s) {
   const JsonValue* root = BodyOrReply(s);
   if (root == nullptr) return;
-  if (absl::Status st = ReadItems(s, *root); !st.ok()) return s.ReplyError(st);
+  if (absl::Status st = ReadStrings(s, *root, "items", CheckItemCount); !st.ok()) {
+    return s.ReplyError(st);
+  }
   s.engine().SampleAdd(
       s.key(), s.scratch().views,
       s.Resume<engine::SampleAddResult>([](Session& s, absl::StatusOr<engine::SampleAddResult> r) {
