@@ -7,7 +7,7 @@
 // posts one drain to the executor, and the rest of the group ride along: the drain runs every
 // completion queued by then, in order, on the executor's thread.
 //
-// A completion is any movable type invoked as `std::move(c)()`: a type-erased callable
+// A completion is any move-constructible type invoked as `std::move(c)()`: a type-erased callable
 // (the default), or a front-end's own small struct so that queueing one never allocates (the
 // queue's two vectors keep their capacity across drains).
 //
@@ -81,8 +81,13 @@ class CompletionQueue {
       try {
         for (; ran < running_.size(); ++ran) std::move(running_[ran])();
       } catch (...) {
-        // The executor's thread reports it; the rest runs in a fresh drain.
-        running_.erase(running_.begin(), running_.begin() + static_cast<ptrdiff_t>(ran) + 1);
+        // The executor's thread reports it; the rest runs in a fresh drain. (Moved, not
+        // erased: a completion need not be assignable.)
+        std::vector<Completion> rest;
+        rest.reserve(running_.size() - ran - 1);
+        for (size_t i = ran + 1; i < running_.size(); ++i) rest.push_back(std::move(running_[i]));
+        running_.clear();
+        running_.swap(rest);
         boost::asio::post(executor_, [this] { Drain(); });
         throw;
       }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -58,6 +59,20 @@ TEST(CompletionQueue, TakesAFrontEndsOwnCompletionType) {
   queue.Push({&sum, 3});
   io.run();
   EXPECT_EQ(sum, 5);
+}
+
+TEST(CompletionQueue, AThrowingCompletionLeavesTheRestToTheNextDrain) {
+  boost::asio::io_context io;
+  CompletionQueue<> queue;
+  queue.Bind(io.get_executor());
+  std::string order;
+  queue.Push([&] { order += 'a'; });
+  queue.Push([] { throw std::runtime_error("boom"); });
+  queue.Push([&] { order += 'c'; });
+  EXPECT_THROW(io.run(), std::runtime_error);
+  EXPECT_EQ(order, "a");
+  io.run();  // the io thread keeps serving, as the servers' do
+  EXPECT_EQ(order, "ac");
 }
 
 TEST(CompletionQueue, ClearDropsWhatNobodyWillDrain) {
