@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <array>
-#include <boost/asio/post.hpp>
 #include <memory>
 #include <vector>
 
@@ -68,6 +67,13 @@ const std::array kCommands = {
     CommandSpec{"client", -2, "", 0, 0, 0, NoHandler, kClientSubcommands},
 };
 
+// A keyed read, or PFMERGE (a write that reads its sources first): the commands whose engine
+// call blocks when the engine's reads do.
+bool ReadsBackend(const CommandSpec& spec) {
+  return spec.first_key > 0 &&
+         (spec.flags.find("readonly") != std::string_view::npos || spec.name == "pfmerge");
+}
+
 const CommandSpec* FindSubcommand(const CommandSpec& container, std::string_view lower_sub) {
   for (const CommandSpec& sub : container.subcommands) {
     std::string_view name = sub.name.substr(sub.name.find('|') + 1);
@@ -103,14 +109,9 @@ const CommandSpec* FindCommand(std::string_view lower_name) {
   return nullptr;
 }
 
-CommandExecutor::CommandExecutor(engine::Engine* engine, const ServerState* state)
-    : engine_(engine), state_(state) {
-  if (engine_->reads_may_block()) read_pool_ = std::make_unique<boost::asio::thread_pool>(4);
-}
-
-CommandExecutor::~CommandExecutor() {
-  if (read_pool_) read_pool_->join();
-}
+CommandExecutor::CommandExecutor(engine::Engine* engine, const ServerState* state,
+                                 ReadExecutor* reads)
+    : engine_(engine), state_(state), reads_(reads) {}
 
 void CommandExecutor::Execute(std::span<const std::string> args, Session& session,
                               ReplyFn reply) const {
@@ -128,15 +129,14 @@ void CommandExecutor::Execute(std::span<const std::string> args, Session& sessio
       (spec->arity < 0 && argc < static_cast<size_t>(-spec->arity))) {
     return std::move(reply)(ErrorReply(WrongArity(spec->name)));
   }
-  if (read_pool_ && spec->first_key > 0 &&
-      (spec->flags.find("readonly") != std::string_view::npos || spec->name == "pfmerge")) {
-    // A keyed read (or PFMERGE, which reads its sources) that may wait on the network: off
-    // this (io) thread. It needs no session
-    // state, and its arguments are copied because they live only until we return.
-    auto owned = std::make_shared<std::vector<std::string>>(args.begin(), args.end());
-    boost::asio::post(*read_pool_, [this, spec, owned, reply = std::move(reply)]() mutable {
+  if (!reads_->reads_inline() && ReadsBackend(*spec)) {
+    // A read that may wait on the network: off this (io) thread, by the shared read policy. It
+    // needs no session state, and its arguments are copied because they live only until we
+    // return (inline reads copy nothing).
+    reads_->RunRead([this, spec, owned = std::vector<std::string>(args.begin(), args.end()),
+                     reply = std::move(reply)]() mutable {
       Session detached;
-      Call call{*owned, detached, engine_, state_, std::move(reply)};
+      Call call{owned, detached, engine_, state_, std::move(reply)};
       spec->handler(call);
     });
     return;

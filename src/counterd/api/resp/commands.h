@@ -23,13 +23,12 @@
 // threads at once; a Session belongs to one connection and is only touched on its strand.
 //
 // Example:
-//   CommandExecutor exec(engine, &state);
+//   CommandExecutor exec(engine, &state, &reads);
 //   Session session{.id = 1};
 //   exec.Execute(args, session, [](std::string reply) { /* post to the strand, queue reply */ });
 #pragma once
 
 #include <atomic>
-#include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -37,6 +36,7 @@
 #include <string>
 
 #include "absl/functional/any_invocable.h"
+#include "counterd/api/common/read_executor.h"
 #include "counterd/engine/engine.h"
 
 namespace counterd::api::resp {
@@ -76,11 +76,10 @@ using ReplyFn = absl::AnyInvocable<void(std::string reply) &&>;
 
 class CommandExecutor {
  public:
-  // `engine` and `state` must outlive the executor. When the engine's reads can block (the
-  // Redis backend), keyed read commands run on a small pool of the executor's own, never on the
+  // `engine`, `state` and `reads` must outlive the executor. When the engine's reads can block
+  // (the Redis backend), keyed read commands run on the read executor's pool, never on the
   // caller's (io) thread; their replies come back through `reply` like a write's.
-  CommandExecutor(engine::Engine* engine, const ServerState* state);
-  ~CommandExecutor();  // waits for reads still running on the pool
+  CommandExecutor(engine::Engine* engine, const ServerState* state, ReadExecutor* reads);
 
   // Runs the command `args` (name first, non-empty) for `session` and answers through `reply`.
   // `args` need only stay valid until Execute returns. Command names are case-insensitive.
@@ -89,7 +88,7 @@ class CommandExecutor {
  private:
   engine::Engine* engine_;
   const ServerState* state_;
-  std::unique_ptr<boost::asio::thread_pool> read_pool_;  // only when reads may block
+  ReadExecutor* reads_;
 };
 
 }  // namespace counterd::api::resp

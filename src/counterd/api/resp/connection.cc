@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
@@ -45,12 +46,18 @@ struct Completion {
       conn->Complete(seq, std::move(reply));
       return;
     }
-    net::post(conn->strand_,
-              [self = std::move(self), seq = seq, reply = std::move(reply)]() mutable {
-                self->Complete(seq, std::move(reply));
-              });
+    conn->ctx_->completions.Push(
+        PendingReply{std::move(guard), std::move(self), seq, std::move(reply)});
   }
 };
+
+void PendingReply::operator()() && {
+  // The strand is idle while its connection waits for the engine, so this usually runs inline.
+  Strand& strand = conn->strand_;
+  net::dispatch(strand, [conn = std::move(conn), seq = seq, reply = std::move(reply)]() mutable {
+    conn->Complete(seq, std::move(reply));
+  });
+}
 
 Connection::Connection(ServerContext* ctx, Socket socket, uint64_t id)
     : ctx_(ctx),

@@ -2,7 +2,8 @@
 //
 // Everything a connection does runs on its strand: reading, parsing, executing commands in
 // order, and writing the ordered reply queue. Engine completions arrive on the WAL thread (or
-// inline, on this strand, for reads and errors) and are posted back to the strand, where they
+// inline, on this strand, for reads and errors) and go back to the strand through the server's
+// completion queue (one hand-off per group commit, api/common/completion_queue.h), where they
 // fill their command's slot; the contiguous filled prefix of the queue is written at once:
 //
 //   slots:  [ready "+OK"] [ready ":5"] [waiting INCR] [ready "$1\r\n5"] ...
@@ -14,6 +15,7 @@
 // Thread-safety: Start and Close may be called from any thread; the rest runs on the strand.
 #pragma once
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -26,6 +28,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "counterd/api/common/completion_queue.h"
+#include "counterd/api/common/read_executor.h"
 #include "counterd/api/resp/commands.h"
 #include "counterd/api/resp/parser.h"
 #include "counterd/api/resp/resp_metrics.h"
@@ -40,17 +44,32 @@ using Socket = net::basic_stream_socket<tcp, Strand>;
 
 class Connection;
 
+// A command's reply on its way from an engine thread to its connection's strand. The guard keeps
+// the io_context running until the reply is delivered.
+struct PendingReply {
+  net::executor_work_guard<Strand> guard;
+  std::shared_ptr<Connection> conn;
+  uint64_t seq;
+  std::string reply;
+
+  // Runs on an io thread (a drain of ServerContext::completions): fills the slot on the strand.
+  void operator()() &&;
+};
+
 // State shared by the acceptor and every connection; outlives all of them.
 struct ServerContext {
   ServerContext(const RespOptions& o, engine::Engine* e, metrics::Registry* registry)
       : options(o),
-        executor(e, &state),
+        reads(o.reads ? o.reads : std::make_shared<ReadExecutor>(*e)),
+        executor(e, &state, reads.get()),
         metrics(registry != nullptr ? std::make_unique<RespMetrics>(*registry) : nullptr) {}
 
   const RespOptions options;
   ServerState state;
+  const std::shared_ptr<ReadExecutor> reads;  // keyed reads that may block (Redis mode)
   CommandExecutor executor;
   const std::unique_ptr<RespMetrics> metrics;  // null: no request metrics
+  CompletionQueue<PendingReply> completions;   // bound to the io_context by the server
 
   // Live connections, so Stop can close them. Guarded by mu.
   std::mutex mu;
@@ -72,6 +91,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   friend struct Completion;
+  friend struct PendingReply;
 
   void DoRead();
   void OnRead(const boost::system::error_code& ec, size_t n);

@@ -5,6 +5,7 @@
 #include <limits>
 #include <vector>
 
+#include "counterd/api/common/engine_calls.h"
 #include "counterd/api/resp/command_table.h"
 #include "counterd/api/resp/error_replies.h"
 #include "counterd/api/resp/reply.h"
@@ -41,19 +42,15 @@ void CmdGet(Call& call) {
 }
 
 void CmdMget(Call& call) {
+  // One reply per command: a bad key fails the whole MGET, naming its position ("keys[1]").
   std::string out;
   AppendArrayHeader(&out, call.args.size() - 1);
-  for (size_t i = 1; i < call.args.size(); ++i) {
-    absl::StatusOr<engine::CounterRead> read = call.engine->GetCounter(call.args[i]);
-    if (!read.ok()) {
-      // One reply per command: a bad key fails the whole MGET, naming its position.
-      absl::Status named = Error(Err::kInvalidKey, fmt::format("keys[{}]", i - 1),
-                                 std::string(read.status().message()));
-      return call.Reply(ErrorReply(
-          StatusToError(IsError(read.status(), Err::kInvalidKey) ? named : read.status())));
-    }
-    AppendBulk(&out, Decimal(read->value));
-  }
+  size_t failed = 0;
+  absl::Status s = ReadCounters(
+      *call.engine, call.args.subspan(1),
+      [&out](size_t, const engine::CounterRead& read) { AppendBulk(&out, Decimal(read.value)); },
+      &failed);
+  if (!s.ok()) return call.Reply(ErrorReply(StatusToError(s)));
   call.Reply(std::move(out));
 }
 

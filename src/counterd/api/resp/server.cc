@@ -16,7 +16,9 @@ namespace {}  // namespace
 
 struct RespServer::Impl {
   Impl(const RespOptions& options, engine::Engine* engine, metrics::Registry* registry)
-      : ctx(options, engine, registry), acceptor(net::make_strand(io)) {}
+      : ctx(options, engine, registry), acceptor(net::make_strand(io)) {
+    ctx.completions.Bind(io.get_executor());
+  }
 
   void Accept() {
     acceptor.async_accept(net::make_strand(io),
@@ -105,6 +107,7 @@ void RespServer::Stop() {
   impl->work.reset();
   for (std::thread& t : impl->threads) t.join();
   impl->threads.clear();
+  impl->ctx.completions.Clear();  // empty: every owed completion was delivered before the join
 }
 
 }  // namespace counterd::api::resp

@@ -7,7 +7,8 @@
 // Design: N io threads run one io_context; each connection lives on its own strand. A connection
 // parses every complete command its read buffer holds and executes them in order, giving each a
 // slot in an ordered reply queue. Reads and errors fill their slot at once; writes fill theirs
-// when the engine reports durability (on the WAL thread, posted back to the strand). The filled
+// when the engine reports durability (on the WAL thread, handed back to the strands once per
+// group commit). The filled
 // prefix of the queue is written in one go, so replies leave in request order and pipelined
 // writes share the WAL's group commits. With max_pending_replies unanswered commands a
 // connection stops parsing (and reading): backpressure instead of unbounded queues.
@@ -37,6 +38,10 @@
 #include "counterd/engine/engine.h"
 #include "counterd/obs/metrics.h"
 
+namespace counterd::api {
+class ReadExecutor;
+}  // namespace counterd::api
+
 namespace counterd::api::resp {
 
 struct RespOptions {
@@ -54,6 +59,9 @@ struct RespOptions {
   size_t max_args = 1 << 20;
   // Largest command (all its arguments together).
   size_t max_request_bytes = 64 << 20;
+  // Where keyed reads run when the engine's reads can block (api/common/read_executor.h);
+  // shared with the other front-ends of the same engine. Null: the server makes its own.
+  std::shared_ptr<ReadExecutor> reads;
 };
 
 class RespServer {
