@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "counterd/api/common/crdt_state.h"
 #include "counterd/api/grpc/service.h"
 #include "counterd/common/errors.h"
 #include "counterd/core/crdt.h"
@@ -45,36 +46,29 @@ absl::Status RenderCrdt(std::string_view key, const core::CrdtCounter& crdt, v1:
   return absl::OkStatus();
 }
 
-// A remote state as a CrdtCounter. Replicas are checked in byte order so that the error
-// reported for a state with several faults does not depend on map iteration order.
+// A remote state as a CrdtCounter, under core's rules (api/common/crdt_state.h). Replicas are
+// checked in byte order so that the error reported for a state with several faults does not
+// depend on map iteration order.
 absl::StatusOr<core::CrdtCounter> CrdtFromProto(const v1::CrdtState& state) {
   absl::StatusOr<std::optional<core::CrdtKind>> kind = KindFromProto(state.kind(), "state.kind");
   if (!kind.ok()) return kind.status();
-  core::CrdtCounter crdt(kind->value_or(core::CrdtKind::kPN));
-  if (static_cast<size_t>(state.replicas_size()) > core::kMaxReplicas) {
-    return Error(
-        Err::kTooLarge, "state.replicas",
-        fmt::format("{} replicas; the limit is {}", state.replicas_size(), core::kMaxReplicas));
+  if (absl::Status s = CheckReplicaCount(state.replicas_size()); !s.ok()) {
+    return WithField(s, "state.replicas");
   }
-  std::vector<std::pair<std::string_view, const v1::ReplicaTotals*>> replicas;
-  for (const auto& [replica, totals] : state.replicas()) replicas.emplace_back(replica, &totals);
-  std::sort(replicas.begin(), replicas.end());
-  for (const auto& [replica, totals] : replicas) {
-    if (absl::Status s = core::ValidateReplicaId(replica, "state.replicas"); !s.ok()) return s;
-    const std::string field = fmt::format("state.replicas[{}]", replica);
-    if (totals->p() < 0) {
-      return Error(Err::kInvalidValue, field + ".p", "totals must not be negative");
-    }
-    if (totals->n() < 0) {
-      return Error(Err::kInvalidValue, field + ".n", "totals must not be negative");
-    }
-    if (totals->n() != 0 && crdt.kind() == core::CrdtKind::kG) {
-      return Error(Err::kInvalidValue, field + ".n", "a G-counter has no negative totals");
-    }
-    absl::Status s = crdt.MergeReplica(replica, {.positive = totals->p(), .negative = totals->n()});
-    if (!s.ok()) return WithFieldPrefix(s, field);
+  std::vector<ReplicaState> replicas;
+  replicas.reserve(state.replicas_size());
+  for (const auto& [replica, totals] : state.replicas()) {
+    replicas.push_back(
+        {.replica = replica, .totals = {.positive = totals.p(), .negative = totals.n()}});
   }
-  return crdt;
+  std::sort(replicas.begin(), replicas.end(),
+            [](const ReplicaState& a, const ReplicaState& b) { return a.replica < b.replica; });
+  return BuildCrdtState(kind->value_or(core::CrdtKind::kPN), replicas,
+                        [](std::string_view replica, std::string_view part) {
+                          // A bad replica id names the map; a bad total its entry.
+                          return part.empty() ? std::string("state.replicas")
+                                              : fmt::format("state.replicas[{}].{}", replica, part);
+                        });
 }
 
 }  // namespace
@@ -86,21 +80,26 @@ grpc::ServerUnaryReactor* CounterdService::CrdtIncrement(grpc::CallbackServerCon
   if (!kind.ok()) return FinishNow(ctx, kind.status());
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   engine_->CrdtIncrement(req->key(), *kind, req->replica(), req->delta(),
-                         [ctx, reactor, req, resp](absl::StatusOr<core::CrdtCounter> crdt) {
-                           absl::Status s = crdt.status();
-                           if (s.ok()) s = RenderCrdt(req->key(), *crdt, resp);
-                           FinishUnary(ctx, reactor, s);
-                         });
+                         OnCompletionThread<core::CrdtCounter>(
+                             [ctx, reactor, req, resp](absl::StatusOr<core::CrdtCounter> crdt) {
+                               absl::Status s = crdt.status();
+                               if (s.ok()) s = RenderCrdt(req->key(), *crdt, resp);
+                               FinishUnary(ctx, reactor, s);
+                             }));
   return reactor;
 }
 
 grpc::ServerUnaryReactor* CounterdService::GetCrdt(grpc::CallbackServerContext* ctx,
                                                    const v1::GetCrdtRequest* req,
                                                    v1::CrdtState* resp) {
-  absl::StatusOr<core::CrdtCounter> crdt = engine_->GetCrdt(req->key());
-  absl::Status s = crdt.status();
-  if (s.ok()) s = RenderCrdt(req->key(), *crdt, resp);
-  return FinishNow(ctx, s);
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  Read([this, req] { return engine_->GetCrdt(req->key()); },
+       [ctx, reactor, req, resp](absl::StatusOr<core::CrdtCounter> crdt) {
+         absl::Status s = crdt.status();
+         if (s.ok()) s = RenderCrdt(req->key(), *crdt, resp);
+         FinishUnary(ctx, reactor, s);
+       });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* CounterdService::CrdtMerge(grpc::CallbackServerContext* ctx,
@@ -113,11 +112,12 @@ grpc::ServerUnaryReactor* CounterdService::CrdtMerge(grpc::CallbackServerContext
   if (!remote.ok()) return FinishNow(ctx, remote.status());
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   engine_->CrdtMerge(req->key(), *remote,
-                     [ctx, reactor, req, resp](absl::StatusOr<core::CrdtCounter> crdt) {
-                       absl::Status s = crdt.status();
-                       if (s.ok()) s = RenderCrdt(req->key(), *crdt, resp);
-                       FinishUnary(ctx, reactor, s);
-                     });
+                     OnCompletionThread<core::CrdtCounter>(
+                         [ctx, reactor, req, resp](absl::StatusOr<core::CrdtCounter> crdt) {
+                           absl::Status s = crdt.status();
+                           if (s.ok()) s = RenderCrdt(req->key(), *crdt, resp);
+                           FinishUnary(ctx, reactor, s);
+                         }));
   return reactor;
 }
 

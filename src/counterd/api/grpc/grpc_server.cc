@@ -47,7 +47,9 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcOptions&
 
   std::unique_ptr<GrpcServer> server(new GrpcServer());
   server->shutdown_grace_s_ = options.shutdown_grace_s;
-  server->service_ = std::make_unique<CounterdService>(engine, options.max_inflight_batches);
+  server->service_ = std::make_unique<CounterdService>(
+      engine, options.max_inflight_batches,
+      options.reads ? options.reads : std::make_shared<ReadExecutor>(*engine));
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.address, grpc::InsecureServerCredentials(), &server->port_);
   builder.RegisterService(server->service_.get());
@@ -83,6 +85,7 @@ void GrpcServer::Stop() {
       std::chrono::duration<double>(shutdown_grace_s_));
   server_->Shutdown(std::chrono::system_clock::now() + grace);
   server_->Wait();
+  service_->JoinCompletions();  // every call is done, so nothing is left to hand over
 }
 
 }  // namespace counterd::api::grpcapi

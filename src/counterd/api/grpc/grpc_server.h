@@ -2,9 +2,12 @@
 //
 // Turns each RPC of proto/counterd/v1/counterd.proto into an engine call and the engine's result
 // into a reply; it holds no state of its own beyond the calls in flight. It uses gRPC's callback
-// API because engine writes complete asynchronously (on the WAL committer thread, or inline):
-// a unary call is finished from the engine's completion, and a bidirectional IncrementStream
-// sends each batch's ack from that batch's completion, one write at a time, the rest queued.
+// API because engine writes complete asynchronously: a unary call is finished from the engine's
+// completion, and a bidirectional IncrementStream sends each batch's ack from that batch's
+// completion, one write at a time, the rest queued. Completions reach the server's own
+// completion thread in one hand-off per group commit (never finishing calls on the WAL
+// committer); reads that may block and history queries run on the read executor's pool, so no
+// gRPC callback thread waits for Redis or ClickHouse.
 // A stream keeps at most GrpcOptions::max_inflight_batches batches read but not yet
 // acknowledged; past that it stops reading, which pushes back on the client through HTTP/2 flow
 // control.
@@ -42,6 +45,10 @@ namespace grpc {
 class Server;
 }  // namespace grpc
 
+namespace counterd::api {
+class ReadExecutor;
+}  // namespace counterd::api
+
 namespace counterd::api::grpcapi {
 
 struct GrpcOptions {
@@ -53,6 +60,9 @@ struct GrpcOptions {
   size_t max_inflight_batches = 64;
   // Stop() lets calls in flight finish for this long, then cancels them.
   double shutdown_grace_s = 5;
+  // Where engine calls that may block run (api/common/read_executor.h); shared with the other
+  // front-ends of the same engine. Null: the server makes its own.
+  std::shared_ptr<ReadExecutor> reads;
 };
 
 class CounterdService;

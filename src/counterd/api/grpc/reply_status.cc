@@ -50,12 +50,6 @@ grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, const absl
   return reactor;
 }
 
-absl::Status CheckBatchSize(size_t size, std::string_view field) {
-  if (size <= engine::kMaxBatch) return absl::OkStatus();
-  return Error(Err::kTooLarge, field,
-               fmt::format("{} items; the limit is {}", size, engine::kMaxBatch));
-}
-
 std::unique_ptr<ItemViews> Views(const RepeatedIncrements& items) {
   auto views = std::make_unique<ItemViews>();
   views->reserve(static_cast<size_t>(items.size()));
@@ -69,7 +63,7 @@ void SetItemResult(const absl::StatusOr<int64_t>& result, size_t i, v1::ItemResu
   if (result.ok()) {
     out->set_value(*result);
   } else {
-    SetError(WithFieldPrefix(result.status(), fmt::format("items[{}]", i)), out->mutable_error());
+    SetError(BatchItemFault(result.status(), kGrpcFields, i), out->mutable_error());
   }
 }
 

@@ -6,15 +6,23 @@
 // around it. The helpers below turn engine results into replies for all of them
 // (reply_status.cc).
 //
+// Threads. RPCs start on gRPC's callback threads. Engine completions (on the WAL committer
+// thread) are handed, one batch per group commit, to the service's completion thread
+// (api/common/completion_queue.h), which renders replies and finishes reactors: the committer
+// never runs Finish. Reads follow the shared read policy (api/common/read_executor.h): inline on
+// the callback thread, or with a backend whose reads block, on the read executor's pool and
+// finished from the completion thread; history queries always so. No callback thread waits.
+//
 // Lifetimes. A unary call's request and response stay valid until its reactor is finished, and
 // the engine's completion is what finishes it, so a completion may use them.
 //
-// Thread-safety: the service is immutable after construction; its methods run on gRPC's
-// callback threads.
+// Thread-safety: the service is immutable after construction (but for its completion queue,
+// which is thread-safe).
 #pragma once
 
 #include <grpcpp/grpcpp.h>
 
+#include <boost/asio/thread_pool.hpp>
 #include <cstdint>
 #include <memory>
 #include <string_view>
@@ -22,6 +30,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "counterd/api/common/completion_queue.h"
+#include "counterd/api/common/engine_calls.h"
+#include "counterd/api/common/read_executor.h"
 #include "counterd/engine/engine.h"
 #include "counterd/v1/counterd.grpc.pb.h"
 
@@ -43,7 +54,9 @@ void FinishUnary(grpc::CallbackServerContext* ctx, grpc::ServerUnaryReactor* rea
 // A unary call answered synchronously.
 grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, const absl::Status& status);
 
-absl::Status CheckBatchSize(size_t size, std::string_view field);
+// The engine's fields as this API spells them (api/common/engine_calls.h).
+inline constexpr FieldSpelling kGrpcFields{.increments = "items", .time_suffix = "_ms"};
+
 std::unique_ptr<ItemViews> Views(const RepeatedIncrements& items);
 // Item i's result; an error's field is nested under "items[i]" ("items[3].delta").
 void SetItemResult(const absl::StatusOr<int64_t>& result, size_t i, v1::ItemResult* out);
@@ -51,16 +64,25 @@ std::vector<std::string_view> StringViews(
     const google::protobuf::RepeatedPtrField<std::string>& strings);
 
 // ---- stream_rpcs.cc ----
+// Batch completions of a stream run from `completions`.
 grpc::ServerBidiReactor<v1::IncrementBatch, v1::BatchAck>* NewIncrementStreamReactor(
-    grpc::CallbackServerContext* ctx, engine::Engine* engine, size_t max_inflight);
+    grpc::CallbackServerContext* ctx, engine::Engine* engine, CompletionQueue<>* completions,
+    size_t max_inflight);
 grpc::ServerReadReactor<v1::IncrementBatch>* NewStreamIncrementReactor(
-    grpc::CallbackServerContext* ctx, engine::Engine* engine, size_t max_inflight,
-    v1::StreamSummary* summary);
+    grpc::CallbackServerContext* ctx, engine::Engine* engine, CompletionQueue<>* completions,
+    size_t max_inflight, v1::StreamSummary* summary);
 
 class CounterdService final : public v1::Counterd::CallbackService {
  public:
-  CounterdService(engine::Engine* engine, size_t max_inflight_batches)
-      : engine_(engine), max_inflight_batches_(max_inflight_batches) {}
+  CounterdService(engine::Engine* engine, size_t max_inflight_batches,
+                  std::shared_ptr<ReadExecutor> reads)
+      : engine_(engine), max_inflight_batches_(max_inflight_batches), reads_(std::move(reads)) {
+    completions_.Bind(completion_thread_.get_executor());
+  }
+
+  // Waits until everything handed to the completion thread has run; call once the server has
+  // no call left (after grpc::Server::Wait).
+  void JoinCompletions() { completion_thread_.join(); }
 
   grpc::ServerUnaryReactor* Increment(grpc::CallbackServerContext* ctx,
                                       const v1::IncrementRequest* req,
@@ -120,8 +142,26 @@ class CounterdService final : public v1::Counterd::CallbackService {
                                        v1::GetHistoryResponse* resp) override;
 
  private:
+  // An engine completion that runs `fn(absl::StatusOr<T>)` on the completion thread.
+  template <typename T, typename Fn>
+  engine::Done<T> OnCompletionThread(Fn fn) {
+    return [queue = &completions_, fn = std::move(fn)](absl::StatusOr<T> result) mutable {
+      queue->Push(
+          [fn = std::move(fn), result = std::move(result)]() mutable { fn(std::move(result)); });
+    };
+  }
+
+  // `read()` by the read policy, then `then(result)`: inline, or from the completion thread.
+  template <typename ReadFn, typename Then>
+  void Read(ReadFn read, Then then) {
+    reads_->Read(completion_thread_.get_executor(), std::move(read), std::move(then));
+  }
+
   engine::Engine* const engine_;
   const size_t max_inflight_batches_;
+  const std::shared_ptr<ReadExecutor> reads_;
+  boost::asio::thread_pool completion_thread_{1};
+  CompletionQueue<> completions_;  // drains on completion_thread_
 };
 
 }  // namespace counterd::api::grpcapi

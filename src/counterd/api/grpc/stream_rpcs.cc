@@ -26,15 +26,19 @@ namespace {
 
 constexpr size_t kMaxSummaryErrors = 100;
 
-// Hands a stream's batch to the engine; the batch, and the views into it, live until `done`.
-void SubmitBatch(engine::Engine* engine, std::unique_ptr<v1::IncrementBatch> batch,
-                 engine::Done<BatchResults> done) {
+// Hands a stream's batch to the engine; `done` runs from `completions` (the completion thread).
+// The batch, and the views into it, live until then.
+void SubmitBatch(engine::Engine* engine, CompletionQueue<>* completions,
+                 std::unique_ptr<v1::IncrementBatch> batch, engine::Done<BatchResults> done) {
   std::unique_ptr<ItemViews> views = Views(batch->items());
   std::span<const engine::IncrementRequest> items(*views);
   engine->BatchIncrement(
-      items,
-      [views = std::move(views), batch = std::move(batch), done = std::move(done)](
-          absl::StatusOr<BatchResults> results) mutable { std::move(done)(std::move(results)); });
+      items, [completions, views = std::move(views), batch = std::move(batch),
+              done = std::move(done)](absl::StatusOr<BatchResults> results) mutable {
+        completions->Push(
+            [views = std::move(views), batch = std::move(batch), done = std::move(done),
+             results = std::move(results)]() mutable { std::move(done)(std::move(results)); });
+      });
 }
 
 // ---------------------------------------------------------------- IncrementStream (bidi)
@@ -44,8 +48,8 @@ class IncrementStreamReactor final
     : public grpc::ServerBidiReactor<v1::IncrementBatch, v1::BatchAck> {
  public:
   IncrementStreamReactor(grpc::CallbackServerContext* ctx, engine::Engine* engine,
-                         size_t max_inflight)
-      : ctx_(ctx), engine_(engine), max_inflight_(max_inflight) {
+                         CompletionQueue<>* completions, size_t max_inflight)
+      : ctx_(ctx), engine_(engine), completions_(completions), max_inflight_(max_inflight) {
     Step();
   }
 
@@ -87,19 +91,19 @@ class IncrementStreamReactor final
       std::lock_guard lock(mu_);
       ++received_;
       seq = batch->seq() != 0 ? batch->seq() : received_;
-      if (absl::Status s = CheckBatchSize(batch->items_size(), "items"); !s.ok()) {
+      if (absl::Status s = BatchFault(CheckBatchSize(batch->items_size()), kGrpcFields); !s.ok()) {
         // A protocol fault ends the stream once the earlier batches are acked.
         if (error_.ok()) error_ = s;
         return;
       }
       ++inflight_;
     }
-    SubmitBatch(engine_, std::move(batch), [this, seq](absl::StatusOr<BatchResults> results) {
-      Completed(seq, std::move(results));
-    });
+    SubmitBatch(
+        engine_, completions_, std::move(batch),
+        [this, seq](absl::StatusOr<BatchResults> results) { Completed(seq, std::move(results)); });
   }
 
-  // Runs on the WAL committer thread (or inline): build the ack, queue it, kick the writer.
+  // Runs on the completion thread: build the ack, queue it, kick the writer.
   void Completed(uint64_t seq, absl::StatusOr<BatchResults> results) {
     v1::BatchAck ack;
     ack.set_seq(seq);
@@ -112,7 +116,7 @@ class IncrementStreamReactor final
     {
       std::lock_guard lock(mu_);
       if (!results.ok()) {
-        if (error_.ok()) error_ = results.status();
+        if (error_.ok()) error_ = BatchFault(results.status(), kGrpcFields);
         --inflight_;
       } else if (write_broken_) {
         --inflight_;
@@ -149,6 +153,7 @@ class IncrementStreamReactor final
 
   grpc::CallbackServerContext* const ctx_;
   engine::Engine* const engine_;
+  CompletionQueue<>* const completions_;
   const size_t max_inflight_;
   v1::IncrementBatch read_;  // target of the outstanding read
 
@@ -171,8 +176,13 @@ class IncrementStreamReactor final
 class StreamIncrementReactor final : public grpc::ServerReadReactor<v1::IncrementBatch> {
  public:
   StreamIncrementReactor(grpc::CallbackServerContext* ctx, engine::Engine* engine,
-                         size_t max_inflight, v1::StreamSummary* summary)
-      : ctx_(ctx), engine_(engine), max_inflight_(max_inflight), summary_(summary) {
+                         CompletionQueue<>* completions, size_t max_inflight,
+                         v1::StreamSummary* summary)
+      : ctx_(ctx),
+        engine_(engine),
+        completions_(completions),
+        max_inflight_(max_inflight),
+        summary_(summary) {
     Step();
   }
 
@@ -199,16 +209,16 @@ class StreamIncrementReactor final : public grpc::ServerReadReactor<v1::Incremen
       std::lock_guard lock(mu_);
       ++received_;
       seq = batch->seq() != 0 ? batch->seq() : received_;
-      if (absl::Status s = CheckBatchSize(batch->items_size(), "items"); !s.ok()) {
+      if (absl::Status s = BatchFault(CheckBatchSize(batch->items_size()), kGrpcFields); !s.ok()) {
         // A protocol fault ends the stream once the earlier batches are acked.
         if (error_.ok()) error_ = s;
         return;
       }
       ++inflight_;
     }
-    SubmitBatch(engine_, std::move(batch), [this, seq](absl::StatusOr<BatchResults> results) {
-      Completed(seq, std::move(results));
-    });
+    SubmitBatch(
+        engine_, completions_, std::move(batch),
+        [this, seq](absl::StatusOr<BatchResults> results) { Completed(seq, std::move(results)); });
   }
 
   void Completed(uint64_t seq, absl::StatusOr<BatchResults> results) {
@@ -216,7 +226,7 @@ class StreamIncrementReactor final : public grpc::ServerReadReactor<v1::Incremen
       std::lock_guard lock(mu_);
       --inflight_;
       if (!results.ok()) {
-        if (error_.ok()) error_ = results.status();
+        if (error_.ok()) error_ = BatchFault(results.status(), kGrpcFields);
       } else {
         summary_->set_batches(summary_->batches() + 1);
         summary_->set_items(summary_->items() + results->size());
@@ -230,7 +240,7 @@ class StreamIncrementReactor final : public grpc::ServerReadReactor<v1::Incremen
             v1::StreamError* error = summary_->add_errors();
             error->set_seq(seq);
             error->set_index(static_cast<uint32_t>(i));
-            SetError(WithFieldPrefix((*results)[i].status(), fmt::format("items[{}]", i)),
+            SetError(BatchItemFault((*results)[i].status(), kGrpcFields, i),
                      error->mutable_error());
           }
         }
@@ -255,6 +265,7 @@ class StreamIncrementReactor final : public grpc::ServerReadReactor<v1::Incremen
 
   grpc::CallbackServerContext* const ctx_;
   engine::Engine* const engine_;
+  CompletionQueue<>* const completions_;
   const size_t max_inflight_;
   v1::StreamSummary* const summary_;  // guarded by mu_
   v1::IncrementBatch read_;
@@ -272,23 +283,24 @@ class StreamIncrementReactor final : public grpc::ServerReadReactor<v1::Incremen
 
 grpc::ServerReadReactor<v1::IncrementBatch>* CounterdService::StreamIncrement(
     grpc::CallbackServerContext* ctx, v1::StreamSummary* summary) {
-  return NewStreamIncrementReactor(ctx, engine_, max_inflight_batches_, summary);
+  return NewStreamIncrementReactor(ctx, engine_, &completions_, max_inflight_batches_, summary);
 }
 
 grpc::ServerBidiReactor<v1::IncrementBatch, v1::BatchAck>* CounterdService::IncrementStream(
     grpc::CallbackServerContext* ctx) {
-  return NewIncrementStreamReactor(ctx, engine_, max_inflight_batches_);
+  return NewIncrementStreamReactor(ctx, engine_, &completions_, max_inflight_batches_);
 }
 
 grpc::ServerBidiReactor<v1::IncrementBatch, v1::BatchAck>* NewIncrementStreamReactor(
-    grpc::CallbackServerContext* ctx, engine::Engine* engine, size_t max_inflight) {
-  return new IncrementStreamReactor(ctx, engine, max_inflight);
+    grpc::CallbackServerContext* ctx, engine::Engine* engine, CompletionQueue<>* completions,
+    size_t max_inflight) {
+  return new IncrementStreamReactor(ctx, engine, completions, max_inflight);
 }
 
 grpc::ServerReadReactor<v1::IncrementBatch>* NewStreamIncrementReactor(
-    grpc::CallbackServerContext* ctx, engine::Engine* engine, size_t max_inflight,
-    v1::StreamSummary* summary) {
-  return new StreamIncrementReactor(ctx, engine, max_inflight, summary);
+    grpc::CallbackServerContext* ctx, engine::Engine* engine, CompletionQueue<>* completions,
+    size_t max_inflight, v1::StreamSummary* summary) {
+  return new StreamIncrementReactor(ctx, engine, completions, max_inflight, summary);
 }
 
 }  // namespace counterd::api::grpcapi

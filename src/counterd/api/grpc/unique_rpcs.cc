@@ -10,7 +10,6 @@
 
 #include "counterd/api/grpc/service.h"
 #include "counterd/common/errors.h"
-#include "counterd/core/key.h"
 
 namespace counterd::api::grpcapi {
 namespace {
@@ -25,44 +24,52 @@ grpc::ServerUnaryReactor* CounterdService::UniqueAdd(grpc::CallbackServerContext
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   const std::vector<std::string_view> items = StringViews(req->items());
   engine_->UniqueAdd(req->key(), items,
-                     [ctx, reactor, req, resp](absl::StatusOr<engine::UniqueAddResult> r) {
-                       if (r.ok()) {
-                         resp->set_key(req->key());
-                         resp->set_changed(r->changed);
-                         resp->set_estimate(r->estimate);
-                       }
-                       FinishUnary(ctx, reactor, r.status());
-                     });
+                     OnCompletionThread<engine::UniqueAddResult>(
+                         [ctx, reactor, req, resp](absl::StatusOr<engine::UniqueAddResult> r) {
+                           if (r.ok()) {
+                             resp->set_key(req->key());
+                             resp->set_changed(r->changed);
+                             resp->set_estimate(r->estimate);
+                           }
+                           FinishUnary(ctx, reactor, r.status());
+                         }));
   return reactor;
 }
 
 grpc::ServerUnaryReactor* CounterdService::UniqueCount(grpc::CallbackServerContext* ctx,
                                                        const v1::UniqueCountRequest* req,
                                                        v1::UniqueCountResponse* resp) {
-  // The fields are named after this request ("keys[i]"), not the engine's single-key "key".
-  for (int i = 0; i < req->keys_size(); ++i) {
-    absl::Status s = core::ValidateKey(req->keys(i), fmt::format("keys[{}]", i));
-    if (!s.ok()) return FinishNow(ctx, s);
-  }
-  const std::vector<std::string_view> keys = StringViews(req->keys());
-  absl::StatusOr<uint64_t> estimate = engine_->UniqueCount(keys);
-  if (estimate.ok()) resp->set_estimate(*estimate);
-  return FinishNow(ctx, estimate.status());
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  Read(
+      [this, req] {
+        const std::vector<std::string_view> keys = StringViews(req->keys());
+        return CountUnion(*engine_, keys);  // every key named by its position, "keys[i]"
+      },
+      [ctx, reactor, resp](absl::StatusOr<uint64_t> estimate) {
+        if (estimate.ok()) resp->set_estimate(*estimate);
+        FinishUnary(ctx, reactor, estimate.status());
+      });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* CounterdService::UniqueMerge(grpc::CallbackServerContext* ctx,
                                                        const v1::UniqueMergeRequest* req,
                                                        v1::UniqueMergeResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  const std::vector<std::string_view> sources = StringViews(req->sources());
-  engine_->UniqueMerge(req->dest(), sources,
-                       [ctx, reactor, req, resp](absl::StatusOr<uint64_t> estimate) {
-                         if (estimate.ok()) {
-                           resp->set_dest(req->dest());
-                           resp->set_estimate(*estimate);
-                         }
-                         FinishUnary(ctx, reactor, estimate.status());
-                       });
+  // The merge reads its sources first: from Redis with the Redis backend, so not on a callback
+  // thread then.
+  reads_->RunRead([this, ctx, reactor, req, resp] {
+    const std::vector<std::string_view> sources = StringViews(req->sources());
+    engine_->UniqueMerge(
+        req->dest(), sources,
+        OnCompletionThread<uint64_t>([ctx, reactor, req, resp](absl::StatusOr<uint64_t> estimate) {
+          if (estimate.ok()) {
+            resp->set_dest(req->dest());
+            resp->set_estimate(*estimate);
+          }
+          FinishUnary(ctx, reactor, estimate.status());
+        }));
+  });
   return reactor;
 }
 
@@ -72,14 +79,15 @@ grpc::ServerUnaryReactor* CounterdService::SampleAdd(grpc::CallbackServerContext
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   const std::vector<std::string_view> items = StringViews(req->items());
   engine_->SampleAdd(req->key(), items,
-                     [ctx, reactor, req, resp](absl::StatusOr<engine::SampleAddResult> r) {
-                       if (r.ok()) {
-                         resp->set_key(req->key());
-                         resp->set_accepted(r->accepted);
-                         resp->set_size(r->size);
-                       }
-                       FinishUnary(ctx, reactor, r.status());
-                     });
+                     OnCompletionThread<engine::SampleAddResult>(
+                         [ctx, reactor, req, resp](absl::StatusOr<engine::SampleAddResult> r) {
+                           if (r.ok()) {
+                             resp->set_key(req->key());
+                             resp->set_accepted(r->accepted);
+                             resp->set_size(r->size);
+                           }
+                           FinishUnary(ctx, reactor, r.status());
+                         }));
   return reactor;
 }
 
@@ -87,12 +95,16 @@ grpc::ServerUnaryReactor* CounterdService::GetSample(grpc::CallbackServerContext
                                                      const v1::GetSampleRequest* req,
                                                      v1::GetSampleResponse* resp) {
   const int64_t k = req->k() == 0 ? kDefaultSampleK : req->k();
-  absl::StatusOr<std::vector<std::string>> items = engine_->Sample(req->key(), k);
-  if (items.ok()) {
-    resp->set_key(req->key());
-    for (std::string& item : *items) resp->add_items(std::move(item));
-  }
-  return FinishNow(ctx, items.status());
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  Read([this, req, k] { return engine_->Sample(req->key(), k); },
+       [ctx, reactor, req, resp](absl::StatusOr<std::vector<std::string>> items) {
+         if (items.ok()) {
+           resp->set_key(req->key());
+           for (std::string& item : *items) resp->add_items(std::move(item));
+         }
+         FinishUnary(ctx, reactor, items.status());
+       });
+  return reactor;
 }
 
 }  // namespace counterd::api::grpcapi
