@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include "counterd/api/common/read_executor.h"
 #include "counterd/api/grpc/grpc_server.h"
 #include "counterd/api/http/http_server.h"
 #include "counterd/api/resp/server.h"
@@ -90,11 +91,14 @@ int main(int argc, char** argv) {
       "engine open");
   metrics::Registry registry;
   const metrics::CollectorId engine_collector = obs::RegisterEngineCollector(registry, **engine);
+  // One pool for the engine calls that may block, whichever front-end makes them.
+  auto reads = std::make_shared<api::ReadExecutor>(**engine);
   api::http::HttpOptions http_options;
   http_options.address = config->http_addr;
   http_options.threads = config->http_threads;
   http_options.max_body_bytes = config->max_body_bytes;
   http_options.max_connections = config->max_connections;
+  http_options.reads = reads;
   absl::StatusOr<std::unique_ptr<api::http::HttpServer>> http =
       api::http::HttpServer::Start(http_options, engine->get(), &registry);
   if (!http.ok()) {
@@ -108,6 +112,7 @@ int main(int argc, char** argv) {
     api::resp::RespOptions resp_options;
     resp_options.address = config->resp_addr;
     resp_options.max_connections = config->max_connections;
+    resp_options.reads = reads;
     absl::StatusOr<std::unique_ptr<api::resp::RespServer>> started =
         api::resp::RespServer::Start(resp_options, engine->get(), &registry);
     if (!started.ok()) {
@@ -122,6 +127,7 @@ int main(int argc, char** argv) {
   if (!config->grpc_addr.empty()) {
     api::grpcapi::GrpcOptions grpc_options;
     grpc_options.address = config->grpc_addr;
+    grpc_options.reads = reads;
     absl::StatusOr<std::unique_ptr<api::grpcapi::GrpcServer>> started =
         api::grpcapi::GrpcServer::Start(grpc_options, engine->get(), &registry);
     if (!started.ok()) {
@@ -154,6 +160,7 @@ int main(int argc, char** argv) {
   if (grpc) grpc->Stop();
   grpc.reset();
   registry.RemoveCollector(engine_collector);
+  reads.reset();    // the front-ends are gone: nothing is queued on it any more
   engine->reset();  // drains the WAL and takes the final snapshot
   Log(Level::kInfo, "stop",
       {{"ms", std::chrono::duration_cast<std::chrono::milliseconds>(
