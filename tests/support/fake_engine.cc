@@ -5,13 +5,13 @@
 #include <algorithm>
 #include <chrono>
 
-#include "counterd/api/common/engine_rules.h"
 #include "counterd/common/errors.h"
 #include "counterd/core/counter_math.h"
 #include "counterd/core/crdt.h"
 #include "counterd/core/hll.h"
 #include "counterd/core/key.h"
 #include "counterd/core/reservoir.h"
+#include "counterd/engine/validate.h"
 #include "counterd/history/series.h"
 
 namespace counterd::testing {
@@ -26,7 +26,7 @@ absl::Status CheckToken(std::string_view token) {
 }
 
 absl::Status CheckItems(std::span<const std::string_view> items, bool allow_empty_item) {
-  if (absl::Status s = api::CheckItemCount(items.size()); !s.ok()) return s;
+  if (absl::Status s = engine::ValidateItemCount(items.size()); !s.ok()) return s;
   for (size_t i = 0; i < items.size(); ++i) {
     if (items[i].size() > engine::kMaxItemBytes || (!allow_empty_item && items[i].empty())) {
       return Error(Err::kInvalidValue, fmt::format("items[{}]", i),
@@ -166,7 +166,8 @@ void FakeEngine::BatchIncrement(std::span<const engine::IncrementRequest> items,
   {
     std::lock_guard lock(mu_);
     ++calls_;
-    if (absl::Status s = api::CheckBatchSize(items.size()); !s.ok()) return std::move(done)(s);
+    if (absl::Status s = engine::ValidateBatchSize(items.size()); !s.ok())
+      return std::move(done)(s);
     const absl::Status refused = TakeWriteFailure();
     results.reserve(items.size());
     for (const engine::IncrementRequest& item : items) {
@@ -279,7 +280,8 @@ void FakeEngine::UniqueMerge(std::string_view dest, std::span<const std::string_
       return std::move(done)(Error(Err::kTooLarge, "sources",
                                    fmt::format("at most {} source keys", engine::kMaxUnionKeys)));
     }
-    if (absl::Status s = api::CheckKeys(sources, "sources"); !s.ok()) return std::move(done)(s);
+    if (absl::Status s = engine::ValidateKeys(sources, "sources"); !s.ok())
+      return std::move(done)(s);
     if (absl::Status refused = TakeWriteFailure(); !refused.ok()) {
       result = refused;
     } else {
@@ -350,7 +352,7 @@ absl::StatusOr<uint64_t> FakeEngine::UniqueCount(std::span<const std::string_vie
   }
   if (keys.size() == 1) {
     if (absl::Status s = core::ValidateKey(keys[0]); !s.ok()) return s;
-  } else if (absl::Status s = api::CheckKeys(keys); !s.ok()) {
+  } else if (absl::Status s = engine::ValidateKeys(keys); !s.ok()) {
     return s;
   }
   if (absl::Status s = TakeReadFailure(); !s.ok()) return s;

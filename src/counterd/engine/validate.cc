@@ -3,11 +3,21 @@
 #include <fmt/format.h>
 
 #include "counterd/common/errors.h"
-#include "counterd/core/key.h"
+#include "counterd/core/crdt.h"
 #include "counterd/core/reservoir.h"
 #include "counterd/engine/engine.h"
 
 namespace counterd::engine {
+namespace {
+
+absl::Status Limit(size_t n, size_t limit, std::string_view list) {
+  if (n <= limit) return absl::OkStatus();
+  return Error(Err::kTooLarge, list, fmt::format("{} {}; the limit is {}", n, list, limit));
+}
+
+}  // namespace
+
+std::string ListElement(std::string_view list, size_t i) { return fmt::format("{}[{}]", list, i); }
 
 absl::Status ValidateToken(std::string_view token, std::string_view field) {
   if (token.size() > kMaxTokenBytes) {
@@ -18,13 +28,10 @@ absl::Status ValidateToken(std::string_view token, std::string_view field) {
 }
 
 absl::Status ValidateItems(std::span<const std::string_view> items, bool allow_empty_item) {
-  if (items.size() > kMaxItems) {
-    return Error(Err::kTooLarge, "items",
-                 fmt::format("{} items; the limit is {}", items.size(), kMaxItems));
-  }
+  if (absl::Status s = ValidateItemCount(items.size()); !s.ok()) return s;
   for (size_t i = 0; i < items.size(); ++i) {
     if (items[i].size() > kMaxItemBytes || (!allow_empty_item && items[i].empty())) {
-      return Error(Err::kInvalidValue, fmt::format("items[{}]", i),
+      return Error(Err::kInvalidValue, ListElement("items", i),
                    fmt::format("items must be {}..{} bytes, got {}", allow_empty_item ? 0 : 1,
                                kMaxItemBytes, items[i].size()));
     }
@@ -32,35 +39,23 @@ absl::Status ValidateItems(std::span<const std::string_view> items, bool allow_e
   return absl::OkStatus();
 }
 
-absl::Status ValidateBatchSize(size_t size) {
-  if (size <= kMaxBatch) return absl::OkStatus();
-  return Error(Err::kTooLarge, "increments",
-               fmt::format("{} increments; the limit is {}", size, kMaxBatch));
-}
+absl::Status ValidateBatchSize(size_t n) { return Limit(n, kMaxBatch, "increments"); }
+absl::Status ValidateBatchReadSize(size_t n) { return Limit(n, kMaxBatch, "keys"); }
+absl::Status ValidateItemCount(size_t n) { return Limit(n, kMaxItems, "items"); }
+absl::Status ValidateUnionSize(size_t n) { return Limit(n, kMaxUnionKeys, "keys"); }
+absl::Status ValidateReplicaCount(size_t n) { return Limit(n, core::kMaxReplicas, "replicas"); }
 
 absl::Status ValidateUnionKeys(std::span<const std::string_view> keys) {
   if (keys.empty()) return Error(Err::kMissingField, "keys", "at least one key is needed");
-  if (keys.size() > kMaxUnionKeys) {
-    return Error(Err::kTooLarge, "keys", fmt::format("at most {} keys", kMaxUnionKeys));
-  }
-  for (size_t i = 0; i < keys.size(); ++i) {
-    std::string field = keys.size() == 1 ? "key" : fmt::format("keys[{}]", i);
-    if (absl::Status s = core::ValidateKey(keys[i], field); !s.ok()) return s;
-  }
-  return absl::OkStatus();
+  if (absl::Status s = ValidateUnionSize(keys.size()); !s.ok()) return s;
+  if (keys.size() == 1) return core::ValidateKey(keys[0], "key");
+  return ValidateKeys(keys);
 }
 
 absl::Status ValidateMerge(std::string_view dest, std::span<const std::string_view> sources) {
   if (absl::Status s = core::ValidateKey(dest, "dest"); !s.ok()) return s;
-  if (sources.size() > kMaxUnionKeys) {
-    return Error(Err::kTooLarge, "sources", fmt::format("at most {} source keys", kMaxUnionKeys));
-  }
-  for (size_t i = 0; i < sources.size(); ++i) {
-    if (absl::Status s = core::ValidateKey(sources[i], fmt::format("sources[{}]", i)); !s.ok()) {
-      return s;
-    }
-  }
-  return absl::OkStatus();
+  if (absl::Status s = Limit(sources.size(), kMaxUnionKeys, "sources"); !s.ok()) return s;
+  return ValidateKeys(sources, "sources");
 }
 
 absl::Status ValidateSampleK(int64_t k) {

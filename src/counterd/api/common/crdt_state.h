@@ -37,7 +37,7 @@ using ReplicaFieldName =
     absl::FunctionRef<std::string(std::string_view replica, std::string_view part)>;
 
 // Merges `replicas`, in the given order, into an empty state of `kind`; the first fault ends it.
-// The caller checks the number of replicas first (CheckReplicaCount).
+// The caller checks the number of replicas first (engine::ValidateReplicaCount).
 [[nodiscard]] absl::StatusOr<core::CrdtCounter> BuildCrdtState(
     core::CrdtKind kind, std::span<const ReplicaState> replicas, ReplicaFieldName name);
 

@@ -14,15 +14,15 @@ absl::Status BatchFault(const absl::Status& status, const FieldSpelling& spellin
 }
 
 absl::Status BatchItemFault(const absl::Status& status, const FieldSpelling& spelling, size_t i) {
-  return WithFieldPrefix(status, ListElement(spelling.increments, i));
+  return WithFieldPrefix(status, engine::ListElement(spelling.increments, i));
 }
 
 absl::Status KeyFault(const absl::Status& status, std::string_view list, size_t i) {
   if (status.ok()) return status;
   const std::string field = ErrorField(status);
   if (field.empty()) return status;
-  if (field == "key") return WithField(status, ListElement(list, i));
-  return WithFieldPrefix(status, ListElement(list, i));
+  if (field == "key") return WithField(status, engine::ListElement(list, i));
+  return WithFieldPrefix(status, engine::ListElement(list, i));
 }
 
 absl::Status MergeFault(const absl::Status& status, const FieldSpelling& spelling) {

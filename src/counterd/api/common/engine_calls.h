@@ -29,8 +29,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "counterd/api/common/engine_rules.h"
 #include "counterd/engine/engine.h"
+#include "counterd/engine/validate.h"
 
 namespace counterd::api {
 
@@ -65,7 +65,7 @@ struct FieldSpelling {
 template <typename Keys, typename Each>
 [[nodiscard]] absl::Status ReadCounters(engine::Engine& engine, const Keys& keys, Each each,
                                         size_t* failed) {
-  if (absl::Status s = CheckKeys(keys); !s.ok()) return s;
+  if (absl::Status s = engine::ValidateKeys(keys); !s.ok()) return s;
   for (size_t i = 0; i < keys.size(); ++i) {
     absl::StatusOr<engine::CounterRead> read = engine.GetCounter(keys[i]);
     if (!read.ok()) {

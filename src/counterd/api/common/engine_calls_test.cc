@@ -16,7 +16,7 @@ constexpr FieldSpelling kGrpcLike{.increments = "items", .time_suffix = "_ms"};
 constexpr FieldSpelling kHttpLike{.sources = "keys"};
 
 TEST(EngineCalls, BatchFaultsAreSpelledForTheWire) {
-  absl::Status whole = CheckBatchSize(engine::kMaxBatch + 1);
+  absl::Status whole = engine::ValidateBatchSize(engine::kMaxBatch + 1);
   EXPECT_EQ(ErrorField(BatchFault(whole, kCanonical)), "increments");
   EXPECT_EQ(ErrorField(BatchFault(whole, kGrpcLike)), "items");
   EXPECT_EQ(BatchFault(whole, kGrpcLike).message(), whole.message());

@@ -51,7 +51,7 @@ grpc::ServerUnaryReactor* CounterdService::BatchIncrement(grpc::CallbackServerCo
                                                           const v1::BatchIncrementRequest* req,
                                                           v1::BatchIncrementResponse* resp) {
   // Checked before the item views are allocated.
-  if (absl::Status s = CheckBatchSize(req->items_size()); !s.ok()) {
+  if (absl::Status s = engine::ValidateBatchSize(req->items_size()); !s.ok()) {
     return FinishNow(ctx, BatchFault(s, kGrpcFields));
   }
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
@@ -76,7 +76,8 @@ grpc::ServerUnaryReactor* CounterdService::BatchIncrement(grpc::CallbackServerCo
 grpc::ServerUnaryReactor* CounterdService::BatchGet(grpc::CallbackServerContext* ctx,
                                                     const v1::BatchGetRequest* req,
                                                     v1::BatchGetResponse* resp) {
-  if (absl::Status s = CheckBatchReadSize(req->keys_size()); !s.ok()) return FinishNow(ctx, s);
+  if (absl::Status s = engine::ValidateBatchReadSize(req->keys_size()); !s.ok())
+    return FinishNow(ctx, s);
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   // Each key answers for itself: a bad or unreadable key is an error in its own result.
   Read(

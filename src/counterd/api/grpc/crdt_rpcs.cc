@@ -52,7 +52,7 @@ absl::Status RenderCrdt(std::string_view key, const core::CrdtCounter& crdt, v1:
 absl::StatusOr<core::CrdtCounter> CrdtFromProto(const v1::CrdtState& state) {
   absl::StatusOr<std::optional<core::CrdtKind>> kind = KindFromProto(state.kind(), "state.kind");
   if (!kind.ok()) return kind.status();
-  if (absl::Status s = CheckReplicaCount(state.replicas_size()); !s.ok()) {
+  if (absl::Status s = engine::ValidateReplicaCount(state.replicas_size()); !s.ok()) {
     return WithField(s, "state.replicas");
   }
   std::vector<ReplicaState> replicas;

@@ -91,7 +91,8 @@ class IncrementStreamReactor final
       std::lock_guard lock(mu_);
       ++received_;
       seq = batch->seq() != 0 ? batch->seq() : received_;
-      if (absl::Status s = BatchFault(CheckBatchSize(batch->items_size()), kGrpcFields); !s.ok()) {
+      if (absl::Status s = BatchFault(engine::ValidateBatchSize(batch->items_size()), kGrpcFields);
+          !s.ok()) {
         // A protocol fault ends the stream once the earlier batches are acked.
         if (error_.ok()) error_ = s;
         return;
@@ -209,7 +210,8 @@ class StreamIncrementReactor final : public grpc::ServerReadReactor<v1::Incremen
       std::lock_guard lock(mu_);
       ++received_;
       seq = batch->seq() != 0 ? batch->seq() : received_;
-      if (absl::Status s = BatchFault(CheckBatchSize(batch->items_size()), kGrpcFields); !s.ok()) {
+      if (absl::Status s = BatchFault(engine::ValidateBatchSize(batch->items_size()), kGrpcFields);
+          !s.ok()) {
         // A protocol fault ends the stream once the earlier batches are acked.
         if (error_.ok()) error_ = s;
         return;

@@ -99,7 +99,7 @@ void BatchIncrement(Session& s) {
     return s.ReplyError(st);
   }
   // Checked before the per-item buffers grow to the list's size.
-  if (absl::Status st = CheckBatchSize(list->Size()); !st.ok()) return s.ReplyError(st);
+  if (absl::Status st = engine::ValidateBatchSize(list->Size()); !st.ok()) return s.ReplyError(st);
   HandlerScratch& sc = s.scratch();
   sc.items.clear();
   sc.increments.clear();
@@ -137,7 +137,7 @@ void BatchIncrement(Session& s) {
 void BatchGet(Session& s) {
   const JsonValue* root = BodyOrReply(s);
   if (root == nullptr) return;
-  if (absl::Status st = ReadStrings(s, *root, "keys", CheckBatchReadSize); !st.ok()) {
+  if (absl::Status st = ReadStrings(s, *root, "keys", engine::ValidateBatchReadSize); !st.ok()) {
     return s.ReplyError(st);
   }
   std::vector<std::string_view>& keys = s.scratch().views;
@@ -154,7 +154,7 @@ void BatchGet(Session& s) {
             &failed);
         // A failed read names its key (the refusal of a bad key already does).
         if (!st.ok() && failed < keys.size())
-          return WithFieldPrefix(st, ListElement("keys", failed));
+          return WithFieldPrefix(st, engine::ListElement("keys", failed));
         if (!st.ok()) return st;
         return reads;
       },

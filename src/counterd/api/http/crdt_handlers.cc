@@ -121,7 +121,7 @@ void CrdtMerge(Session& s) {
     return s.ReplyError(st);
   }
   // Checked before the list of totals grows to the object's size.
-  if (absl::Status st = CheckReplicaCount(replicas->MemberCount()); !st.ok()) {
+  if (absl::Status st = engine::ValidateReplicaCount(replicas->MemberCount()); !st.ok()) {
     return s.ReplyError(st);
   }
   std::vector<ReplicaState> totals;

@@ -24,7 +24,7 @@ namespace counterd::api::http::handlers {
 // Parses the body as a JSON object or answers the error; nullptr means "answered".
 const JsonValue* BodyOrReply(Session& s);
 // Reads {"<list>":[string...]} into scratch().views (a list of keys or items). The list's size
-// is checked by `check_size` before anything is read (the engine's rule, engine_rules.h).
+// is checked by `check_size` before anything is read (the engine's rule, engine/validate.h).
 absl::Status ReadStrings(Session& s, const JsonValue& root, std::string_view list,
                          absl::Status (*check_size)(size_t));
 

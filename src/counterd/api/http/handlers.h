@@ -7,7 +7,7 @@
 // overflow, sizes, replica ids, history ranges), so every front-end reports the same fault the
 // same way; the handlers add only what is specific to JSON (types, missing members) and place
 // the engine's fields in the request ("increments[3].delta", api/common/engine_calls.h). A list
-// size is checked before its elements are read, with the engine's rule (engine_rules.h).
+// size is checked before its elements are read, with the engine's rule (engine/validate.h).
 //
 // Thread-safety: called on the session's strand.
 #pragma once

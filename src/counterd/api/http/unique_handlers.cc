@@ -41,7 +41,7 @@ void RenderUnion(Session& s, std::string_view dest, absl::StatusOr<uint64_t> est
 void UniqueAdd(Session& s) {
   const JsonValue* root = BodyOrReply(s);
   if (root == nullptr) return;
-  if (absl::Status st = ReadStrings(s, *root, "items", CheckItemCount); !st.ok()) {
+  if (absl::Status st = ReadStrings(s, *root, "items", engine::ValidateItemCount); !st.ok()) {
     return s.ReplyError(st);
   }
   s.engine().UniqueAdd(
@@ -84,7 +84,7 @@ void UniqueGet(Session& s) {
 void UniqueUnion(Session& s) {
   const JsonValue* root = BodyOrReply(s);
   if (root == nullptr) return;
-  if (absl::Status st = ReadStrings(s, *root, "keys", CheckUnionSize); !st.ok()) {
+  if (absl::Status st = ReadStrings(s, *root, "keys", engine::ValidateUnionSize); !st.ok()) {
     return s.ReplyError(st);
   }
   const std::vector<std::string_view>& keys = s.scratch().views;
@@ -116,7 +116,7 @@ void UniqueUnion(Session& s) {
 void SampleAdd(Session& s) {
   const JsonValue* root = BodyOrReply(s);
   if (root == nullptr) return;
-  if (absl::Status st = ReadStrings(s, *root, "items", CheckItemCount); !st.ok()) {
+  if (absl::Status st = ReadStrings(s, *root, "items", engine::ValidateItemCount); !st.ok()) {
     return s.ReplyError(st);
   }
   s.engine().SampleAdd(
