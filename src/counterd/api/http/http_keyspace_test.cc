@@ -1,8 +1,10 @@
 // The keyspace over HTTP/JSON against the real engine: exists on reads, delete per kind, set,
 // expiry (ttl_ms on increments, PUT/GET/DELETE .../expiry) and listing with a cursor.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
+#include <chrono>
 #include <set>
 #include <string>
 
@@ -107,6 +109,29 @@ TEST_F(HttpServerTest, ExpiryFromIncrementsAndTheExpiryPath) {
   ASSERT_EQ(past.status, 200) << past.body;
   EXPECT_FALSE(past["exists"].GetBool());
   EXPECT_FALSE(c.Get("/v1/counters/old")["exists"].GetBool());
+}
+
+TEST_F(HttpServerTest, HistoryKeepsTheIncrementsNotSetsOrDeletes) {
+  Client c(port());
+  ASSERT_EQ(c.Post("/v1/counters/h/increment", R"({"delta":3})").status, 200);
+  ASSERT_EQ(c.Call("PUT", "/v1/counters/h", R"({"value":100})").status, 200);
+  ASSERT_EQ(c.Call("DELETE", "/v1/counters/h").status, 200);
+  ASSERT_EQ(c.Post("/v1/counters/h/increment", R"({"delta":4})").status, 200);
+  ASSERT_EQ(c.Post("/v1/counters/marker/increment", R"({"delta":1})").status, 200);
+  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  const std::string range = fmt::format("?from={}&to={}&step=day", now - 2 * 86400, now + 86400);
+  // The rollup follows the log in order: once the last write is in, so is everything before.
+  ASSERT_TRUE(Eventually("the rollup reached the last write", [&] {
+    Reply r = c.Get("/v1/history/marker" + range);
+    return r.status == 200 && r["points"].Size() > 0;
+  }));
+  Reply h = c.Get("/v1/history/h" + range);
+  ASSERT_EQ(h.status, 200) << h.body;
+  int64_t sum = 0;
+  for (const auto& p : h["points"].GetArray()) sum += p["value"].GetInt64();
+  EXPECT_EQ(sum, 7) << h.body;  // 3 + 4: the set and the delete are not deltas
 }
 
 TEST_F(HttpServerTest, ListKeysPagesThroughEveryKeyOnce) {

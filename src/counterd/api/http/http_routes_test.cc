@@ -63,7 +63,8 @@ TEST_F(HttpServerTest, HealthReadyAndMetrics) {
   for (const char* name :
        {"counterd_wal_bytes_on_disk ", "counterd_wal_budget_bytes ", "counterd_wal_syncs_total ",
         "counterd_wal_durable_lsn ", "counterd_idempotent_replays_total ",
-        "counterd_snapshots_total ", "counterd_wal_fsync_duration_seconds_count "}) {
+        "counterd_snapshots_total ", "counterd_wal_fsync_duration_seconds_count ",
+        "counterd_expired_keys_total "}) {
     EXPECT_NE(r.body.find(name), std::string::npos) << name;
   }
   ExpectError(c.Post("/metrics", ""), 405, "method_not_allowed", "");
