@@ -125,7 +125,7 @@ class Client {
 TEST(KeyspaceCrash, KillNineKeepsEveryAcknowledgedKeyspaceChange) {
   TempDir dir;
   const std::string data = dir.path() + "/data";
-  constexpr int kClients = 4, kRounds = 10;
+  constexpr int kClients = 4, kRounds = 20;
   std::vector<Client> clients;
   for (int i = 0; i < kClients; ++i) clients.emplace_back(i);
   std::mt19937 rng(43);

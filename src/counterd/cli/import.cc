@@ -1,5 +1,8 @@
 // counterctl import --from-redis: copies a running Redis's counters and HLLs into counterd.
 //
+// A Redis Cluster node as the source means the whole cluster: every master serving slots is
+// scanned in turn (CLUSTER NODES); replicas are not read.
+//
 // The source is read with SCAN (so a big keyspace is never listed at once and the source keeps
 // serving), then per key TYPE, PTTL and GET in one pipeline; the copies go to counterd's RESP
 // listener as SET key value [PXAT deadline], pipelined, so they are logged and durable like any
@@ -138,23 +141,47 @@ bool CopyPage(redisContext* source, redisContext* dest, const std::vector<std::s
   return true;
 }
 
-}  // namespace
-
-int ImportFromRedis(const ImportOptions& options) {
-  Conn source = Connect(options.from_redis);
-  if (!source) return 2;
-  Conn dest(nullptr, redisFree);
-  if (!options.dry_run) {
-    dest = Connect(options.resp_addr);
-    if (!dest) return 2;
+// The masters to read: every master that serves slots when `seed` is a Redis Cluster node
+// (CLUSTER NODES), else `seed` alone. Empty on a connection failure.
+std::vector<std::string> SourcesOf(const std::string& seed) {
+  Conn c = Connect(seed);
+  if (!c) return {};
+  Reply nodes = Command(c.get(), {"CLUSTER", "NODES"});
+  if (!nodes || nodes->type != REDIS_REPLY_STRING) return {seed};  // cluster support disabled
+  std::vector<std::string> masters;
+  std::string text(nodes->str, nodes->len);
+  size_t at = 0;
+  while (at < text.size()) {
+    const size_t end = std::min(text.find('\n', at), text.size());
+    std::vector<std::string> fields;
+    for (size_t f = at; f < end;) {
+      const size_t space = std::min(text.find(' ', f), end);
+      fields.push_back(text.substr(f, space - f));
+      f = space + 1;
+    }
+    at = end + 1;
+    // <id> <ip:port@cport[,hostname]> <flags> <master> <ping> <pong> <epoch> <link> <slot>...
+    if (fields.size() < 9 || fields[2].find("master") == std::string::npos ||
+        fields[2].find("fail") != std::string::npos) {
+      continue;
+    }
+    const std::string addr = fields[1].substr(0, fields[1].find('@'));
+    masters.push_back(addr.starts_with(":") ? seed.substr(0, seed.rfind(':')) + addr : addr);
   }
-  Tally tally;
+  return masters.empty() ? std::vector<std::string>{seed} : masters;
+}
+
+// Scans one source node and copies what it holds; an exit code, or -1 to go on.
+int ImportNode(const std::string& addr, const ImportOptions& options, redisContext* dest,
+               Tally* tally) {
+  Conn source = Connect(addr);
+  if (!source) return 2;
   std::string cursor = "0";
   do {
     Reply page = Command(source.get(), {"SCAN", cursor, "MATCH", options.match, "COUNT",
                                         std::to_string(kScanCount)});
     if (!page || page->type != REDIS_REPLY_ARRAY || page->elements != 2) {
-      fmt::print(stderr, "counterctl: SCAN failed on {}: {}\n", options.from_redis,
+      fmt::print(stderr, "counterctl: SCAN failed on {}: {}\n", addr,
                  page && page->type == REDIS_REPLY_ERROR ? page->str : source->errstr);
       return 1;
     }
@@ -164,11 +191,28 @@ int ImportFromRedis(const ImportOptions& options) {
       const redisReply* k = page->element[1]->element[i];
       keys.emplace_back(k->str, k->len);
     }
-    if (!CopyPage(source.get(), dest.get(), keys, options.dry_run, &tally)) {
+    if (!CopyPage(source.get(), dest, keys, options.dry_run, tally)) {
       fmt::print(stderr, "counterctl: connection lost during the import\n");
       return 2;
     }
   } while (cursor != "0");
+  return -1;
+}
+
+}  // namespace
+
+int ImportFromRedis(const ImportOptions& options) {
+  const std::vector<std::string> sources = SourcesOf(options.from_redis);
+  if (sources.empty()) return 2;
+  Conn dest(nullptr, redisFree);
+  if (!options.dry_run) {
+    dest = Connect(options.resp_addr);
+    if (!dest) return 2;
+  }
+  Tally tally;
+  for (const std::string& addr : sources) {
+    if (const int code = ImportNode(addr, options, dest.get(), &tally); code >= 0) return code;
+  }
 
   if (options.json) {
     std::string skipped;
