@@ -15,19 +15,17 @@
 namespace counterd::testing {
 namespace {
 
-// The script's output lines against the server on `port`; empty when node failed.
+// The script's output lines against the server on `port`.
 std::vector<std::string> RunScript(const TempDir& dir, int port) {
-  const std::string out = dir.path() + "/ioredis." + std::to_string(port) + ".out";
-  const std::string cmd = std::string("node ") + COUNTERD_SOURCE_DIR +
-                          "/tests/clients/ioredis_keyspace.js " + std::to_string(port) + " > " +
-                          out + " 2>&1";
-  const int status = std::system(cmd.c_str());
+  const CommandRun run =
+      RunCommand(std::string("node ") + COUNTERD_SOURCE_DIR +
+                     "/tests/clients/ioredis_keyspace.js " + std::to_string(port),
+                 dir.path());
+  EXPECT_EQ(run.exit_code, 0) << "node failed (run ./scripts/test.sh, which installs ioredis):\n"
+                              << run.output;
   std::vector<std::string> lines;
-  std::istringstream text(ReadFileOrEmpty(out));
+  std::istringstream text(run.output);
   for (std::string line; std::getline(text, line);) lines.push_back(line);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-      << "node failed (run ./scripts/test.sh, which installs ioredis):\n"
-      << ReadFileOrEmpty(out);
   return lines;
 }
 
