@@ -109,7 +109,8 @@ void TenantEngine::BatchIncrement(std::span<const engine::IncrementRequest> item
     if (refused[i].ok()) {
       stored.push_back({.key = std::string_view(buffer).substr(begin, ends[i] - begin),
                         .delta = items[i].delta,
-                        .token = items[i].token});
+                        .token = items[i].token,
+                        .ttl_ms = items[i].ttl_ms});
       sent.push_back(i);
     }
     begin = ends[i];
@@ -180,6 +181,48 @@ void TenantEngine::SampleAdd(std::string_view key, std::span<const std::string_v
   engine_->SampleAdd(*stored, items, std::move(done));
 }
 
+// ---------------------------------------------------------------- keyspace writes
+
+void TenantEngine::IncrementWithTtl(const engine::IncrementRequest& request,
+                                    engine::Done<int64_t> done) {
+  if (absl::Status s = Admit(OpKind::kWrite, 1); !s.ok()) return std::move(done)(s);
+  std::string buffer;
+  absl::StatusOr<std::string_view> stored = Stored(request.key, &buffer);
+  if (!stored.ok()) return std::move(done)(stored.status());
+  engine::IncrementRequest copy = request;
+  copy.key = *stored;
+  engine_->IncrementWithTtl(copy, std::move(done));
+}
+
+void TenantEngine::Delete(std::span<const std::string_view> keys, uint8_t kinds,
+                          engine::Done<size_t> done) {
+  if (absl::Status s = Admit(OpKind::kWrite, keys.size()); !s.ok()) return std::move(done)(s);
+  std::string buffer;
+  std::vector<std::string_view> stored;
+  if (absl::Status s = StoredList(keys, "keys", "key", &buffer, &stored); !s.ok()) {
+    return std::move(done)(s);
+  }
+  engine_->Delete(stored, kinds, std::move(done));
+}
+
+void TenantEngine::SetCounter(std::string_view key, int64_t value,
+                              engine::Done<std::optional<int64_t>> done) {
+  if (absl::Status s = Admit(OpKind::kWrite, 1); !s.ok()) return std::move(done)(s);
+  std::string buffer;
+  absl::StatusOr<std::string_view> stored = Stored(key, &buffer);
+  if (!stored.ok()) return std::move(done)(stored.status());
+  engine_->SetCounter(*stored, value, std::move(done));
+}
+
+void TenantEngine::Expire(std::string_view key, uint8_t kinds, int64_t deadline_ms,
+                          engine::Done<bool> done) {
+  if (absl::Status s = Admit(OpKind::kWrite, 1); !s.ok()) return std::move(done)(s);
+  std::string buffer;
+  absl::StatusOr<std::string_view> stored = Stored(key, &buffer);
+  if (!stored.ok()) return std::move(done)(stored.status());
+  engine_->Expire(*stored, kinds, deadline_ms, std::move(done));
+}
+
 // ---------------------------------------------------------------- reads
 
 absl::StatusOr<engine::CounterRead> TenantEngine::GetCounter(std::string_view key) {
@@ -221,6 +264,48 @@ absl::StatusOr<std::vector<std::string>> TenantEngine::Sample(std::string_view k
   absl::StatusOr<std::string_view> stored = Stored(key, &buffer);
   if (!stored.ok()) return stored.status();
   return engine_->Sample(*stored, k);
+}
+
+absl::StatusOr<uint8_t> TenantEngine::Kinds(std::string_view key) {
+  if (absl::Status s = Admit(OpKind::kRead, 1); !s.ok()) return s;
+  std::string buffer;
+  absl::StatusOr<std::string_view> stored = Stored(key, &buffer);
+  if (!stored.ok()) return stored.status();
+  return engine_->Kinds(*stored);
+}
+
+absl::StatusOr<std::optional<int64_t>> TenantEngine::Deadline(std::string_view key) {
+  if (absl::Status s = Admit(OpKind::kRead, 1); !s.ok()) return s;
+  std::string buffer;
+  absl::StatusOr<std::string_view> stored = Stored(key, &buffer);
+  if (!stored.ok()) return stored.status();
+  return engine_->Deadline(*stored);
+}
+
+absl::StatusOr<engine::ScanPage> TenantEngine::Scan(uint64_t cursor, size_t count, uint8_t kinds) {
+  if (absl::Status s = Admit(OpKind::kRead, 1); !s.ok()) return s;
+  absl::StatusOr<engine::ScanPage> page = engine_->Scan(cursor, count, kinds);
+  if (!page.ok()) return page;
+  // The stored forms of this namespace (core/key.h): "<ns>/<key>", and in the default namespace
+  // also the bare keys; anything else is another tenant's.
+  const std::string_view ns = access_.name();
+  const bool is_default = ns == core::kDefaultNamespace;
+  size_t kept = 0;
+  for (auto& entry : page->keys) {
+    std::string& name = entry.second;
+    const size_t slash = name.find('/');
+    if (slash == std::string::npos) {
+      if (!is_default) continue;
+    } else if (std::string_view(name).substr(0, slash) == ns) {
+      name.erase(0, slash + 1);
+    } else {
+      continue;
+    }
+    if (&page->keys[kept] != &entry) page->keys[kept] = std::move(entry);
+    ++kept;
+  }
+  page->keys.resize(kept);
+  return page;
 }
 
 absl::StatusOr<std::vector<history::Point>> TenantEngine::History(std::string_view key,

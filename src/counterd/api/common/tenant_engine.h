@@ -59,6 +59,16 @@ class TenantEngine final : public engine::Engine {
   void SampleAdd(std::string_view key, std::span<const std::string_view> items,
                  engine::Done<engine::SampleAddResult> done) override;
 
+  // ---- keyspace writes (each name counts as one item)
+  void IncrementWithTtl(const engine::IncrementRequest& request,
+                        engine::Done<int64_t> done) override;
+  void Delete(std::span<const std::string_view> keys, uint8_t kinds,
+              engine::Done<size_t> done) override;
+  void SetCounter(std::string_view key, int64_t value,
+                  engine::Done<std::optional<int64_t>> done) override;
+  void Expire(std::string_view key, uint8_t kinds, int64_t deadline_ms,
+              engine::Done<bool> done) override;
+
   // ---- reads
   bool reads_may_block() const override { return engine_->reads_may_block(); }
   absl::StatusOr<engine::CounterRead> GetCounter(std::string_view key) override;
@@ -66,6 +76,11 @@ class TenantEngine final : public engine::Engine {
   absl::StatusOr<uint64_t> UniqueCount(std::span<const std::string_view> keys) override;
   absl::StatusOr<std::optional<std::string>> UniqueBytes(std::string_view key) override;
   absl::StatusOr<std::vector<std::string>> Sample(std::string_view key, int64_t k) override;
+  absl::StatusOr<uint8_t> Kinds(std::string_view key) override;
+  absl::StatusOr<std::optional<int64_t>> Deadline(std::string_view key) override;
+  // Only this namespace's names, as the tenant wrote them (the prefix taken off); a page may
+  // hold fewer names than `count`, or none, before the scan is complete (as Redis's SCAN).
+  absl::StatusOr<engine::ScanPage> Scan(uint64_t cursor, size_t count, uint8_t kinds) override;
   absl::StatusOr<std::vector<history::Point>> History(std::string_view key, int64_t from,
                                                       int64_t to, history::Step step) override;
 

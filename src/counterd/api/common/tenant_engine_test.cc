@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 
 #include "counterd/api/common/jwt_mint.h"
@@ -110,6 +111,40 @@ TEST_F(TenantEngineTest, BatchesUnionsMergesAndSamplesStayInTheirNamespace) {
       Wait<core::CrdtCounter>([&](auto d) { beta.CrdtMerge("c:1", remote, std::move(d)); }).ok());
   EXPECT_EQ(beta.GetCrdt("c:1")->Value().value(), 4);
   EXPECT_EQ(acme.GetCrdt("c:1")->Value().value(), 0);
+}
+
+TEST_F(TenantEngineTest, KeyspaceCallsStayInTheirNamespace) {
+  TenantEngine acme = For("acme"), beta = For("beta"), def = For("");
+  ASSERT_TRUE(Incr(acme, "k:1", 5).ok());
+  ASSERT_TRUE(Incr(beta, "k:1", 7).ok());
+  ASSERT_TRUE(Incr(def, "k:2", 1).ok());
+  ASSERT_TRUE(Incr(def, "x/y", 1).ok());  // stored "default/x/y"
+  // A scan shows a tenant its own names only, as it wrote them.
+  const auto names = [](TenantEngine& e) {
+    std::vector<std::string> out;
+    absl::StatusOr<engine::ScanPage> page = e.Scan(0, 100, core::kAllKinds);
+    EXPECT_TRUE(page.ok());
+    EXPECT_EQ(page->next_cursor, 0u);
+    for (const auto& entry : page->keys) out.push_back(entry.second);
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  EXPECT_EQ(names(acme), std::vector<std::string>{"k:1"});
+  EXPECT_EQ(names(beta), std::vector<std::string>{"k:1"});
+  EXPECT_EQ(names(def), (std::vector<std::string>{"k:2", "x/y"}));
+  // Delete, set and expire reach the tenant's own k:1 only.
+  std::vector<std::string_view> keys = {"k:1"};
+  EXPECT_EQ(*Wait<size_t>([&](auto d) { acme.Delete(keys, core::kAllKinds, std::move(d)); }), 1u);
+  EXPECT_EQ(*acme.Kinds("k:1"), 0);
+  EXPECT_NE(*beta.Kinds("k:1"), 0);
+  EXPECT_EQ(Raw("beta/k:1"), 7);
+  auto previous =
+      Wait<std::optional<int64_t>>([&](auto d) { beta.SetCounter("k:1", 42, std::move(d)); });
+  ASSERT_TRUE(previous.ok());
+  EXPECT_EQ(previous->value_or(-1), 7);
+  EXPECT_EQ(Raw("beta/k:1"), 42);
+  EXPECT_FALSE(*Wait<bool>([&](auto d) { acme.Expire("k:1", core::kAllKinds, 1, std::move(d)); }));
+  EXPECT_FALSE(beta.Deadline("k:1")->has_value());
 }
 
 TEST_F(TenantEngineTest, KeyErrorsNameTheFieldAndTheNamespaceLimit) {
