@@ -79,11 +79,8 @@ absl::StatusOr<std::shared_ptr<Tenancy>> Tenancy::Create(TenancyOptions options,
     if (!v.ok()) return v.status();
     t->verifier_ = std::move(*v);
   }
-  {
-    std::lock_guard lock(t->mu_);
-    // The namespaces named in the limits get their labels first.
-    for (const auto& [name, limits] : t->limits_.namespaces) (void)t->LabelFor(name);
-  }
+  // The namespaces named in the limits get their labels first.
+  for (const auto& [name, limits] : t->options_.limits.namespaces) (void)t->State(name);
   t->default_state_ = t->State(core::kDefaultNamespace);
   t->default_access_ = Access{.ns = t->default_state_};
   return t;
@@ -133,6 +130,7 @@ NamespaceState* Tenancy::State(std::string_view ns) const {
     other.registry = registry_;
     other.write_ops = state.write_ops;
     other.read_ops = state.read_ops;
+    other.quota_refusals = state.quota_refusals;
     Apply(other, clock_->SteadyNanos());
     other_state_ = &other;
   }
@@ -216,6 +214,14 @@ absl::Status Tenancy::Admit(const Access& access, OpKind kind, size_t items) con
 int64_t Tenancy::MaxKeys(std::string_view ns) const {
   std::lock_guard lock(mu_);
   return Effective(limits_, ns).max_keys.value_or(-1);
+}
+
+void Tenancy::OnQuotaRefused(std::string_view ns) const {
+  std::lock_guard lock(mu_);
+  auto it = states_.find(ns);
+  if (it != states_.end() && it->second.quota_refusals != nullptr) {
+    it->second.quota_refusals->Increment();
+  }
 }
 
 void Tenancy::CountRefusal(const NamespaceState* ns, const absl::Status& status) const {

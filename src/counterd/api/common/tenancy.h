@@ -44,6 +44,7 @@
 #include "counterd/api/common/rate_limiter.h"
 #include "counterd/common/string_map.h"
 #include "counterd/obs/metrics.h"
+#include "counterd/store/key_quota.h"
 
 namespace counterd::api {
 
@@ -75,6 +76,9 @@ struct NamespaceState {
   std::atomic<bool> limited{false};  // some bucket limits it: Admit must look
   metrics::Counter* write_ops = nullptr;
   metrics::Counter* read_ops = nullptr;
+  // Made with the state: the store counts quota refusals under its shard locks, where the
+  // registry (whose scrape takes those locks) must not be entered.
+  metrics::Counter* quota_refusals = nullptr;
   metrics::Registry* registry = nullptr;
   std::string label;  // the namespace label of its series
 };
@@ -91,12 +95,12 @@ struct Access {
 
 enum class OpKind : uint8_t { kRead, kWrite, kAdmin };
 
-class Tenancy {
+class Tenancy final : public store::KeyQuota {
  public:
   // Errors: the JWT options' (invalid_value naming the option).
   [[nodiscard]] static absl::StatusOr<std::shared_ptr<Tenancy>> Create(TenancyOptions options,
                                                                        metrics::Registry* registry);
-  ~Tenancy();
+  ~Tenancy() override;
 
   [[nodiscard]] bool auth_on() const { return verifier_ != nullptr; }
   [[nodiscard]] bool metrics_auth() const { return options_.metrics_auth && auth_on(); }
@@ -116,7 +120,8 @@ class Tenancy {
   [[nodiscard]] absl::Status Admit(const Access& access, OpKind kind, size_t items) const;
 
   // The key quota of `ns` (the store asks when a key would be created); -1: none.
-  [[nodiscard]] int64_t MaxKeys(std::string_view ns) const;
+  [[nodiscard]] int64_t MaxKeys(std::string_view ns) const override;
+  void OnQuotaRefused(std::string_view ns) const override;
   // Counts a refusal by its catalogue name (the metrics), for `ns` or, null, for no namespace.
   void CountRefusal(const NamespaceState* ns, const absl::Status& status) const;
 

@@ -23,9 +23,10 @@ namespace counterd::api::resp {
 struct Call {
   std::span<const std::string> args;
   Session& session;
-  engine::Engine* engine;
+  engine::Engine* engine;  // the connection's tenant's view (api/common/tenant_engine.h)
   const ServerState* state;
   ReplyFn reply;
+  const Tenancy* tenancy = nullptr;
 
   // Answers; exactly once per Call.
   void Reply(std::string bytes) { std::move(reply)(std::move(bytes)); }

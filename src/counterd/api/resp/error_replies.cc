@@ -46,6 +46,12 @@ std::string HelloSyntax(std::string_view option) {
 std::string StatusToError(const absl::Status& status) {
   if (IsError(status, Err::kOverflow)) return std::string(kErrOverflow);
   if (IsError(status, Err::kWalFull)) return std::string(kErrWalFull);
+  if (IsError(status, Err::kUnauthenticated))
+    return fmt::format("NOAUTH {}", std::string(status.message()));
+  if (IsError(status, Err::kPermissionDenied))
+    return fmt::format("NOPERM {}", std::string(status.message()));
+  if (IsError(status, Err::kRateLimited))
+    return fmt::format("ERR {}", std::string(status.message()));
   std::string label = ErrorName(status);
   std::replace(label.begin(), label.end(), '_', ' ');
   const std::string field = ErrorField(status);
