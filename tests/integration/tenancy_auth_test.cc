@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <set>
 
 #include "counterd/api/common/jwk_pem.h"
 #include "counterd/api/common/jwt_mint.h"
@@ -133,6 +134,33 @@ TEST_F(TenancyAuth, ATenantReachesOnlyItsOwnKeysOnEveryProtocol) {
             "(array 14)");
   EXPECT_EQ(ReplyText(Command(resp_hello.get(), {"GET", "k:1"})), "7");
 
+  // Listing and deleting: KEYS, SCAN and DBSIZE show a tenant its own names; DEL removes its own.
+  const auto names = [](redisContext* c, std::vector<std::string> command) {
+    RedisReply r = Command(c, command);
+    const redisReply* list = r == nullptr ? nullptr
+                             : r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+                                     r->element[1]->type == REDIS_REPLY_ARRAY
+                                 ? r->element[1]  // SCAN: [cursor, names]
+                                 : r.get();
+    std::set<std::string> out;
+    for (size_t i = 0; list != nullptr && i < list->elements; ++i) {
+      out.emplace(list->element[i]->str, list->element[i]->len);
+    }
+    return out;
+  };
+  // acme's: k:1, the union's dest u:all (HTTP) and the PFMERGE's dest u:2.
+  EXPECT_EQ(names(resp_a.get(), {"KEYS", "*"}), (std::set<std::string>{"k:1", "u:2", "u:all"}));
+  EXPECT_EQ(names(resp_b.get(), {"KEYS", "*"}), (std::set<std::string>{"k:1", "u:1", "s:1"}));
+  EXPECT_EQ(names(resp_a.get(), {"SCAN", "0", "COUNT", "1000"}),
+            (std::set<std::string>{"k:1", "u:2", "u:all"}));
+  EXPECT_EQ(ReplyText(Command(resp_a.get(), {"DBSIZE"})), "3");
+  EXPECT_EQ(ReplyText(Command(resp_a.get(), {"EXISTS", "u:1"})), "0");
+  EXPECT_EQ(ReplyText(Command(resp_a.get(), {"DEL", "u:1", "s:1"})), "0");
+  EXPECT_EQ(ReplyText(Command(resp_b.get(), {"PFCOUNT", "u:1"})), "2");
+  EXPECT_EQ(ReplyText(Command(resp_a.get(), {"SET", "n:1", "3", "EX", "100"})), "OK");
+  EXPECT_EQ(ReplyText(Command(resp_b.get(), {"GET", "n:1"})), "(nil)");
+  EXPECT_EQ(ReplyText(Command(resp_a.get(), {"DEL", "n:1"})), "1");
+
   // gRPC: authorization metadata.
   EXPECT_EQ(GrpcGet(node_, acme, "k:1").value, 6);
   EXPECT_EQ(GrpcGet(node_, beta, "k:1").value, 7);
@@ -206,7 +234,7 @@ TEST_F(TenancyAuth, EveryBadTokenIsRefusedWithTheProtocolsCode) {
   EXPECT_EQ(write.status.error_code(), grpc::StatusCode::PERMISSION_DENIED)
       << write.status.error_message();
   RedisConn resp = RespAs(node_, reader);
-  EXPECT_EQ(ReplyText(Command(resp.get(), {"GET", "k:1"})), "0");
+  EXPECT_EQ(ReplyText(Command(resp.get(), {"GET", "k:1"})), "(nil)");
   EXPECT_EQ(ReplyText(Command(resp.get(), {"INCR", "k:1"})).substr(0, 6), "NOPERM");
   // Snapshot is an admin endpoint.
   EXPECT_EQ(HttpAs(node_, {.token = good})->Post("/v1/admin/snapshot", "").status, 403);
@@ -228,7 +256,7 @@ TEST_F(TenancyAuth, ARotatedJwksTakesTheNewKeyAndRefusesTheRemovedOne) {
   ASSERT_EQ(HttpAs(node_, old_key)->Get("/v1/counters/k:1").status, 200);
   ASSERT_EQ(HttpAs(node_, new_key)->Get("/v1/counters/k:1").status, 401);
   RedisConn before = RespAs(node_, old_key);  // authenticated with the key about to go
-  ASSERT_EQ(ReplyText(Command(before.get(), {"GET", "k:1"})), "0");
+  ASSERT_EQ(ReplyText(Command(before.get(), {"GET", "k:1"})), "(nil)");
 
   WriteFile(jwks_path(), Jwks(KeyC(), "j2"));
   node_.process->process().Signal(SIGHUP);

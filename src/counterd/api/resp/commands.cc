@@ -158,12 +158,12 @@ void CommandExecutor::Execute(std::span<const std::string> args, Session& sessio
     reads_->RunRead([this, spec, tenant, owned = std::vector<std::string>(args.begin(), args.end()),
                      reply = std::move(reply)]() mutable {
       Session detached;
-      Call call{owned, detached, &tenant, state_, std::move(reply), tenancy_};
+      Call call{owned, detached, &tenant, state_, std::move(reply), tenancy_, &tenant};
       spec->handler(call);
     });
     return;
   }
-  Call call{args, session, &tenant, state_, std::move(reply), tenancy_};
+  Call call{args, session, &tenant, state_, std::move(reply), tenancy_, &tenant};
   spec->handler(call);
 }
 
