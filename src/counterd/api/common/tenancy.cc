@@ -67,7 +67,8 @@ Tenancy::Tenancy(TenancyOptions options, metrics::Registry* registry)
     : options_(std::move(options)),
       clock_(options_.clock != nullptr ? options_.clock : &SteadyClock::Instance()),
       registry_(registry),
-      limits_(options_.limits) {}
+      limits_(options_.limits),
+      quota_limits_(options_.limits) {}
 
 Tenancy::~Tenancy() = default;
 
@@ -121,6 +122,10 @@ NamespaceState* Tenancy::State(std::string_view ns) const {
                                              {{"namespace", state.label}, {"kind", "write"}});
     state.read_ops = &registry_->GetCounter(kOpsMetric, kOpsHelp,
                                             {{"namespace", state.label}, {"kind", "read"}});
+    state.quota_refusals = &registry_->GetCounter(
+        kRefusalsMetric, kRefusalsHelp, {{"namespace", state.label}, {"reason", "quota_exceeded"}});
+    std::lock_guard quota_lock(quota_mu_);
+    quota_refusals_.insert_or_assign(state.name, state.quota_refusals);
   }
   Apply(state, clock_->SteadyNanos());
   if (other_state_ == nullptr && states_.size() + 1 >= options_.max_namespaces) {
@@ -211,17 +216,18 @@ absl::Status Tenancy::Admit(const Access& access, OpKind kind, size_t items) con
   return absl::OkStatus();
 }
 
+// The store calls these two under its shard locks, while a scrape holds the registry's lock and
+// takes those shard locks (the engine collector), and State() holds mu_ and takes the
+// registry's: so they take quota_mu_ alone, whose holders take no other lock.
 int64_t Tenancy::MaxKeys(std::string_view ns) const {
-  std::lock_guard lock(mu_);
-  return Effective(limits_, ns).max_keys.value_or(-1);
+  std::lock_guard lock(quota_mu_);
+  return Effective(quota_limits_, ns).max_keys.value_or(-1);
 }
 
 void Tenancy::OnQuotaRefused(std::string_view ns) const {
-  std::lock_guard lock(mu_);
-  auto it = states_.find(ns);
-  if (it != states_.end() && it->second.quota_refusals != nullptr) {
-    it->second.quota_refusals->Increment();
-  }
+  std::lock_guard lock(quota_mu_);
+  auto it = quota_refusals_.find(ns);
+  if (it != quota_refusals_.end()) it->second->Increment();
 }
 
 void Tenancy::CountRefusal(const NamespaceState* ns, const absl::Status& status) const {
@@ -240,6 +246,10 @@ absl::Status Tenancy::ReloadKeys() {
 
 void Tenancy::SetLimits(LimitsConfig limits) {
   std::lock_guard lock(mu_);
+  {
+    std::lock_guard quota_lock(quota_mu_);
+    quota_limits_ = limits;
+  }
   limits_ = std::move(limits);
   const int64_t now = clock_->SteadyNanos();
   for (auto& [name, state] : states_) Apply(state, now);

@@ -148,6 +148,10 @@ class Tenancy final : public store::KeyQuota {
   mutable size_t labelled_ = 0;  // guarded by mu_
   NamespaceState* default_state_ = nullptr;
   mutable NamespaceState* other_state_ = nullptr;  // guarded by mu_
+  // For the store's quota calls (MaxKeys, OnQuotaRefused): see tenancy.cc for the lock order.
+  mutable std::mutex quota_mu_;
+  LimitsConfig quota_limits_;                                 // guarded by quota_mu_
+  mutable StringKeyedMap<metrics::Counter*> quota_refusals_;  // guarded by quota_mu_
   Access default_access_;
 };
 

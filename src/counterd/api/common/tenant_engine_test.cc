@@ -216,5 +216,37 @@ TEST_F(TenantEngineTest, ScopesGateWritesReadsAndAdmin) {
   EXPECT_EQ(Raw("acme/a"), 1);
 }
 
+TEST(TenancyMetrics, NamespacesGetTheirOwnSeriesUpToTheBoundTheRestAreOther) {
+  metrics::Registry registry;
+  LimitsConfig limits;
+  limits.namespaces["limited"].write_rate = 1;
+  limits.namespaces["limited"].write_burst = 1;
+  limits.namespaces["limited"].max_keys = 1;
+  auto tenancy = *Tenancy::Create({.metrics_namespaces = 3, .limits = limits}, &registry);
+  testing::FakeEngine fake;
+  const auto incr = [&](std::string_view ns) {
+    TenantEngine e(&fake, tenancy.get(), *tenancy->Anonymous(ns));
+    return Wait<int64_t>([&](engine::Done<int64_t> d) { e.Increment("k", 1, "", std::move(d)); });
+  };
+  // "limited" (named in the limits) and "default" are labelled first; then one more.
+  for (std::string_view ns : {"acme", "beta", "gamma", "limited", "limited"}) (void)incr(ns);
+  tenancy->OnQuotaRefused("limited");  // what the store calls at the quota
+  const std::string text = registry.Render();
+  const auto has = [&](std::string_view series) { return text.find(series) != std::string::npos; };
+  EXPECT_TRUE(has(R"(counterd_namespace_ops_total{namespace="limited",kind="write"} 1)")) << text;
+  EXPECT_TRUE(has(R"(counterd_namespace_ops_total{namespace="acme",kind="write"} 1)")) << text;
+  EXPECT_TRUE(has(R"(counterd_namespace_ops_total{namespace="other",kind="write"} 2)")) << text;
+  EXPECT_FALSE(has(R"(namespace="beta")")) << text;
+  EXPECT_FALSE(has(R"(namespace="gamma")")) << text;
+  EXPECT_TRUE(
+      has(R"(counterd_namespace_refusals_total{namespace="limited",reason="rate_limited"} 1)"))
+      << text;
+  EXPECT_TRUE(
+      has(R"(counterd_namespace_refusals_total{namespace="limited",reason="quota_exceeded"} 1)"))
+      << text;
+  EXPECT_EQ(tenancy->MaxKeys("limited"), 1);
+  EXPECT_EQ(tenancy->MaxKeys("acme"), -1);
+}
+
 }  // namespace
 }  // namespace counterd::api
