@@ -20,8 +20,8 @@ grpc::ServerUnaryReactor* CounterdService::Increment(grpc::CallbackServerContext
   absl::StatusOr<TenantEngine> tenant = Tenant(ctx);
   if (!tenant.ok()) return FinishNow(ctx, tenant.status());
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  tenant->Increment(
-      req->key(), req->delta(), req->token(),
+  tenant->IncrementWithTtl(
+      {.key = req->key(), .delta = req->delta(), .token = req->token(), .ttl_ms = req->ttl_ms()},
       OnCompletionThread<int64_t>([ctx, reactor, req, resp](absl::StatusOr<int64_t> value) {
         if (value.ok()) {
           resp->set_key(req->key());
@@ -45,6 +45,7 @@ grpc::ServerUnaryReactor* CounterdService::GetCounter(grpc::CallbackServerContex
            resp->set_value(read->value);
            resp->set_pending(read->pending);
            resp->set_as_of_ms(read->as_of_unix_ms);
+           resp->set_exists(read->exists);
          }
          FinishUnary(ctx, reactor, read.status());
        });
@@ -105,6 +106,7 @@ grpc::ServerUnaryReactor* CounterdService::BatchGet(grpc::CallbackServerContext*
           counter->set_value(read->value);
           counter->set_pending(read->pending);
           counter->set_as_of_ms(read->as_of_unix_ms);
+          counter->set_exists(read->exists);
         }
         return absl::OkStatus();
       },
