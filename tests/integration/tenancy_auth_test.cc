@@ -161,6 +161,22 @@ TEST_F(TenancyAuth, ATenantReachesOnlyItsOwnKeysOnEveryProtocol) {
   EXPECT_EQ(ReplyText(Command(resp_b.get(), {"GET", "n:1"})), "(nil)");
   EXPECT_EQ(ReplyText(Command(resp_a.get(), {"DEL", "n:1"})), "1");
 
+  // The same over HTTP (GET /v1/keys) and gRPC (ListKeys): beta's names only.
+  const std::string listed = http_b->Get("/v1/keys?limit=1000").body;
+  EXPECT_TRUE(listed.find(R"("key":"s:1")") != std::string::npos) << listed;
+  EXPECT_EQ(listed.find(R"("key":"u:all")"), std::string::npos) << listed;
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + beta.token);
+    v1::ListKeysRequest req;
+    req.set_limit(1000);
+    v1::ListKeysResponse resp;
+    ASSERT_TRUE(node_.stub->ListKeys(&ctx, req, &resp).ok());
+    std::set<std::string> seen;
+    for (const auto& entry : resp.keys()) seen.insert(entry.key());
+    EXPECT_EQ(seen, (std::set<std::string>{"k:1", "u:1", "s:1"}));
+  }
+
   // gRPC: authorization metadata.
   EXPECT_EQ(GrpcGet(node_, acme, "k:1").value, 6);
   EXPECT_EQ(GrpcGet(node_, beta, "k:1").value, 7);
