@@ -9,7 +9,7 @@ PACKAGES=(
   cmake ninja-build ccache g++ pkg-config clang-format
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libboost-dev rapidjson-dev libfmt-dev libspdlog-dev libcli11-dev
-  libxxhash-dev libzstd-dev libssl-dev
+  libxxhash-dev libzstd-dev libssl-dev libcpp-jwt-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libhiredis-dev redis-server redis-tools prometheus clickhouse-server
   nodejs npm

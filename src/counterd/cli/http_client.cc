@@ -4,6 +4,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <map>
 #include <optional>
 
 namespace counterd::cli {
@@ -18,10 +19,19 @@ struct HttpClient::Impl {
   asio::io_context io;
   std::optional<tcp::socket> socket;
   beast::flat_buffer buffer;
+  std::map<std::string, std::string> headers;
 };
 
 HttpClient::HttpClient(int port) : impl_(std::make_unique<Impl>()) { impl_->port = port; }
 HttpClient::~HttpClient() = default;
+
+void HttpClient::SetHeader(const std::string& name, const std::string& value) {
+  if (value.empty()) {
+    impl_->headers.erase(name);
+  } else {
+    impl_->headers[name] = value;
+  }
+}
 
 HttpResponse HttpClient::Get(const std::string& target) { return Request("GET", target, ""); }
 
@@ -51,6 +61,7 @@ HttpResponse HttpClient::Request(const std::string& method, const std::string& t
     req.version(11);
     req.set(http::field::host, "127.0.0.1");
     req.keep_alive(true);
+    for (const auto& [name, value] : impl_->headers) req.set(name, value);
     if (!body.empty() || method == "POST") {
       req.set(http::field::content_type, "application/json");
       req.body() = body;

@@ -38,6 +38,9 @@ class HttpClient {
   // Any method and raw body (for 405 tests, odd content).
   HttpResponse Request(const std::string& method, const std::string& target,
                        const std::string& body);
+  // A header sent with every later request ("Authorization", "Bearer ..."); an empty value
+  // removes it.
+  void SetHeader(const std::string& name, const std::string& value);
 
  private:
   struct Impl;

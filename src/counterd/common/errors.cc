@@ -11,6 +11,7 @@ namespace {
 
 constexpr absl::string_view kNamePayload = "counterd.dev/error";
 constexpr absl::string_view kFieldPayload = "counterd.dev/field";
+constexpr absl::string_view kRetryPayload = "counterd.dev/retry-after-ms";
 
 struct Entry {
   Err err;
@@ -38,6 +39,8 @@ constexpr std::array kCatalogue = {
     Entry{Err::kRateLimited, "rate_limited", absl::StatusCode::kResourceExhausted, 429},
     Entry{Err::kUnauthenticated, "unauthenticated", absl::StatusCode::kUnauthenticated, 401},
     Entry{Err::kPermissionDenied, "permission_denied", absl::StatusCode::kPermissionDenied, 403},
+    Entry{Err::kQuotaExceeded, "quota_exceeded", absl::StatusCode::kResourceExhausted, 403},
+    Entry{Err::kTimeout, "timeout", absl::StatusCode::kDeadlineExceeded, 408},
     Entry{Err::kUnimplemented, "unimplemented", absl::StatusCode::kUnimplemented, 501},
     Entry{Err::kInternal, "internal", absl::StatusCode::kInternal, 500},
 };
@@ -126,6 +129,21 @@ int HttpStatus(const absl::Status& status) {
 bool IsRetryable(const absl::Status& status) {
   const std::string name = ErrorName(status);
   return name == "wal_full" || name == "unavailable" || name == "rate_limited";
+}
+
+absl::Status WithRetryAfterMs(const absl::Status& status, int64_t ms) {
+  if (status.ok()) return status;
+  absl::Status out = status;
+  out.SetPayload(kRetryPayload, absl::Cord(std::to_string(ms < 0 ? 0 : ms)));
+  return out;
+}
+
+int64_t RetryAfterMs(const absl::Status& status) {
+  auto text = status.GetPayload(kRetryPayload);
+  if (!text.has_value()) return -1;
+  int64_t ms = 0;
+  for (char c : std::string(*text)) ms = ms * 10 + (c - '0');
+  return ms;
 }
 
 absl::Status WithFieldPrefix(const absl::Status& status, std::string_view prefix) {

@@ -13,6 +13,7 @@
 //   ErrorName(s)  -> "invalid_key";   ErrorField(s) -> "key";   HttpStatus(s) -> 400
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -41,6 +42,8 @@ enum class Err {
   kRateLimited,       // tenant over its rate limit (retryable)
   kUnauthenticated,   // no or bad credentials
   kPermissionDenied,  // credentials lack the scope
+  kQuotaExceeded,     // tenant at its key quota: nothing new is created (not retryable)
+  kTimeout,           // the client took too long to send its request; the connection closes
   kUnimplemented,     // the operation exists in the API but not in this build/config
   kInternal,          // a bug or an unexpected environment failure
 };
@@ -64,6 +67,13 @@ enum class Err {
 
 // True when a client should retry the same request later (WAL full, unavailable, rate limited).
 [[nodiscard]] bool IsRetryable(const absl::Status& status);
+
+// Returns `status` carrying a retry hint: the client may retry after `ms` milliseconds (a
+// rate limit's refill time). HTTP sends it as Retry-After (whole seconds, rounded up), gRPC as
+// trailing metadata, RESP in its text.
+[[nodiscard]] absl::Status WithRetryAfterMs(const absl::Status& status, int64_t ms);
+// The retry hint of `status` in milliseconds, or -1 when it carries none.
+[[nodiscard]] int64_t RetryAfterMs(const absl::Status& status);
 
 // Returns `status` with "<field>: " style context prepended to the field name, e.g. nesting
 // "delta" inside "increments[3]" gives "increments[3].delta". OK passes through unchanged.

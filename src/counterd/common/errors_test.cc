@@ -52,5 +52,24 @@ TEST(Errors, FieldPrefixNests) {
   EXPECT_TRUE(WithFieldPrefix(absl::OkStatus(), "x").ok());
 }
 
+TEST(Errors, RetryHintTravelsWithTheStatus) {
+  absl::Status s = Error(Err::kRateLimited, "", "slow down");
+  EXPECT_EQ(RetryAfterMs(s), -1);
+  s = WithRetryAfterMs(s, 1500);
+  EXPECT_EQ(RetryAfterMs(s), 1500);
+  EXPECT_TRUE(IsError(s, Err::kRateLimited));
+  EXPECT_EQ(HttpStatus(s), 429);
+  EXPECT_TRUE(IsRetryable(s));
+  EXPECT_TRUE(WithRetryAfterMs(absl::OkStatus(), 5).ok());
+}
+
+TEST(Errors, QuotaAndTimeoutAreNotRetryable) {
+  const absl::Status quota = Error(Err::kQuotaExceeded, "key", "full");
+  EXPECT_EQ(HttpStatus(quota), 403);
+  EXPECT_EQ(quota.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_FALSE(IsRetryable(quota));
+  EXPECT_EQ(HttpStatus(Error(Err::kTimeout, "", "slow")), 408);
+}
+
 }  // namespace
 }  // namespace counterd

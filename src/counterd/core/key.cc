@@ -68,4 +68,33 @@ absl::StatusOr<std::string> NamespacedKey(std::string_view ns, std::string_view 
   return fmt::format("{}/{}", ns, key);
 }
 
+absl::Status AppendStoredKey(std::string_view ns, std::string_view key, std::string* out,
+                             std::string_view field) {
+  if (absl::Status s = ValidateKey(key, field); !s.ok()) return s;
+  if (StoredBare(ns, key)) {
+    out->append(key);
+    return absl::OkStatus();
+  }
+  if (ns.size() + 1 + key.size() > kMaxKeyBytes) {
+    return Error(Err::kInvalidKey, field,
+                 fmt::format("key is {} bytes; the limit in namespace {} is {} ({} with its "
+                             "prefix \"{}/\")",
+                             key.size(), ns, kMaxKeyBytes - ns.size() - 1, kMaxKeyBytes, ns));
+  }
+  out->append(ns).push_back('/');
+  out->append(key);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> StoredKey(std::string_view ns, std::string_view key) {
+  std::string out;
+  if (absl::Status s = AppendStoredKey(ns, key, &out); !s.ok()) return s;
+  return out;
+}
+
+std::string_view NamespaceOf(std::string_view stored) {
+  const size_t slash = stored.find('/');
+  return slash == std::string_view::npos ? kDefaultNamespace : stored.substr(0, slash);
+}
+
 }  // namespace counterd::core

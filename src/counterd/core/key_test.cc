@@ -43,5 +43,34 @@ TEST(NamespacedKey, PrefixesAndValidates) {
   EXPECT_EQ(ErrorField(NamespacedKey("acme", "").status()), "key");
 }
 
+TEST(StoredKey, DefaultNamespaceKeysWithoutSlashStayBare) {
+  EXPECT_EQ(*StoredKey("default", "content:1"), "content:1");
+  EXPECT_TRUE(StoredBare("default", "content:1"));
+  EXPECT_FALSE(StoredBare("acme", "content:1"));
+  EXPECT_FALSE(StoredBare("default", "acme/content:1"));
+}
+
+TEST(StoredKey, IsInjectiveAcrossNamespaces) {
+  // A default-namespace key that looks namespaced never lands in that namespace.
+  EXPECT_EQ(*StoredKey("default", "acme/content:1"), "default/acme/content:1");
+  EXPECT_EQ(*StoredKey("acme", "content:1"), "acme/content:1");
+  EXPECT_EQ(*StoredKey("acme", "x/y"), "acme/x/y");
+  EXPECT_EQ(NamespaceOf("acme/content:1"), "acme");
+  EXPECT_EQ(NamespaceOf("default/acme/content:1"), "default");
+  EXPECT_EQ(NamespaceOf("content:1"), "default");
+}
+
+TEST(StoredKey, TheStoredFormFitsTheKeyLimit) {
+  EXPECT_TRUE(StoredKey("acme", std::string(kMaxKeyBytes - 5, 'k')).ok());
+  absl::StatusOr<std::string> s = StoredKey("acme", std::string(kMaxKeyBytes - 4, 'k'));
+  EXPECT_TRUE(IsError(s.status(), Err::kInvalidKey));
+  EXPECT_EQ(ErrorField(s.status()), "key");
+  EXPECT_NE(s.status().message().find("251"), std::string_view::npos) << s.status();
+  EXPECT_TRUE(IsError(StoredKey("acme", "sp ace").status(), Err::kInvalidKey));
+  std::string out = "x";
+  EXPECT_FALSE(AppendStoredKey("acme", "", &out).ok());
+  EXPECT_EQ(out, "x");  // nothing appended on error
+}
+
 }  // namespace
 }  // namespace counterd::core

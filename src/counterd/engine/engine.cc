@@ -166,6 +166,7 @@ void EngineImpl::CrdtIncrement(std::string_view key, std::optional<core::CrdtKin
   WriteOutcome<core::CrdtCounter> outcome = pipeline_->Execute<core::CrdtCounter>(
       keys, [&](WriteScope& scope, WriteLog& log) -> absl::StatusOr<core::CrdtCounter> {
         ExpireIfDue(scope, log, key);
+        if (absl::Status s = scope.AdmitName(key); !s.ok()) return s;
         const core::CrdtCounter* current = scope.Crdt(key);
         core::CrdtCounter next =
             current != nullptr ? *current : core::CrdtCounter(kind.value_or(core::CrdtKind::kPN));
@@ -198,6 +199,7 @@ void EngineImpl::CrdtMerge(std::string_view key, const core::CrdtCounter& remote
   WriteOutcome<core::CrdtCounter> outcome = pipeline_->Execute<core::CrdtCounter>(
       keys, [&](WriteScope& scope, WriteLog& log) -> absl::StatusOr<core::CrdtCounter> {
         ExpireIfDue(scope, log, key);
+        if (absl::Status s = scope.AdmitName(key); !s.ok()) return s;
         const core::CrdtCounter* current = scope.Crdt(key);
         core::CrdtCounter next = current != nullptr ? *current : core::CrdtCounter(remote.kind());
         if (absl::Status s = next.Merge(remote); !s.ok()) return s;
@@ -217,6 +219,7 @@ void EngineImpl::UniqueAdd(std::string_view key, std::span<const std::string_vie
   WriteOutcome<UniqueAddResult> outcome = pipeline_->Execute<UniqueAddResult>(
       keys, [&](WriteScope& scope, WriteLog& log) -> absl::StatusOr<UniqueAddResult> {
         ExpireIfDue(scope, log, key);
+        if (absl::Status s = scope.AdmitName(key); !s.ok()) return s;
         const Op op = WithItems(OpType::kUniqueAdd, key, items);
         store::ApplyResult applied;
         if (absl::Status s = log.Commit(op, &applied); !s.ok()) return s;
@@ -241,6 +244,7 @@ void EngineImpl::UniqueMerge(std::string_view dest, std::span<const std::string_
   WriteOutcome<uint64_t> outcome = pipeline_->Execute<uint64_t>(
       keys, [&](WriteScope& scope, WriteLog& log) -> absl::StatusOr<uint64_t> {
         for (std::string_view key : keys) ExpireIfDue(scope, log, key);
+        if (absl::Status s = scope.AdmitName(dest); !s.ok()) return s;
         for (std::string_view source : sources) {
           if (const core::HyperLogLog* local = scope.Unique(source)) merged.Merge(*local);
         }
@@ -262,6 +266,7 @@ void EngineImpl::SampleAdd(std::string_view key, std::span<const std::string_vie
   WriteOutcome<SampleAddResult> outcome = pipeline_->Execute<SampleAddResult>(
       keys, [&](WriteScope& scope, WriteLog& log) -> absl::StatusOr<SampleAddResult> {
         ExpireIfDue(scope, log, key);
+        if (absl::Status s = scope.AdmitName(key); !s.ok()) return s;
         const Op op = WithItems(OpType::kSampleAdd, key, items);
         store::ApplyResult applied;
         if (absl::Status s = log.Commit(op, &applied); !s.ok()) return s;

@@ -85,6 +85,8 @@ struct EngineOptions {
   std::optional<RedisBackendOptions> redis;
   // History: exported to ClickHouse when a URL is set, else kept as a local per-minute rollup.
   HistoryOptions history;
+  // Key quotas per namespace (store/key_quota.h); null: none.
+  std::shared_ptr<const store::KeyQuota> key_quota;
 };
 
 template <typename T>

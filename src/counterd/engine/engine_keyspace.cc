@@ -122,6 +122,7 @@ void EngineImpl::SetCounter(std::string_view key, int64_t value,
   WriteOutcome<std::optional<int64_t>> outcome = pipeline_->Execute<std::optional<int64_t>>(
       keys, [&](WriteScope& scope, WriteLog& log) -> absl::StatusOr<std::optional<int64_t>> {
         ExpireIfDue(scope, log, key);
+        if (absl::Status s = scope.AdmitName(key); !s.ok()) return s;
         const std::optional<int64_t> previous = scope.StageCounterSet(key, value);
         Op set;
         set.type = OpType::kCounterSet;

@@ -37,7 +37,8 @@ absl::Status EngineImpl::Recover() {
                           .local = {.sample_capacity = options_.sample_capacity,
                                     .token_retention_s = options_.token_retention_s,
                                     .max_tokens = options_.max_tokens,
-                                    .clock_ms = options_.clock_ms},
+                                    .clock_ms = options_.clock_ms,
+                                    .key_quota = options_.key_quota},
                           .redis = options_.redis});
   if (!backend.ok()) return backend.status();
   backend_ = std::move(*backend);

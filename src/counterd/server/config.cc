@@ -3,9 +3,14 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "counterd/common/errors.h"
+#include "counterd/core/key.h"
 #include "counterd/redis/cluster_client.h"
+#include "counterd/server/limits_file.h"
 
 namespace counterd::server {
 
@@ -107,8 +112,36 @@ absl::StatusOr<ServerConfig> ParseFlags(int argc, char** argv, int* exit_code,
                  "seconds between writes of the local rollup file (the WAL keeps what is newer)")
       ->check(CLI::Range(0.01, 86400.0))
       ->capture_default_str();
+  std::string jwt_secret_file, jwks_file, issuer, audience;
+  std::vector<std::string> public_keys;
+  int64_t leeway_s = 30;
+  app.add_option("--auth-jwt-secret-file", jwt_secret_file,
+                 "turns JWT auth on: HS256 secret (the file's bytes, a trailing newline dropped)");
+  app.add_option("--auth-jwt-public-key", public_keys,
+                 "turns JWT auth on: an RS256 public key (PEM) as [KID=]FILE (kid: the file name "
+                 "without extension); repeatable, chosen by the token's kid");
+  app.add_option("--auth-jwks-file", jwks_file,
+                 "turns JWT auth on: a JSON Web Key Set file, re-read on SIGHUP");
+  app.add_option("--auth-issuer", issuer, "required iss claim (default: not checked)");
+  app.add_option("--auth-audience", audience, "required aud claim (default: not checked)");
+  app.add_option("--auth-leeway", leeway_s, "seconds of clock skew allowed for exp and nbf")
+      ->check(CLI::Range(int64_t{0}, int64_t{3600}))
+      ->capture_default_str();
+  app.add_flag("--metrics-auth", config.tenancy.metrics_auth,
+               "GET /metrics needs a token with counters:admin (with auth on)");
+  app.add_option("--metrics-namespaces", config.tenancy.metrics_namespaces,
+                 "namespaces with their own metric label (the rest count as \"other\")")
+      ->capture_default_str();
+  app.add_option("--resp-namespace", config.resp_namespace,
+                 "namespace of RESP connections with auth off (default: the default namespace)");
+  // [limits] tables are read by ReadLimits; anything else unknown in the file is an error.
+  app.allow_config_extras(CLI::config_extras_mode::capture);
+  app.allow_extras();
   try {
     app.parse(argc, argv);
+    if (!app.remaining().empty()) {
+      throw CLI::ExtrasError(app.remaining());
+    }
   } catch (const CLI::ParseError& error) {
     std::ostringstream out, err;
     *exit_code = app.exit(error, out, err);
@@ -116,6 +149,59 @@ absl::StatusOr<ServerConfig> ParseFlags(int argc, char** argv, int* exit_code,
     return Error(Err::kInvalidValue, "flags", *message);
   }
   e.ack_mode = ack_mode == "buffered" ? engine::AckMode::kBuffered : engine::AckMode::kDurable;
+  const auto fail = [&](std::string_view flag, const absl::Status& s) {
+    *exit_code = 2;
+    *message = fmt::format("{}: {}\n", flag, std::string(s.message()));
+    return Error(Err::kInvalidValue, flag, *message);
+  };
+  const auto read_file = [](const std::string& path, std::string* out) {
+    std::ifstream in(path);
+    if (!in) return false;
+    std::stringstream text;
+    text << in.rdbuf();
+    *out = text.str();
+    return true;
+  };
+  if (!jwt_secret_file.empty() || !public_keys.empty() || !jwks_file.empty()) {
+    api::JwtOptions jwt{
+        .jwks_file = jwks_file, .issuer = issuer, .audience = audience, .leeway_s = leeway_s};
+    if (!jwt_secret_file.empty()) {
+      if (!read_file(jwt_secret_file, &jwt.hs256_secret)) {
+        return fail("--auth-jwt-secret-file", Error(Err::kInvalidValue, "", "cannot read it"));
+      }
+      while (!jwt.hs256_secret.empty() &&
+             (jwt.hs256_secret.back() == '\n' || jwt.hs256_secret.back() == '\r')) {
+        jwt.hs256_secret.pop_back();
+      }
+      if (jwt.hs256_secret.size() < 32) {
+        return fail("--auth-jwt-secret-file",
+                    Error(Err::kInvalidValue, "", "an HS256 secret needs at least 32 bytes"));
+      }
+    }
+    for (const std::string& spec : public_keys) {
+      const size_t eq = spec.find('=');
+      const std::string path = eq == std::string::npos ? spec : spec.substr(eq + 1);
+      const std::string kid = eq == std::string::npos ? std::filesystem::path(path).stem().string()
+                                                      : spec.substr(0, eq);
+      std::string pem;
+      if (!read_file(path, &pem)) {
+        return fail("--auth-jwt-public-key", Error(Err::kInvalidValue, "", "cannot read " + path));
+      }
+      jwt.rsa_public_keys.emplace_back(kid, std::move(pem));
+    }
+    config.tenancy.jwt = std::move(jwt);
+  }
+  if (!config.resp_namespace.empty()) {
+    if (absl::Status s = core::ValidateNamespace(config.resp_namespace); !s.ok()) {
+      return fail("--resp-namespace", s);
+    }
+  }
+  if (auto* opt = app.get_option("--config"); opt != nullptr && opt->count() > 0) {
+    config.config_file = opt->as<std::string>();
+  }
+  absl::StatusOr<api::LimitsConfig> limits = ReadLimits(config.config_file);
+  if (!limits.ok()) return fail("--config", limits.status());
+  config.tenancy.limits = std::move(*limits);
   // Both checked by IsMember above.
   config.log_level = obs::ParseLevel(log_level).value_or(obs::Level::kInfo);
   config.log_format = obs::ParseLogFormat(log_format).value_or(obs::LogFormat::kText);

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "counterd/api/common/tenancy.h"
 #include "counterd/engine/engine.h"
 #include "counterd/obs/log.h"
 
@@ -22,6 +23,11 @@ struct ServerConfig {
   int http_threads = 0;   // 0: one per core
   size_t max_body_bytes = 8u << 20;
   size_t max_connections = 10000;
+  // Tenancy: auth (JWT keys; auth is on when any key is given), limits (from the config file's
+  // [limits] tables, server/limits_file.h), per-namespace metrics.
+  api::TenancyOptions tenancy;
+  std::string config_file;     // re-read for limits on SIGHUP ("" = none)
+  std::string resp_namespace;  // RESP listener's namespace with auth off
   obs::Level log_level = obs::Level::kInfo;
   obs::LogFormat log_format = obs::LogFormat::kText;
 };

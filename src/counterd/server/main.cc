@@ -1,6 +1,7 @@
 // counterd — the server binary: flags → engine (WAL + embedded store or Redis Cluster) →
 // front-ends.
 // SIGTERM/SIGINT: stop accepting, finish in-flight requests, take a final snapshot, exit 0.
+// SIGHUP: re-read the JWKS file and the config file's [limits]; connections stay.
 // Everything it reports goes to the log (stderr, --log-format): `start` once serving, `stop`
 // once stopped, `start_failed` when it cannot start (exit 1).
 #include <fmt/format.h>
@@ -15,6 +16,7 @@
 #include <string>
 
 #include "counterd/api/common/read_executor.h"
+#include "counterd/api/common/tenancy.h"
 #include "counterd/api/grpc/grpc_server.h"
 #include "counterd/api/http/http_server.h"
 #include "counterd/api/resp/server.h"
@@ -24,6 +26,7 @@
 #include "counterd/obs/log.h"
 #include "counterd/obs/metrics.h"
 #include "counterd/server/config.h"
+#include "counterd/server/limits_file.h"
 
 namespace {
 
@@ -53,6 +56,7 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
   if (config->engine.redis) {
@@ -76,6 +80,15 @@ int main(int argc, char** argv) {
         status.message());
   };
 
+  metrics::Registry registry;
+  // One tenancy (auth, namespaces, limits) for every front-end; the store asks it for quotas.
+  absl::StatusOr<std::shared_ptr<api::Tenancy>> tenancy =
+      api::Tenancy::Create(config->tenancy, &registry);
+  if (!tenancy.ok()) {
+    start_failed("auth", "", tenancy.status());
+    return 1;
+  }
+  config->engine.key_quota = *tenancy;
   const auto opening = std::chrono::steady_clock::now();
   absl::StatusOr<std::unique_ptr<engine::Engine>> engine = engine::Engine::Open(config->engine);
   if (!engine.ok()) {
@@ -89,7 +102,6 @@ int main(int argc, char** argv) {
                   std::chrono::steady_clock::now() - opening)
                   .count()}},
       "engine open");
-  metrics::Registry registry;
   const metrics::CollectorId engine_collector = obs::RegisterEngineCollector(registry, **engine);
   // One pool for the engine calls that may block, whichever front-end makes them.
   auto reads = std::make_shared<api::ReadExecutor>(**engine);
@@ -99,6 +111,7 @@ int main(int argc, char** argv) {
   http_options.max_body_bytes = config->max_body_bytes;
   http_options.max_connections = config->max_connections;
   http_options.reads = reads;
+  http_options.tenancy = *tenancy;
   absl::StatusOr<std::unique_ptr<api::http::HttpServer>> http =
       api::http::HttpServer::Start(http_options, engine->get(), &registry);
   if (!http.ok()) {
@@ -113,6 +126,8 @@ int main(int argc, char** argv) {
     resp_options.address = config->resp_addr;
     resp_options.max_connections = config->max_connections;
     resp_options.reads = reads;
+    resp_options.tenancy = *tenancy;
+    resp_options.default_namespace = config->resp_namespace;
     absl::StatusOr<std::unique_ptr<api::resp::RespServer>> started =
         api::resp::RespServer::Start(resp_options, engine->get(), &registry);
     if (!started.ok()) {
@@ -128,6 +143,7 @@ int main(int argc, char** argv) {
     api::grpcapi::GrpcOptions grpc_options;
     grpc_options.address = config->grpc_addr;
     grpc_options.reads = reads;
+    grpc_options.tenancy = *tenancy;
     absl::StatusOr<std::unique_ptr<api::grpcapi::GrpcServer>> started =
         api::grpcapi::GrpcServer::Start(grpc_options, engine->get(), &registry);
     if (!started.ok()) {
@@ -149,7 +165,20 @@ int main(int argc, char** argv) {
       "node {} serving HTTP on {}", (*engine)->node_id(), config->http_addr);
 
   int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  for (;;) {
+    sigwait(&stop_signals, &signal_number);
+    if (signal_number != SIGHUP) break;
+    // Key rotation and new limits, without a restart or a dropped connection.
+    absl::Status keys = (*tenancy)->ReloadKeys();
+    absl::StatusOr<api::LimitsConfig> limits = server::ReadLimits(config->config_file);
+    if (limits.ok()) (*tenancy)->SetLimits(std::move(*limits));
+    if (keys.ok() && limits.ok()) {
+      Log(Level::kInfo, "reload", {}, "reloaded the keys and limits");
+    } else {
+      Log(Level::kError, "reload", {{"keys", keys}, {"limits", limits.status()}},
+          "reload failed; what could not be read is kept");
+    }
+  }
   const auto stopping = std::chrono::steady_clock::now();
   Log(Level::kInfo, "stopping", {{"signal", signal_number}}, "signal {}, shutting down",
       signal_number);

@@ -32,6 +32,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -46,6 +47,7 @@
 #include "counterd/core/hll.h"
 #include "counterd/core/ops.h"
 #include "counterd/core/reservoir.h"
+#include "counterd/store/key_quota.h"
 #include "counterd/wal/follower.h"
 
 namespace counterd::store {
@@ -57,6 +59,9 @@ struct StoreOptions {
   size_t max_tokens = 1'000'000;   // ...and at most this many (oldest evicted first)
   // Unix milliseconds, for key deadlines (tests inject one); unset: the system clock.
   std::function<int64_t()> clock_ms;
+  // Key quotas per namespace (store/key_quota.h); null: none, and no counting. The embedded
+  // store enforces them; the Redis Cluster backend does not (yet).
+  std::shared_ptr<const KeyQuota> key_quota;
 };
 
 // What an idempotency token remembers: the record that applied its increment (a retry waits for
@@ -101,8 +106,10 @@ struct ScanPage {
 class WriteScope {
  public:
   // counter(key) += delta, staged, unless the sum leaves int64 (kOverflow naming "delta";
-  // nothing staged). Returns the new local value: the value itself in the embedded store, this
-  // node's pending delta with Redis Cluster (overflow checks run against it).
+  // nothing staged) or it would create the name past its namespace's key quota
+  // (kQuotaExceeded naming "key"; nothing staged). Returns the new local value: the value itself in
+  // the embedded store, this node's pending delta with Redis Cluster (overflow checks run against
+  // it).
   [[nodiscard]] virtual absl::StatusOr<int64_t> StageCounterAdd(std::string_view key, int64_t delta,
                                                                 std::string_view token) = 0;
   // When the name's deadline has passed, stages the removal of every kind it holds and returns
@@ -133,6 +140,13 @@ class WriteScope {
   virtual const TokenEntry* Token(std::string_view key, std::string_view token, int64_t now_us) = 0;
   // A hint that the counter of `key` is staged soon (overlaps a large batch's cache misses).
   virtual void PrefetchCounter(std::string_view key) = 0;
+  // Before a write that may create the name `key` (any but a counter add, which
+  // StageCounterAdd checks itself): OK, or kQuotaExceeded naming "key" when the name holds
+  // nothing yet and its namespace holds its key quota (store/key_quota.h).
+  [[nodiscard]] virtual absl::Status AdmitName(std::string_view key) {
+    (void)key;
+    return absl::OkStatus();
+  }
   // Applies an operation that is not staged (CRDT, HLL, sample) that was checked and logged as
   // record `lsn`.
   // Errors only for an operation that cannot apply (a corrupt log).

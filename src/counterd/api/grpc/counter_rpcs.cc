@@ -17,8 +17,10 @@ namespace counterd::api::grpcapi {
 grpc::ServerUnaryReactor* CounterdService::Increment(grpc::CallbackServerContext* ctx,
                                                      const v1::IncrementRequest* req,
                                                      v1::IncrementResponse* resp) {
+  absl::StatusOr<TenantEngine> tenant = Tenant(ctx);
+  if (!tenant.ok()) return FinishNow(ctx, tenant.status());
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  engine_->IncrementWithTtl(
+  tenant->IncrementWithTtl(
       {.key = req->key(), .delta = req->delta(), .token = req->token(), .ttl_ms = req->ttl_ms()},
       OnCompletionThread<int64_t>([ctx, reactor, req, resp](absl::StatusOr<int64_t> value) {
         if (value.ok()) {
@@ -33,8 +35,10 @@ grpc::ServerUnaryReactor* CounterdService::Increment(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* CounterdService::GetCounter(grpc::CallbackServerContext* ctx,
                                                       const v1::GetCounterRequest* req,
                                                       v1::GetCounterResponse* resp) {
+  absl::StatusOr<TenantEngine> tenant = Tenant(ctx);
+  if (!tenant.ok()) return FinishNow(ctx, tenant.status());
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  Read([this, req] { return engine_->GetCounter(req->key()); },
+  Read([engine = *tenant, req]() mutable { return engine.GetCounter(req->key()); },
        [ctx, reactor, req, resp](absl::StatusOr<engine::CounterRead> read) {
          if (read.ok()) {
            resp->set_key(req->key());
@@ -51,6 +55,8 @@ grpc::ServerUnaryReactor* CounterdService::GetCounter(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* CounterdService::BatchIncrement(grpc::CallbackServerContext* ctx,
                                                           const v1::BatchIncrementRequest* req,
                                                           v1::BatchIncrementResponse* resp) {
+  absl::StatusOr<TenantEngine> tenant = Tenant(ctx);
+  if (!tenant.ok()) return FinishNow(ctx, tenant.status());
   // Checked before the item views are allocated.
   if (absl::Status s = engine::ValidateBatchSize(req->items_size()); !s.ok()) {
     return FinishNow(ctx, BatchFault(s, kGrpcFields));
@@ -58,7 +64,7 @@ grpc::ServerUnaryReactor* CounterdService::BatchIncrement(grpc::CallbackServerCo
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   std::unique_ptr<ItemViews> views = Views(req->items());
   std::span<const engine::IncrementRequest> items(*views);
-  engine_->BatchIncrement(
+  tenant->BatchIncrement(
       items, OnCompletionThread<BatchResults>([ctx, reactor, req, resp, views = std::move(views)](
                                                   absl::StatusOr<BatchResults> results) {
         if (results.ok()) {
@@ -77,18 +83,20 @@ grpc::ServerUnaryReactor* CounterdService::BatchIncrement(grpc::CallbackServerCo
 grpc::ServerUnaryReactor* CounterdService::BatchGet(grpc::CallbackServerContext* ctx,
                                                     const v1::BatchGetRequest* req,
                                                     v1::BatchGetResponse* resp) {
+  absl::StatusOr<TenantEngine> tenant = Tenant(ctx);
+  if (!tenant.ok()) return FinishNow(ctx, tenant.status());
   if (absl::Status s = engine::ValidateBatchReadSize(req->keys_size()); !s.ok())
     return FinishNow(ctx, s);
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   // Each key answers for itself: a bad or unreadable key is an error in its own result.
   Read(
-      [this, req, resp] {
+      [engine = *tenant, req, resp]() mutable {
         resp->mutable_results()->Reserve(req->keys_size());
         for (int i = 0; i < req->keys_size(); ++i) {
           const std::string& key = req->keys(i);
           v1::CounterResult* out = resp->add_results();
           out->set_key(key);
-          absl::StatusOr<engine::CounterRead> read = engine_->GetCounter(key);
+          absl::StatusOr<engine::CounterRead> read = engine.GetCounter(key);
           if (!read.ok()) {
             SetError(KeyFault(read.status(), "keys", static_cast<size_t>(i)), out->mutable_error());
             continue;
@@ -109,6 +117,8 @@ grpc::ServerUnaryReactor* CounterdService::BatchGet(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* CounterdService::GetHistory(grpc::CallbackServerContext* ctx,
                                                       const v1::GetHistoryRequest* req,
                                                       v1::GetHistoryResponse* resp) {
+  absl::StatusOr<TenantEngine> tenant = Tenant(ctx);
+  if (!tenant.ok()) return FinishNow(ctx, tenant.status());
   history::Step step = history::Step::kMinute;
   switch (req->step()) {
     case v1::HISTORY_STEP_UNSPECIFIED:
@@ -138,7 +148,9 @@ grpc::ServerUnaryReactor* CounterdService::GetHistory(grpc::CallbackServerContex
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   reads_->Blocking(
       completion_thread_.get_executor(),
-      [this, req, from, to, step] { return engine_->History(req->key(), from, to, step); },
+      [engine = *tenant, req, from, to, step]() mutable {
+        return engine.History(req->key(), from, to, step);
+      },
       [ctx, reactor, req, resp](absl::StatusOr<std::vector<history::Point>> points) {
         if (!points.ok()) {
           return FinishUnary(ctx, reactor, HistoryFault(points.status(), kGrpcFields));

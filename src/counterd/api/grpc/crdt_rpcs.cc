@@ -77,31 +77,35 @@ absl::StatusOr<core::CrdtCounter> CrdtFromProto(const v1::CrdtState& state) {
 grpc::ServerUnaryReactor* CounterdService::CrdtIncrement(grpc::CallbackServerContext* ctx,
                                                          const v1::CrdtIncrementRequest* req,
                                                          v1::CrdtState* resp) {
+  absl::StatusOr<TenantEngine> tenant = Tenant(ctx);
+  if (!tenant.ok()) return FinishNow(ctx, tenant.status());
   absl::StatusOr<std::optional<core::CrdtKind>> kind = KindFromProto(req->kind(), "kind");
   if (!kind.ok()) return FinishNow(ctx, kind.status());
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  engine_->CrdtIncrement(req->key(), *kind, req->replica(), req->delta(),
-                         OnCompletionThread<core::CrdtCounter>(
-                             [ctx, reactor, req, resp](absl::StatusOr<core::CrdtCounter> crdt) {
-                               absl::Status s = crdt.status();
-                               if (s.ok()) s = RenderCrdt(req->key(), *crdt, resp);
-                               FinishUnary(ctx, reactor, s);
-                             }));
+  tenant->CrdtIncrement(req->key(), *kind, req->replica(), req->delta(),
+                        OnCompletionThread<core::CrdtCounter>(
+                            [ctx, reactor, req, resp](absl::StatusOr<core::CrdtCounter> crdt) {
+                              absl::Status s = crdt.status();
+                              if (s.ok()) s = RenderCrdt(req->key(), *crdt, resp);
+                              FinishUnary(ctx, reactor, s);
+                            }));
   return reactor;
 }
 
 grpc::ServerUnaryReactor* CounterdService::GetCrdt(grpc::CallbackServerContext* ctx,
                                                    const v1::GetCrdtRequest* req,
                                                    v1::CrdtState* resp) {
+  absl::StatusOr<TenantEngine> tenant = Tenant(ctx);
+  if (!tenant.ok()) return FinishNow(ctx, tenant.status());
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   using CrdtRead = std::pair<core::CrdtCounter, bool>;
   Read(
-      [this, req]() -> absl::StatusOr<CrdtRead> {
-        absl::StatusOr<core::CrdtCounter> crdt = engine_->GetCrdt(req->key());
+      [engine = *tenant, req]() mutable -> absl::StatusOr<CrdtRead> {
+        absl::StatusOr<core::CrdtCounter> crdt = engine.GetCrdt(req->key());
         if (!crdt.ok()) return crdt.status();
         const bool evidence = !crdt->replicas().empty();
         return CrdtRead(*std::move(crdt),
-                        KindExists(*engine_, req->key(), core::kCrdtKind, evidence));
+                        KindExists(engine, req->key(), core::kCrdtKind, evidence));
       },
       [ctx, reactor, req, resp](absl::StatusOr<CrdtRead> crdt) {
         absl::Status s = crdt.status();
@@ -115,19 +119,21 @@ grpc::ServerUnaryReactor* CounterdService::GetCrdt(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* CounterdService::CrdtMerge(grpc::CallbackServerContext* ctx,
                                                      const v1::CrdtMergeRequest* req,
                                                      v1::CrdtState* resp) {
+  absl::StatusOr<TenantEngine> tenant = Tenant(ctx);
+  if (!tenant.ok()) return FinishNow(ctx, tenant.status());
   if (!req->has_state()) {
     return FinishNow(ctx, Error(Err::kMissingField, "state", "the state to merge is missing"));
   }
   absl::StatusOr<core::CrdtCounter> remote = CrdtFromProto(req->state());
   if (!remote.ok()) return FinishNow(ctx, remote.status());
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  engine_->CrdtMerge(req->key(), *remote,
-                     OnCompletionThread<core::CrdtCounter>(
-                         [ctx, reactor, req, resp](absl::StatusOr<core::CrdtCounter> crdt) {
-                           absl::Status s = crdt.status();
-                           if (s.ok()) s = RenderCrdt(req->key(), *crdt, resp);
-                           FinishUnary(ctx, reactor, s);
-                         }));
+  tenant->CrdtMerge(req->key(), *remote,
+                    OnCompletionThread<core::CrdtCounter>(
+                        [ctx, reactor, req, resp](absl::StatusOr<core::CrdtCounter> crdt) {
+                          absl::Status s = crdt.status();
+                          if (s.ok()) s = RenderCrdt(req->key(), *crdt, resp);
+                          FinishUnary(ctx, reactor, s);
+                        }));
   return reactor;
 }
 

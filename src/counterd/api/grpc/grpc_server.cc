@@ -24,6 +24,37 @@ constexpr char kServiceName[] = "counterd.v1.Counterd";
 
 }  // namespace
 
+// ---------------------------------------------------------------- tenancy
+
+absl::StatusOr<TenantEngine> CounterdService::Tenant(grpc::CallbackServerContext* ctx) const {
+  const auto& metadata = ctx->client_metadata();
+  const auto value = [&](const char* name) -> std::string_view {
+    auto it = metadata.find(name);
+    return it == metadata.end() ? std::string_view()
+                                : std::string_view(it->second.data(), it->second.size());
+  };
+  const std::string_view ns = value("x-counterd-namespace");
+  if (!tenancy_->auth_on()) {
+    absl::StatusOr<Access> access = tenancy_->Anonymous(ns, "x-counterd-namespace");
+    if (!access.ok()) return access.status();
+    return TenantEngine(engine_, tenancy_.get(), *access);
+  }
+  std::string_view auth = value("authorization");
+  constexpr std::string_view kBearer = "Bearer ";
+  std::string_view token;
+  if (auth.size() > kBearer.size() &&
+      (auth.substr(0, kBearer.size()) == kBearer || auth.substr(0, kBearer.size()) == "bearer ")) {
+    token = auth.substr(kBearer.size());
+  }
+  absl::StatusOr<Access> access = tenancy_->Authenticate(token);
+  if (!access.ok()) return access.status();
+  if (!ns.empty() && ns != access->name()) {
+    return Error(Err::kPermissionDenied, "x-counterd-namespace",
+                 fmt::format("the token is for namespace {}", access->name()));
+  }
+  return TenantEngine(engine_, tenancy_.get(), *access);
+}
+
 // ---------------------------------------------------------------- the server
 
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcOptions& options,
@@ -49,7 +80,8 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcOptions&
   server->shutdown_grace_s_ = options.shutdown_grace_s;
   server->service_ = std::make_unique<CounterdService>(
       engine, options.max_inflight_batches,
-      options.reads ? options.reads : std::make_shared<ReadExecutor>(*engine));
+      options.reads ? options.reads : std::make_shared<ReadExecutor>(*engine),
+      options.tenancy ? options.tenancy : *Tenancy::Create({}, nullptr));
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.address, grpc::InsecureServerCredentials(), &server->port_);
   builder.RegisterService(server->service_.get());

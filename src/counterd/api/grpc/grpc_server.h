@@ -47,6 +47,7 @@ class Server;
 
 namespace counterd::api {
 class ReadExecutor;
+class Tenancy;
 }  // namespace counterd::api
 
 namespace counterd::api::grpcapi {
@@ -63,6 +64,9 @@ struct GrpcOptions {
   // Where engine calls that may block run (api/common/read_executor.h); shared with the other
   // front-ends of the same engine. Null: the server makes its own.
   std::shared_ptr<ReadExecutor> reads;
+  // Tenancy (api/common/tenancy.h): `authorization: Bearer <JWT>` metadata with auth on,
+  // `x-counterd-namespace` with auth off. Null: auth off, no limits.
+  std::shared_ptr<Tenancy> tenancy;
 };
 
 class CounterdService;

@@ -85,6 +85,8 @@ void SetExpiry(const std::string& key, bool exists, std::optional<int64_t> deadl
 grpc::ServerUnaryReactor* CounterdService::Delete(grpc::CallbackServerContext* ctx,
                                                   const v1::DeleteRequest* req,
                                                   v1::DeleteResponse* resp) {
+  absl::StatusOr<TenantEngine> tenant = Tenant(ctx);
+  if (!tenant.ok()) return FinishNow(ctx, tenant.status());
   absl::StatusOr<uint8_t> kinds = KindMask(req->kinds());
   if (!kinds.ok()) return FinishNow(ctx, kinds.status());
   if (absl::Status s = engine::ValidateBatchReadSize(req->keys_size()); !s.ok()) {
@@ -93,38 +95,42 @@ grpc::ServerUnaryReactor* CounterdService::Delete(grpc::CallbackServerContext* c
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   auto keys = std::make_unique<std::vector<std::string_view>>(StringViews(req->keys()));
   std::span<const std::string_view> view(*keys);
-  engine_->Delete(view, *kinds,
-                  OnCompletionThread<size_t>(
-                      [ctx, reactor, resp, keys = std::move(keys)](absl::StatusOr<size_t> deleted) {
-                        if (deleted.ok()) resp->set_deleted(*deleted);
-                        // The engine names a lone key "key"; here it is the list's first.
-                        FinishUnary(ctx, reactor,
-                                    keys->size() == 1 ? KeyFault(deleted.status(), "keys", 0)
-                                                      : deleted.status());
-                      }));
+  tenant->Delete(view, *kinds,
+                 OnCompletionThread<size_t>(
+                     [ctx, reactor, resp, keys = std::move(keys)](absl::StatusOr<size_t> deleted) {
+                       if (deleted.ok()) resp->set_deleted(*deleted);
+                       // The engine names a lone key "key"; here it is the list's first.
+                       FinishUnary(ctx, reactor,
+                                   keys->size() == 1 ? KeyFault(deleted.status(), "keys", 0)
+                                                     : deleted.status());
+                     }));
   return reactor;
 }
 
 grpc::ServerUnaryReactor* CounterdService::SetCounter(grpc::CallbackServerContext* ctx,
                                                       const v1::SetCounterRequest* req,
                                                       v1::SetCounterResponse* resp) {
+  absl::StatusOr<TenantEngine> tenant = Tenant(ctx);
+  if (!tenant.ok()) return FinishNow(ctx, tenant.status());
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  engine_->SetCounter(req->key(), req->value(),
-                      OnCompletionThread<std::optional<int64_t>>(
-                          [ctx, reactor, req, resp](absl::StatusOr<std::optional<int64_t>> prev) {
-                            if (prev.ok()) {
-                              resp->set_key(req->key());
-                              resp->set_value(req->value());
-                              if (*prev) resp->set_previous(**prev);
-                            }
-                            FinishUnary(ctx, reactor, prev.status());
-                          }));
+  tenant->SetCounter(req->key(), req->value(),
+                     OnCompletionThread<std::optional<int64_t>>(
+                         [ctx, reactor, req, resp](absl::StatusOr<std::optional<int64_t>> prev) {
+                           if (prev.ok()) {
+                             resp->set_key(req->key());
+                             resp->set_value(req->value());
+                             if (*prev) resp->set_previous(**prev);
+                           }
+                           FinishUnary(ctx, reactor, prev.status());
+                         }));
   return reactor;
 }
 
 grpc::ServerUnaryReactor* CounterdService::Expire(grpc::CallbackServerContext* ctx,
                                                   const v1::ExpireRequest* req,
                                                   v1::ExpiryResponse* resp) {
+  absl::StatusOr<TenantEngine> tenant = Tenant(ctx);
+  if (!tenant.ok()) return FinishNow(ctx, tenant.status());
   absl::StatusOr<uint8_t> kinds = KindMask(req->kinds());
   if (!kinds.ok()) return FinishNow(ctx, kinds.status());
   int64_t deadline = 0;
@@ -153,7 +159,7 @@ grpc::ServerUnaryReactor* CounterdService::Expire(grpc::CallbackServerContext* c
                                   "one of ttl_ms, deadline_ms or persist is required"));
   }
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  engine_->Expire(
+  tenant->Expire(
       req->key(), *kinds, deadline,
       OnCompletionThread<bool>([ctx, reactor, req, resp, deadline](absl::StatusOr<bool> exists) {
         if (exists.ok()) {
@@ -169,16 +175,18 @@ grpc::ServerUnaryReactor* CounterdService::Expire(grpc::CallbackServerContext* c
 grpc::ServerUnaryReactor* CounterdService::GetExpiry(grpc::CallbackServerContext* ctx,
                                                      const v1::GetExpiryRequest* req,
                                                      v1::ExpiryResponse* resp) {
+  absl::StatusOr<TenantEngine> tenant = Tenant(ctx);
+  if (!tenant.ok()) return FinishNow(ctx, tenant.status());
   absl::StatusOr<uint8_t> kinds = KindMask(req->kinds());
   if (!kinds.ok()) return FinishNow(ctx, kinds.status());
   using Expiry = std::pair<bool, std::optional<int64_t>>;
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   Read(
-      [this, req, mask = *kinds]() -> absl::StatusOr<Expiry> {
-        absl::StatusOr<uint8_t> held = engine_->Kinds(req->key());
+      [engine = *tenant, req, mask = *kinds]() mutable -> absl::StatusOr<Expiry> {
+        absl::StatusOr<uint8_t> held = engine.Kinds(req->key());
         if (!held.ok()) return held.status();
         if ((*held & mask) == 0) return Expiry(false, std::nullopt);
-        absl::StatusOr<std::optional<int64_t>> deadline = engine_->Deadline(req->key());
+        absl::StatusOr<std::optional<int64_t>> deadline = engine.Deadline(req->key());
         if (!deadline.ok()) return deadline.status();
         return Expiry(true, *deadline);
       },
@@ -192,6 +200,8 @@ grpc::ServerUnaryReactor* CounterdService::GetExpiry(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* CounterdService::ListKeys(grpc::CallbackServerContext* ctx,
                                                     const v1::ListKeysRequest* req,
                                                     v1::ListKeysResponse* resp) {
+  absl::StatusOr<TenantEngine> tenant = Tenant(ctx);
+  if (!tenant.ok()) return FinishNow(ctx, tenant.status());
   uint8_t kinds = core::kAllKinds;
   if (req->kind() != v1::KEY_KIND_UNSPECIFIED) {
     kinds = KindBit(req->kind());
@@ -207,7 +217,8 @@ grpc::ServerUnaryReactor* CounterdService::ListKeys(grpc::CallbackServerContext*
                    fmt::format("limit must be 1..{}, got {}", engine::kMaxScanCount, limit)));
   }
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  Read([this, req, limit, kinds] { return engine_->Scan(req->cursor(), limit, kinds); },
+  Read([engine = *tenant, req, limit,
+        kinds]() mutable { return engine.Scan(req->cursor(), limit, kinds); },
        [ctx, reactor, req, resp](absl::StatusOr<engine::ScanPage> page) {
          if (page.ok()) {
            for (auto& [kind, name] : page->keys) {

@@ -28,6 +28,10 @@ grpc::Status ToGrpcStatus(const absl::Status& status, grpc::CallbackServerContex
   if (std::string field = ErrorField(status); !field.empty()) {
     ctx->AddTrailingMetadata("counterd-error-field", field);
   }
+  // A rate limit's retry hint (also in the message): milliseconds.
+  if (const int64_t ms = RetryAfterMs(status); ms >= 0) {
+    ctx->AddTrailingMetadata("counterd-retry-after-ms", std::to_string(ms));
+  }
   // absl::StatusCode and grpc::StatusCode share their numbers.
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), FieldAndMessage(status));
 }

@@ -33,6 +33,7 @@
 #include "counterd/api/common/completion_queue.h"
 #include "counterd/api/common/engine_calls.h"
 #include "counterd/api/common/read_executor.h"
+#include "counterd/api/common/tenant_engine.h"
 #include "counterd/engine/engine.h"
 #include "counterd/v1/counterd.grpc.pb.h"
 
@@ -65,18 +66,23 @@ std::vector<std::string_view> StringViews(
 
 // ---- stream_rpcs.cc ----
 // Batch completions of a stream run from `completions`.
+// The stream's tenant view is copied into its reactor; a refused call gets a reactor that only
+// finishes with `refused`.
 grpc::ServerBidiReactor<v1::IncrementBatch, v1::BatchAck>* NewIncrementStreamReactor(
-    grpc::CallbackServerContext* ctx, engine::Engine* engine, CompletionQueue<>* completions,
-    size_t max_inflight);
+    grpc::CallbackServerContext* ctx, const absl::StatusOr<TenantEngine>& engine,
+    CompletionQueue<>* completions, size_t max_inflight);
 grpc::ServerReadReactor<v1::IncrementBatch>* NewStreamIncrementReactor(
-    grpc::CallbackServerContext* ctx, engine::Engine* engine, CompletionQueue<>* completions,
-    size_t max_inflight, v1::StreamSummary* summary);
+    grpc::CallbackServerContext* ctx, const absl::StatusOr<TenantEngine>& engine,
+    CompletionQueue<>* completions, size_t max_inflight, v1::StreamSummary* summary);
 
 class CounterdService final : public v1::Counterd::CallbackService {
  public:
   CounterdService(engine::Engine* engine, size_t max_inflight_batches,
-                  std::shared_ptr<ReadExecutor> reads)
-      : engine_(engine), max_inflight_batches_(max_inflight_batches), reads_(std::move(reads)) {
+                  std::shared_ptr<ReadExecutor> reads, std::shared_ptr<Tenancy> tenancy)
+      : engine_(engine),
+        max_inflight_batches_(max_inflight_batches),
+        reads_(std::move(reads)),
+        tenancy_(std::move(tenancy)) {
     completions_.Bind(completion_thread_.get_executor());
   }
 
@@ -157,6 +163,10 @@ class CounterdService final : public v1::Counterd::CallbackService {
                                      v1::ListKeysResponse* resp) override;
 
  private:
+  // The call's tenant (api/common/tenancy.h): `authorization: Bearer <JWT>` metadata with auth
+  // on, `x-counterd-namespace` with auth off (default: the default namespace).
+  absl::StatusOr<TenantEngine> Tenant(grpc::CallbackServerContext* ctx) const;
+
   // An engine completion that runs `fn(absl::StatusOr<T>)` on the completion thread.
   template <typename T, typename Fn>
   engine::Done<T> OnCompletionThread(Fn fn) {
@@ -175,6 +185,7 @@ class CounterdService final : public v1::Counterd::CallbackService {
   engine::Engine* const engine_;
   const size_t max_inflight_batches_;
   const std::shared_ptr<ReadExecutor> reads_;
+  const std::shared_ptr<Tenancy> tenancy_;
   boost::asio::thread_pool completion_thread_{1};
   CompletionQueue<> completions_;  // drains on completion_thread_
 };

@@ -47,7 +47,7 @@ void SubmitBatch(engine::Engine* engine, CompletionQueue<>* completions,
 class IncrementStreamReactor final
     : public grpc::ServerBidiReactor<v1::IncrementBatch, v1::BatchAck> {
  public:
-  IncrementStreamReactor(grpc::CallbackServerContext* ctx, engine::Engine* engine,
+  IncrementStreamReactor(grpc::CallbackServerContext* ctx, TenantEngine engine,
                          CompletionQueue<>* completions, size_t max_inflight)
       : ctx_(ctx), engine_(engine), completions_(completions), max_inflight_(max_inflight) {
     Step();
@@ -100,7 +100,7 @@ class IncrementStreamReactor final
       ++inflight_;
     }
     SubmitBatch(
-        engine_, completions_, std::move(batch),
+        &engine_, completions_, std::move(batch),
         [this, seq](absl::StatusOr<BatchResults> results) { Completed(seq, std::move(results)); });
   }
 
@@ -153,7 +153,7 @@ class IncrementStreamReactor final
   }
 
   grpc::CallbackServerContext* const ctx_;
-  engine::Engine* const engine_;
+  TenantEngine engine_;  // the stream's tenant
   CompletionQueue<>* const completions_;
   const size_t max_inflight_;
   v1::IncrementBatch read_;  // target of the outstanding read
@@ -176,7 +176,7 @@ class IncrementStreamReactor final
 // batch is durable.
 class StreamIncrementReactor final : public grpc::ServerReadReactor<v1::IncrementBatch> {
  public:
-  StreamIncrementReactor(grpc::CallbackServerContext* ctx, engine::Engine* engine,
+  StreamIncrementReactor(grpc::CallbackServerContext* ctx, TenantEngine engine,
                          CompletionQueue<>* completions, size_t max_inflight,
                          v1::StreamSummary* summary)
       : ctx_(ctx),
@@ -219,7 +219,7 @@ class StreamIncrementReactor final : public grpc::ServerReadReactor<v1::Incremen
       ++inflight_;
     }
     SubmitBatch(
-        engine_, completions_, std::move(batch),
+        &engine_, completions_, std::move(batch),
         [this, seq](absl::StatusOr<BatchResults> results) { Completed(seq, std::move(results)); });
   }
 
@@ -266,7 +266,7 @@ class StreamIncrementReactor final : public grpc::ServerReadReactor<v1::Incremen
   }
 
   grpc::CallbackServerContext* const ctx_;
-  engine::Engine* const engine_;
+  TenantEngine engine_;  // the stream's tenant
   CompletionQueue<>* const completions_;
   const size_t max_inflight_;
   v1::StreamSummary* const summary_;  // guarded by mu_
@@ -281,28 +281,45 @@ class StreamIncrementReactor final : public grpc::ServerReadReactor<v1::Incremen
   absl::Status error_;
 };
 
+// A stream refused at its start (authentication): it only finishes with the refusal.
+template <typename Base>
+class RefusedStream final : public Base {
+ public:
+  RefusedStream(grpc::CallbackServerContext* ctx, const absl::Status& status) {
+    this->Finish(ToGrpcStatus(status, ctx));
+  }
+  void OnDone() override { delete this; }
+};
+
 }  // namespace
 
 grpc::ServerReadReactor<v1::IncrementBatch>* CounterdService::StreamIncrement(
     grpc::CallbackServerContext* ctx, v1::StreamSummary* summary) {
-  return NewStreamIncrementReactor(ctx, engine_, &completions_, max_inflight_batches_, summary);
+  return NewStreamIncrementReactor(ctx, Tenant(ctx), &completions_, max_inflight_batches_, summary);
 }
 
 grpc::ServerBidiReactor<v1::IncrementBatch, v1::BatchAck>* CounterdService::IncrementStream(
     grpc::CallbackServerContext* ctx) {
-  return NewIncrementStreamReactor(ctx, engine_, &completions_, max_inflight_batches_);
+  return NewIncrementStreamReactor(ctx, Tenant(ctx), &completions_, max_inflight_batches_);
 }
 
 grpc::ServerBidiReactor<v1::IncrementBatch, v1::BatchAck>* NewIncrementStreamReactor(
-    grpc::CallbackServerContext* ctx, engine::Engine* engine, CompletionQueue<>* completions,
-    size_t max_inflight) {
-  return new IncrementStreamReactor(ctx, engine, completions, max_inflight);
+    grpc::CallbackServerContext* ctx, const absl::StatusOr<TenantEngine>& engine,
+    CompletionQueue<>* completions, size_t max_inflight) {
+  if (!engine.ok()) {
+    return new RefusedStream<grpc::ServerBidiReactor<v1::IncrementBatch, v1::BatchAck>>(
+        ctx, engine.status());
+  }
+  return new IncrementStreamReactor(ctx, *engine, completions, max_inflight);
 }
 
 grpc::ServerReadReactor<v1::IncrementBatch>* NewStreamIncrementReactor(
-    grpc::CallbackServerContext* ctx, engine::Engine* engine, CompletionQueue<>* completions,
-    size_t max_inflight, v1::StreamSummary* summary) {
-  return new StreamIncrementReactor(ctx, engine, completions, max_inflight, summary);
+    grpc::CallbackServerContext* ctx, const absl::StatusOr<TenantEngine>& engine,
+    CompletionQueue<>* completions, size_t max_inflight, v1::StreamSummary* summary) {
+  if (!engine.ok()) {
+    return new RefusedStream<grpc::ServerReadReactor<v1::IncrementBatch>>(ctx, engine.status());
+  }
+  return new StreamIncrementReactor(ctx, *engine, completions, max_inflight, summary);
 }
 
 }  // namespace counterd::api::grpcapi

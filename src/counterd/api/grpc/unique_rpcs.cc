@@ -22,34 +22,38 @@ constexpr int64_t kDefaultSampleK = 100;
 grpc::ServerUnaryReactor* CounterdService::UniqueAdd(grpc::CallbackServerContext* ctx,
                                                      const v1::UniqueAddRequest* req,
                                                      v1::UniqueAddResponse* resp) {
+  absl::StatusOr<TenantEngine> tenant = Tenant(ctx);
+  if (!tenant.ok()) return FinishNow(ctx, tenant.status());
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   const std::vector<std::string_view> items = StringViews(req->items());
-  engine_->UniqueAdd(req->key(), items,
-                     OnCompletionThread<engine::UniqueAddResult>(
-                         [ctx, reactor, req, resp](absl::StatusOr<engine::UniqueAddResult> r) {
-                           if (r.ok()) {
-                             resp->set_key(req->key());
-                             resp->set_changed(r->changed);
-                             resp->set_estimate(r->estimate);
-                           }
-                           FinishUnary(ctx, reactor, r.status());
-                         }));
+  tenant->UniqueAdd(req->key(), items,
+                    OnCompletionThread<engine::UniqueAddResult>(
+                        [ctx, reactor, req, resp](absl::StatusOr<engine::UniqueAddResult> r) {
+                          if (r.ok()) {
+                            resp->set_key(req->key());
+                            resp->set_changed(r->changed);
+                            resp->set_estimate(r->estimate);
+                          }
+                          FinishUnary(ctx, reactor, r.status());
+                        }));
   return reactor;
 }
 
 grpc::ServerUnaryReactor* CounterdService::UniqueCount(grpc::CallbackServerContext* ctx,
                                                        const v1::UniqueCountRequest* req,
                                                        v1::UniqueCountResponse* resp) {
+  absl::StatusOr<TenantEngine> tenant = Tenant(ctx);
+  if (!tenant.ok()) return FinishNow(ctx, tenant.status());
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   Read(
-      [this, req]() -> absl::StatusOr<std::pair<uint64_t, bool>> {
+      [engine = *tenant, req]() mutable -> absl::StatusOr<std::pair<uint64_t, bool>> {
         const std::vector<std::string_view> keys = StringViews(req->keys());
         // every key named by its position, "keys[i]"
-        absl::StatusOr<uint64_t> estimate = CountUnion(*engine_, keys);
+        absl::StatusOr<uint64_t> estimate = CountUnion(engine, keys);
         if (!estimate.ok()) return estimate.status();
         bool exists = false;
         for (std::string_view key : keys) {
-          exists = exists || KindExists(*engine_, key, core::kUniqueKind, *estimate > 0);
+          exists = exists || KindExists(engine, key, core::kUniqueKind, *estimate > 0);
         }
         return std::pair(*estimate, exists);
       },
@@ -66,12 +70,14 @@ grpc::ServerUnaryReactor* CounterdService::UniqueCount(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* CounterdService::UniqueMerge(grpc::CallbackServerContext* ctx,
                                                        const v1::UniqueMergeRequest* req,
                                                        v1::UniqueMergeResponse* resp) {
+  absl::StatusOr<TenantEngine> tenant = Tenant(ctx);
+  if (!tenant.ok()) return FinishNow(ctx, tenant.status());
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   // The merge reads its sources first: from Redis with the Redis backend, so not on a callback
   // thread then.
-  reads_->RunRead([this, ctx, reactor, req, resp] {
+  reads_->RunRead([this, engine = *tenant, ctx, reactor, req, resp]() mutable {
     const std::vector<std::string_view> sources = StringViews(req->sources());
-    engine_->UniqueMerge(
+    engine.UniqueMerge(
         req->dest(), sources,
         OnCompletionThread<uint64_t>([ctx, reactor, req, resp](absl::StatusOr<uint64_t> estimate) {
           if (estimate.ok()) {
@@ -87,32 +93,36 @@ grpc::ServerUnaryReactor* CounterdService::UniqueMerge(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* CounterdService::SampleAdd(grpc::CallbackServerContext* ctx,
                                                      const v1::SampleAddRequest* req,
                                                      v1::SampleAddResponse* resp) {
+  absl::StatusOr<TenantEngine> tenant = Tenant(ctx);
+  if (!tenant.ok()) return FinishNow(ctx, tenant.status());
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   const std::vector<std::string_view> items = StringViews(req->items());
-  engine_->SampleAdd(req->key(), items,
-                     OnCompletionThread<engine::SampleAddResult>(
-                         [ctx, reactor, req, resp](absl::StatusOr<engine::SampleAddResult> r) {
-                           if (r.ok()) {
-                             resp->set_key(req->key());
-                             resp->set_accepted(r->accepted);
-                             resp->set_size(r->size);
-                           }
-                           FinishUnary(ctx, reactor, r.status());
-                         }));
+  tenant->SampleAdd(req->key(), items,
+                    OnCompletionThread<engine::SampleAddResult>(
+                        [ctx, reactor, req, resp](absl::StatusOr<engine::SampleAddResult> r) {
+                          if (r.ok()) {
+                            resp->set_key(req->key());
+                            resp->set_accepted(r->accepted);
+                            resp->set_size(r->size);
+                          }
+                          FinishUnary(ctx, reactor, r.status());
+                        }));
   return reactor;
 }
 
 grpc::ServerUnaryReactor* CounterdService::GetSample(grpc::CallbackServerContext* ctx,
                                                      const v1::GetSampleRequest* req,
                                                      v1::GetSampleResponse* resp) {
+  absl::StatusOr<TenantEngine> tenant = Tenant(ctx);
+  if (!tenant.ok()) return FinishNow(ctx, tenant.status());
   const int64_t k = req->k() == 0 ? kDefaultSampleK : req->k();
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   using SampleRead = std::pair<std::vector<std::string>, bool>;
   Read(
-      [this, req, k]() -> absl::StatusOr<SampleRead> {
-        absl::StatusOr<std::vector<std::string>> items = engine_->Sample(req->key(), k);
+      [engine = *tenant, req, k]() mutable -> absl::StatusOr<SampleRead> {
+        absl::StatusOr<std::vector<std::string>> items = engine.Sample(req->key(), k);
         if (!items.ok()) return items.status();
-        const bool exists = KindExists(*engine_, req->key(), core::kSampleKind, !items->empty());
+        const bool exists = KindExists(engine, req->key(), core::kSampleKind, !items->empty());
         return SampleRead(*std::move(items), exists);
       },
       [ctx, reactor, req, resp](absl::StatusOr<SampleRead> read) {

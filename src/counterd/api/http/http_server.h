@@ -53,6 +53,7 @@
 
 namespace counterd::api {
 class ReadExecutor;
+class Tenancy;
 }  // namespace counterd::api
 
 namespace counterd::api::http {
@@ -80,6 +81,10 @@ struct HttpOptions {
   // Where engine calls that may block run (api/common/read_executor.h); shared with the other
   // front-ends of the same engine. Null: the server makes its own.
   std::shared_ptr<ReadExecutor> reads;
+  // Who a request is and which namespace it lives in (api/common/tenancy.h): with auth on,
+  // `Authorization: Bearer <JWT>`; with auth off, `X-Counterd-Namespace` (default: the default
+  // namespace). Null: auth off, no limits.
+  std::shared_ptr<Tenancy> tenancy;
 };
 
 class HttpServer {

@@ -190,10 +190,43 @@ void Session::Handle() {
                             fmt::format("{} is not allowed here; use {}",
                                         Shorten(View(request_.method_string())), route_.allow)));
   }
+  const bool open = route_.op == Op::kHealthz || route_.op == Op::kReadyz ||
+                    (route_.op == Op::kMetrics && !ctx_.tenancy->metrics_auth());
+  if (open) {
+    tenant_.emplace(ctx_.engine, ctx_.tenancy.get(), ctx_.tenancy->DefaultAccess());
+  } else {
+    absl::StatusOr<Access> access = Authorize();
+    if (!access.ok()) return ReplyError(access.status());
+    tenant_.emplace(ctx_.engine, ctx_.tenancy.get(), *access);
+    if (route_.op == Op::kMetrics) {
+      if (absl::Status s = ctx_.tenancy->Admit(*access, OpKind::kAdmin, 1); !s.ok()) {
+        return ReplyError(s);
+      }
+    }
+  }
   if (HasKey(route_.op) && !PercentDecode(route_.raw_key, &key_)) {
     return ReplyError(Error(Err::kInvalidKey, "key", "the key's percent-encoding is malformed"));
   }
   Dispatch(*this, route_.op);
+}
+
+absl::StatusOr<Access> Session::Authorize() {
+  const std::string_view ns_header = View(request_["X-Counterd-Namespace"]);
+  if (!ctx_.tenancy->auth_on()) return ctx_.tenancy->Anonymous(ns_header, "X-Counterd-Namespace");
+  std::string_view auth = View(request_[bhttp::field::authorization]);
+  constexpr std::string_view kBearer = "bearer ";
+  std::string_view token;
+  if (auth.size() > kBearer.size() &&
+      beast::iequals(beast::string_view(auth.data(), kBearer.size()), "bearer ")) {
+    token = auth.substr(kBearer.size());
+  }
+  absl::StatusOr<Access> access = ctx_.tenancy->Authenticate(token);
+  if (access.ok() && !ns_header.empty() && ns_header != access->name()) {
+    return Error(
+        Err::kPermissionDenied, "X-Counterd-Namespace",
+        fmt::format("the token is for namespace {}, not {}", access->name(), Shorten(ns_header)));
+  }
+  return access;
 }
 
 // --------------------------------------------------------------------------- replying
@@ -231,7 +264,14 @@ void Session::Send(int status, std::string_view content_type, std::string_view t
     if (status == 405 && !route_.allow.empty()) {
       res.set(bhttp::field::allow, beast::string_view(route_.allow.data(), route_.allow.size()));
     }
-    if (IsRetryable(*error)) res.set(bhttp::field::retry_after, "1");
+    if (IsRetryable(*error)) {
+      const int64_t ms = RetryAfterMs(*error);
+      res.set(bhttp::field::retry_after,
+              ms <= 0 ? std::string("1") : std::to_string((ms + 999) / 1000));
+    }
+    if (IsError(*error, Err::kUnauthenticated)) {
+      res.set(bhttp::field::www_authenticate, "Bearer realm=\"counterd\"");
+    }
   }
   if (stop_requested_) keep_alive_ = false;
   res.keep_alive(keep_alive_);

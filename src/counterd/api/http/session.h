@@ -36,6 +36,7 @@
 #include "absl/status/status.h"
 #include "counterd/api/common/completion_queue.h"
 #include "counterd/api/common/read_executor.h"
+#include "counterd/api/common/tenant_engine.h"
 #include "counterd/api/http/handlers.h"
 #include "counterd/api/http/http_metrics.h"
 #include "counterd/api/http/http_server.h"
@@ -58,7 +59,8 @@ struct ServerContext {
         engine(e),
         registry(r),
         metrics(*r),
-        reads(o.reads ? o.reads : std::make_shared<ReadExecutor>(*e)) {}
+        reads(o.reads ? o.reads : std::make_shared<ReadExecutor>(*e)),
+        tenancy(o.tenancy ? o.tenancy : *Tenancy::Create({}, nullptr)) {}
 
   const HttpOptions options;
   engine::Engine* const engine;
@@ -66,6 +68,7 @@ struct ServerContext {
   HttpMetrics metrics;
   // Snapshot(), history queries and (with the Redis backend) reads: calls that block.
   const std::shared_ptr<ReadExecutor> reads;
+  const std::shared_ptr<Tenancy> tenancy;
   // Engine completions on their way to the sessions' strands: one hand-off per group commit.
   // Each runs its session's continuation on the strand (inline, as the strand is idle while
   // its session waits for the engine).
@@ -94,7 +97,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void RequestStop(bool hard);
 
   // ---- for handlers (on the strand) ----
-  engine::Engine& engine() { return *ctx_.engine; }
+  // The engine as this request's tenant sees it (api/common/tenant_engine.h).
+  engine::Engine& engine() { return *tenant_; }
   ServerContext& context() { return ctx_; }
   // The decoded {key} of the route (empty for routes without one).
   const std::string& key() const { return key_; }
@@ -135,6 +139,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void ReadBody();
   void OnRead(beast::error_code ec, size_t bytes);
   void Handle();
+  // The request's access (auth header or namespace header), or why it has none.
+  absl::StatusOr<Access> Authorize();
   void ReplyFramingError(const absl::Status& status);
   void Send(int status, std::string_view content_type, std::string_view text,
             const absl::Status* error);
@@ -156,6 +162,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string spare_body_;  // a body buffer kept for the next request's parser
 
   Route route_;
+  std::optional<TenantEngine> tenant_;
   std::string key_;
   HandlerScratch scratch_;
   std::chrono::steady_clock::time_point started_;

@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 
+#include "counterd/api/common/tenant_engine.h"
 #include "counterd/api/resp/commands.h"
 #include "counterd/engine/engine.h"
 
@@ -24,9 +25,13 @@ namespace counterd::api::resp {
 struct Call {
   std::span<const std::string> args;
   Session& session;
-  engine::Engine* engine;
+  engine::Engine* engine;  // the connection's tenant's view (api/common/tenant_engine.h)
   const ServerState* state;
   ReplyFn reply;
+  const Tenancy* tenancy = nullptr;
+  // The tenant's engine as a value: `engine` points to it only during the handler, so work that
+  // continues in a completion copies this (a small value, api/common/tenant_engine.h).
+  const TenantEngine* tenant = nullptr;
 
   // Answers; exactly once per Call.
   void Reply(std::string bytes) { std::move(reply)(std::move(bytes)); }

@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "counterd/api/common/tenant_engine.h"
 #include "counterd/api/resp/command_table.h"
 #include "counterd/api/resp/error_replies.h"
 #include "counterd/api/resp/reply.h"
@@ -125,8 +126,8 @@ const CommandSpec* FindCommand(std::string_view lower_name) {
 }
 
 CommandExecutor::CommandExecutor(engine::Engine* engine, const ServerState* state,
-                                 ReadExecutor* reads)
-    : engine_(engine), state_(state), reads_(reads) {}
+                                 ReadExecutor* reads, const Tenancy* tenancy)
+    : engine_(engine), state_(state), reads_(reads), tenancy_(tenancy) {}
 
 void CommandExecutor::Execute(std::span<const std::string> args, Session& session,
                               ReplyFn reply) const {
@@ -144,19 +145,25 @@ void CommandExecutor::Execute(std::span<const std::string> args, Session& sessio
       (spec->arity < 0 && argc < static_cast<size_t>(-spec->arity))) {
     return std::move(reply)(ErrorReply(WrongArity(spec->name)));
   }
+  // Like Redis with a password: nothing but the no_auth commands before AUTH.
+  if (!session.access && spec->flags.find("no_auth") == std::string_view::npos) {
+    return std::move(reply)(ErrorReply(kErrNoAuth));
+  }
+  const Access& access = session.access ? *session.access : tenancy_->DefaultAccess();
+  TenantEngine tenant(engine_, tenancy_, access);
   if (!reads_->reads_inline() && ReadsBackend(*spec)) {
     // A read that may wait on the network: off this (io) thread, by the shared read policy. It
     // needs no session state, and its arguments are copied because they live only until we
     // return (inline reads copy nothing).
-    reads_->RunRead([this, spec, owned = std::vector<std::string>(args.begin(), args.end()),
+    reads_->RunRead([this, spec, tenant, owned = std::vector<std::string>(args.begin(), args.end()),
                      reply = std::move(reply)]() mutable {
       Session detached;
-      Call call{owned, detached, engine_, state_, std::move(reply)};
+      Call call{owned, detached, &tenant, state_, std::move(reply), tenancy_, &tenant};
       spec->handler(call);
     });
     return;
   }
-  Call call{args, session, engine_, state_, std::move(reply)};
+  Call call{args, session, &tenant, state_, std::move(reply), tenancy_, &tenant};
   spec->handler(call);
 }
 

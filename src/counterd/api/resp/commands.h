@@ -32,11 +32,13 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
 #include "absl/functional/any_invocable.h"
 #include "counterd/api/common/read_executor.h"
+#include "counterd/api/common/tenancy.h"
 #include "counterd/engine/engine.h"
 
 namespace counterd::api::resp {
@@ -67,6 +69,9 @@ struct Session {
   std::string name;                // CLIENT SETNAME
   std::string lib_name, lib_ver;   // CLIENT SETINFO
   bool close_after_reply = false;  // set by QUIT: no more commands, close once replies are out
+  // The connection's tenant: the listener's namespace with auth off; with auth on, unset until
+  // AUTH succeeds.
+  std::optional<Access> access;
 };
 
 // Receives one complete RESP2 reply. Called exactly once per Execute, either before Execute
@@ -79,7 +84,9 @@ class CommandExecutor {
   // `engine`, `state` and `reads` must outlive the executor. When the engine's reads can block
   // (the Redis backend), keyed read commands run on the read executor's pool, never on the
   // caller's (io) thread; their replies come back through `reply` like a write's.
-  CommandExecutor(engine::Engine* engine, const ServerState* state, ReadExecutor* reads);
+  CommandExecutor(engine::Engine* engine, const ServerState* state, ReadExecutor* reads,
+                  const Tenancy* tenancy);
+  const Tenancy& tenancy() const { return *tenancy_; }
 
   // Runs the command `args` (name first, non-empty) for `session` and answers through `reply`.
   // `args` need only stay valid until Execute returns. Command names are case-insensitive.
@@ -89,6 +96,7 @@ class CommandExecutor {
   engine::Engine* engine_;
   const ServerState* state_;
   ReadExecutor* reads_;
+  const Tenancy* tenancy_;
 };
 
 }  // namespace counterd::api::resp

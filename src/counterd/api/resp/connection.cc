@@ -69,6 +69,7 @@ Connection::Connection(ServerContext* ctx, Socket socket, uint64_t id)
                            .max_request_bytes = ctx->options.max_request_bytes}),
       in_(kReadBufferBytes) {
   session_.id = id;
+  session_.access = ctx_->listener_access;  // unset with auth on: AUTH first
   boost::system::error_code ec;
   if (auto ep = socket_.remote_endpoint(ec); !ec) session_.peer = EndpointText(ep);
   if (auto ep = socket_.local_endpoint(ec); !ec) session_.local = EndpointText(ep);

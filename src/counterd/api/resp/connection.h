@@ -24,6 +24,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -61,12 +62,15 @@ struct ServerContext {
   ServerContext(const RespOptions& o, engine::Engine* e, metrics::Registry* registry)
       : options(o),
         reads(o.reads ? o.reads : std::make_shared<ReadExecutor>(*e)),
-        executor(e, &state, reads.get()),
+        tenancy(o.tenancy ? o.tenancy : *Tenancy::Create({}, nullptr)),
+        executor(e, &state, reads.get(), tenancy.get()),
         metrics(registry != nullptr ? std::make_unique<RespMetrics>(*registry) : nullptr) {}
 
   const RespOptions options;
   ServerState state;
   const std::shared_ptr<ReadExecutor> reads;  // keyed reads that may block (Redis mode)
+  const std::shared_ptr<Tenancy> tenancy;
+  std::optional<Access> listener_access;  // auth off: every connection's (set by Start)
   CommandExecutor executor;
   const std::unique_ptr<RespMetrics> metrics;  // null: no request metrics
   CompletionQueue<PendingReply> completions;   // bound to the io_context by the server

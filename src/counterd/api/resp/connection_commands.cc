@@ -52,16 +52,25 @@ void CmdQuit(Call& call) {
 }
 
 void CmdReset(Call& call) {
+  if (call.tenancy->auth_on()) call.session.access.reset();  // as Redis: RESET de-authenticates
   call.session.name.clear();
   call.session.lib_name.clear();
   call.session.lib_ver.clear();
   call.Reply(SimpleReply("RESET"));
 }
 
-// No password is configured: the default user is "nopass", so AUTH default <anything> passes
-// and the one-argument form gets Redis's "no password configured" error.
+// With auth on: AUTH <token> or AUTH <user> <token> (the user is not checked: the token says
+// who the caller is); the token's namespace becomes the connection's. With auth off no password
+// is configured: the default user is "nopass", so AUTH default <anything> passes and the
+// one-argument form gets Redis's "no password configured" error.
 void CmdAuth(Call& call) {
   if (call.args.size() > 3) return call.Reply(ErrorReply(kErrSyntax));
+  if (call.tenancy->auth_on()) {
+    absl::StatusOr<Access> access = call.tenancy->Authenticate(call.args.back());
+    if (!access.ok()) return call.Reply(ErrorReply(StatusToError(access.status())));
+    call.session.access = *access;
+    return call.Reply(SimpleReply("OK"));
+  }
   if (call.args.size() == 2) return call.Reply(ErrorReply(kErrAuthNoPassword));
   call.Reply(call.args[1] == "default" ? SimpleReply("OK") : ErrorReply(kErrWrongPass));
 }
@@ -77,12 +86,14 @@ void CmdHello(Call& call) {
     if (version != 2) return call.Reply(ErrorReply(kErrNoProto));
     next = 2;
   }
-  std::string_view user, new_name;
-  bool set_name = false;
+  std::string_view user, password, new_name;
+  bool set_name = false, auth = false;
   for (size_t j = next; j < call.args.size(); ++j) {
     const size_t more = call.args.size() - 1 - j;
     if (EqualsIgnoreCase(call.args[j], "AUTH") && more >= 2) {
       user = call.args[j + 1];
+      password = call.args[j + 2];
+      auth = true;
       j += 2;
     } else if (EqualsIgnoreCase(call.args[j], "SETNAME") && more >= 1) {
       new_name = call.args[j + 1];
@@ -93,7 +104,17 @@ void CmdHello(Call& call) {
       return call.Reply(ErrorReply(HelloSyntax(call.args[j])));
     }
   }
-  if (!user.empty() && user != "default") return call.Reply(ErrorReply(kErrWrongPass));
+  if (call.tenancy->auth_on()) {
+    if (auth) {
+      absl::StatusOr<Access> access = call.tenancy->Authenticate(password);
+      if (!access.ok()) return call.Reply(ErrorReply(StatusToError(access.status())));
+      call.session.access = *access;
+    } else if (!call.session.access) {
+      return call.Reply(ErrorReply(kErrHelloNoAuth));
+    }
+  } else if (!user.empty() && user != "default") {
+    return call.Reply(ErrorReply(kErrWrongPass));
+  }
   if (set_name) call.session.name = std::string(new_name);
   std::string out;
   AppendArrayHeader(&out, 14);

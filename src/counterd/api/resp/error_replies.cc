@@ -46,6 +46,17 @@ std::string HelloSyntax(std::string_view option) {
 std::string StatusToError(const absl::Status& status) {
   if (IsError(status, Err::kOverflow)) return std::string(kErrOverflow);
   if (IsError(status, Err::kWalFull)) return std::string(kErrWalFull);
+  if (IsError(status, Err::kUnauthenticated))
+    return fmt::format("NOAUTH {}", std::string(status.message()));
+  if (IsError(status, Err::kPermissionDenied))
+    return fmt::format("NOPERM {}", std::string(status.message()));
+  if (IsError(status, Err::kRateLimited)) {
+    // Always in these words ("-ERR rate limit exceeded, retry in N ms"): clients and the
+    // request metrics recognise the refusal by them.
+    const std::string message(status.message());
+    if (message.starts_with("rate limit exceeded")) return "ERR " + message;
+    return "ERR rate limit exceeded: " + message;
+  }
   std::string label = ErrorName(status);
   std::replace(label.begin(), label.end(), '_', ' ');
   const std::string field = ErrorField(status);

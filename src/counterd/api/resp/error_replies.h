@@ -59,6 +59,11 @@ inline constexpr std::string_view kErrAuthNoPassword =
     "sure your configuration is correct?";
 inline constexpr std::string_view kErrWrongPass =
     "WRONGPASS invalid username-password pair or user is disabled.";
+inline constexpr std::string_view kErrNoAuth = "NOAUTH Authentication required.";
+inline constexpr std::string_view kErrHelloNoAuth =
+    "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO "
+    "<proto> AUTH <user> <pass> option can be used to authenticate the client and select the "
+    "RESP protocol version at the same time";
 inline constexpr std::string_view kErrMaxClients = "ERR max number of clients reached";
 // WAL budget exhausted (catalogue wal_full): retryable, so a code clients treat as "busy".
 inline constexpr std::string_view kErrWalFull =
@@ -79,6 +84,8 @@ std::string HelloSyntax(std::string_view option);
 // Renders an engine/core error (a counterd::Error status):
 //   overflow          -> kErrOverflow (Redis's text)
 //   wal_full          -> kErrWalFull
+//   unauthenticated   -> "NOAUTH <message>"; permission_denied -> "NOPERM <message>"
+//   rate_limited      -> "ERR <message>" ("ERR rate limit exceeded, retry in N ms ...")
 //   anything else     -> "ERR <catalogue name, '_' as ' '>[ (<field>)]: <message>",
 //                        e.g. "ERR invalid key: key must not be empty",
 //                             "ERR too large (items): 10001 items; the limit is 10000".

@@ -16,6 +16,7 @@
 #include "counterd/api/resp/reply.h"
 #include "counterd/common/errors.h"
 #include "counterd/core/counter_math.h"
+#include "counterd/core/key.h"
 #include "counterd/core/ops.h"
 
 namespace counterd::api::resp {
@@ -116,6 +117,20 @@ void CmdType(Call& call) {
 }
 
 void CmdDbSize(Call& call) {
+  // A tenant's own names only: counted by a scan of its namespace (the node's totals would tell
+  // one tenant how much the others hold).
+  if (call.tenancy->auth_on() || call.tenant->access().name() != core::kDefaultNamespace) {
+    int64_t n = 0;
+    uint64_t cursor = 0;
+    do {
+      absl::StatusOr<engine::ScanPage> page =
+          call.engine->Scan(cursor, engine::kMaxScanCount, core::kAllKinds);
+      if (!page.ok()) return call.Reply(ErrorReply(StatusToError(page.status())));
+      n += static_cast<int64_t>(page->keys.size());
+      cursor = page->next_cursor;
+    } while (cursor != 0);
+    return call.Reply(IntegerReply(n));
+  }
   const engine::EngineStats s = call.engine->Stats();
   call.Reply(IntegerReply(
       static_cast<int64_t>(s.counter_keys + s.crdt_keys + s.unique_keys + s.sample_keys)));
@@ -172,12 +187,11 @@ void CmdSet(Call& call) {
       return call.Reply(ErrorReply("ERR invalid expire time in 'set' command"));
     }
   }
-  engine::Engine* engine = call.engine;
   std::string key = call.args[1];
   if (is_hll) return SetHll(call, get, deadline);
   call.engine->SetCounter(
       key, value,
-      [reply = std::move(call.reply), get, deadline, engine,
+      [reply = std::move(call.reply), get, deadline, engine = *call.tenant,
        key](absl::StatusOr<std::optional<int64_t>> previous) mutable {
         if (!previous.ok()) return std::move(reply)(ErrorReply(StatusToError(previous.status())));
         std::string answer = !get                    ? SimpleReply("OK")
@@ -185,12 +199,12 @@ void CmdSet(Call& call) {
                                                      : NilReply();
         if (deadline == 0) return std::move(reply)(std::move(answer));
         // SET ... EX is two records: the value, then its deadline (the reply waits for both).
-        engine->Expire(key, core::kAllKinds, deadline,
-                       [reply = std::move(reply),
-                        answer = std::move(answer)](absl::StatusOr<bool> set) mutable {
-                         std::move(reply)(set.ok() ? std::move(answer)
-                                                   : ErrorReply(StatusToError(set.status())));
-                       });
+        engine.Expire(key, core::kAllKinds, deadline,
+                      [reply = std::move(reply),
+                       answer = std::move(answer)](absl::StatusOr<bool> set) mutable {
+                        std::move(reply)(set.ok() ? std::move(answer)
+                                                  : ErrorReply(StatusToError(set.status())));
+                      });
       });
 }
 

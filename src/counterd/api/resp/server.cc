@@ -54,6 +54,12 @@ absl::StatusOr<std::unique_ptr<RespServer>> RespServer::Start(const RespOptions&
   }
 
   auto impl = std::make_unique<Impl>(options, engine, registry);
+  if (!impl->ctx.tenancy->auth_on()) {
+    absl::StatusOr<Access> access =
+        impl->ctx.tenancy->Anonymous(options.default_namespace, "resp_namespace");
+    if (!access.ok()) return access.status();
+    impl->ctx.listener_access = *access;
+  }
   if (absl::Status s = Listen(impl->acceptor, options.address); !s.ok()) return s;
   tcp::acceptor& acceptor = impl->acceptor;
   boost::system::error_code ec;

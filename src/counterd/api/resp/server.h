@@ -40,6 +40,7 @@
 
 namespace counterd::api {
 class ReadExecutor;
+class Tenancy;
 }  // namespace counterd::api
 
 namespace counterd::api::resp {
@@ -62,6 +63,12 @@ struct RespOptions {
   // Where keyed reads run when the engine's reads can block (api/common/read_executor.h);
   // shared with the other front-ends of the same engine. Null: the server makes its own.
   std::shared_ptr<ReadExecutor> reads;
+  // Tenancy (api/common/tenancy.h). With auth on a connection must AUTH <token> (or AUTH <user>
+  // <token>, or HELLO 2 AUTH <user> <token>) before anything but AUTH, HELLO, QUIT and RESET;
+  // the token's namespace is then the connection's. Null: auth off, no limits.
+  std::shared_ptr<Tenancy> tenancy;
+  // With auth off, the namespace of every connection to this listener ("" = the default).
+  std::string default_namespace;
 };
 
 class RespServer {

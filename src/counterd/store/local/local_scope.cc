@@ -22,22 +22,35 @@ class LocalStore::Scope final : public WriteScope {
                                           std::string_view token) override {
     Shard& shard = ShardFor(key, &stage_cursor_);
     auto [it, inserted] = shard.counters.try_emplace(key, 0);
+    // A new counter of a name that held nothing else creates the name: the quota decides.
+    bool created = false;
+    if (inserted && store_.counting() &&
+        (store_.KindsLocked(shard, key) & ~core::kCounterKind) == 0) {
+      if (absl::Status s = store_.CheckQuota(key); !s.ok()) {
+        shard.counters.erase(it);
+        return s;
+      }
+      created = true;
+    }
     absl::StatusOr<int64_t> next = core::AddDelta(it->second, delta);
     if (!next.ok()) {
       if (inserted) shard.counters.erase(it);
       return next.status();
     }
     it->second = *next;
-    adds_.push_back({&shard, key, delta, token, *next, inserted});
+    if (created) store_.ns_keys_.Add(key, 1);
+    adds_.push_back({&shard, key, delta, token, *next, inserted, created});
     return *next;
   }
 
   bool StageExpiryIfDue(std::string_view key) override {
     Shard& shard = ShardFor(key, &expiry_cursor_);
     if (shard.deadlines.empty() || !store_.Expired(shard, key, Now())) return false;
+    const uint8_t before = store_.KindsLocked(shard, key);
     Change& c = Remember(shard, key);
     MoveOut(shard, key, core::kAllKinds, &c);
     shard.deadlines.erase(key);
+    if (store_.counting()) store_.Track(key, before, store_.KindsLocked(shard, key));
     return true;
   }
 
@@ -45,16 +58,21 @@ class LocalStore::Scope final : public WriteScope {
     Shard& shard = ShardFor(key);
     const uint8_t present = store_.KindsLocked(shard, key) & kinds;
     if (present == 0) return 0;
+    const uint8_t before = store_.KindsLocked(shard, key);
     Change& c = Remember(shard, key);
     MoveOut(shard, key, present, &c);
-    if (store_.KindsLocked(shard, key) == 0) shard.deadlines.erase(key);
+    const uint8_t after = store_.KindsLocked(shard, key);
+    if (after == 0) shard.deadlines.erase(key);
+    if (store_.counting()) store_.Track(key, before, after);
     return present;
   }
 
   std::optional<int64_t> StageCounterSet(std::string_view key, int64_t value) override {
     Shard& shard = ShardFor(key);
+    const uint8_t before = store_.counting() ? store_.KindsLocked(shard, key) : 0;
     Change& c = Remember(shard, key);
     auto [it, inserted] = shard.counters.try_emplace(key, value);
+    if (store_.counting()) store_.Track(key, before, before | core::kCounterKind);
     if (!inserted) {
       c.counter = it->second;
       it->second = value;
@@ -75,6 +93,12 @@ class LocalStore::Scope final : public WriteScope {
       shard.deadlines.erase(key);
     }
     return true;
+  }
+
+  absl::Status AdmitName(std::string_view key) override {
+    if (!store_.counting()) return absl::OkStatus();
+    if (store_.KindsLocked(ShardFor(key), key) != 0) return absl::OkStatus();
+    return store_.CheckQuota(key);
   }
 
   uint8_t Kinds(std::string_view key) override {
@@ -102,6 +126,7 @@ class LocalStore::Scope final : public WriteScope {
       auto it = a->shard->counters.find(a->key);
       it->second = core::WrapAdd(it->second, -a->delta);
       if (a->inserted) a->shard->counters.erase(it);
+      if (a->created) store_.ns_keys_.Add(a->key, -1);
     }
     for (auto c = changes_.rbegin(); c != changes_.rend(); ++c) Restore(*c);
     adds_.clear();
@@ -137,6 +162,7 @@ class LocalStore::Scope final : public WriteScope {
     std::string_view token;
     int64_t value;  // the local value the add gave (a token remembers it)
     bool inserted;  // the add created the counter
+    bool created;   // ...and the name (counted for the key quota)
   };
   // A name as it was before a keyspace change (rare: deletes, sets, expiries).
   struct Change {
@@ -196,6 +222,13 @@ class LocalStore::Scope final : public WriteScope {
   }
 
   void Restore(Change& c) {
+    Shard& shard = *c.shard;
+    const uint8_t before = store_.counting() ? store_.KindsLocked(shard, c.key) : 0;
+    RestoreKinds(c);
+    if (store_.counting()) store_.Track(c.key, before, store_.KindsLocked(shard, c.key));
+  }
+
+  void RestoreKinds(Change& c) {
     Shard& shard = *c.shard;
     if (c.restore_counter) {
       if (c.counter) {

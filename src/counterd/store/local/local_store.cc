@@ -9,6 +9,7 @@
 #include "absl/container/inlined_vector.h"
 #include "counterd/common/errors.h"
 #include "counterd/core/counter_math.h"
+#include "counterd/core/key.h"
 #include "counterd/core/varint.h"
 
 namespace counterd::store {
@@ -108,8 +109,45 @@ void LocalStore::EraseKinds(Shard& shard, std::string_view key, uint8_t kinds) {
   if (KindsLocked(shard, key) == 0) shard.deadlines.erase(key);
 }
 
+absl::Status LocalStore::CheckQuota(std::string_view key) const {
+  if (options_.key_quota == nullptr) return absl::OkStatus();
+  const std::string_view ns = core::NamespaceOf(key);
+  const int64_t max = options_.key_quota->MaxKeys(ns);
+  if (max < 0) return absl::OkStatus();
+  const int64_t held = ns_keys_.Count(ns);
+  if (held < max) return absl::OkStatus();
+  options_.key_quota->OnQuotaRefused(ns);
+  return Error(Err::kQuotaExceeded, "key",
+               fmt::format("namespace {} holds {} keys, its key quota (max-keys) is {}: no new key "
+                           "is created; existing keys can still be written",
+                           ns, held, max));
+}
+
+void LocalStore::CountRestored(const Shard& shard) {
+  // Each name once: in the map of the lowest kind it holds.
+  const auto count = [&](const auto& map, core::KindBit kind) {
+    for (const auto& entry : map) {
+      const uint8_t kinds = KindsLocked(shard, entry.first);
+      if ((kinds & -kinds) == kind) ns_keys_.Add(entry.first, 1);
+    }
+  };
+  count(shard.counters, core::kCounterKind);
+  count(shard.crdts, core::kCrdtKind);
+  count(shard.uniques, core::kUniqueKind);
+  count(shard.samples, core::kSampleKind);
+}
+
 absl::Status LocalStore::Apply(Shard& shard, const Op& op, uint64_t lsn, int64_t timestamp_us,
                                ApplyResult* result) {
+  if (!counting()) return ApplyOp(shard, op, lsn, timestamp_us, result);
+  const uint8_t before = KindsLocked(shard, op.key);
+  absl::Status s = ApplyOp(shard, op, lsn, timestamp_us, result);
+  Track(op.key, before, KindsLocked(shard, op.key));
+  return s;
+}
+
+absl::Status LocalStore::ApplyOp(Shard& shard, const Op& op, uint64_t lsn, int64_t timestamp_us,
+                                 ApplyResult* result) {
   switch (op.type) {
     case OpType::kDelete:
       EraseKinds(shard, op.key, op.kinds);
@@ -285,6 +323,7 @@ absl::Status LocalStore::RestoreShard(Shard& shard, std::string_view in, uint32_
     }
   }
   if (!in.empty()) return bad("trailing bytes");
+  if (counting()) CountRestored(shard);
   return absl::OkStatus();
 }
 

@@ -125,6 +125,8 @@ class LocalStore {
   [[nodiscard]] absl::Status RestoreShard(Shard& shard, std::string_view bytes, uint32_t version);
 
   const StoreOptions& options() const { return options_; }
+  // Names held per namespace (counted only with a key quota source; store/key_quota.h).
+  const NamespaceKeyCounts& namespace_keys() const { return ns_keys_; }
 
  private:
   class Scope;
@@ -141,8 +143,23 @@ class LocalStore {
   void SetDeadline(Shard& shard, std::string_view key, int64_t deadline_ms);
   void EraseKinds(Shard& shard, std::string_view key, uint8_t kinds);
 
+  // Key quotas (store/key_quota.h): names are counted per namespace only when a quota source
+  // is set. A name counts once whatever kinds it holds; Track compares its kinds before and
+  // after a change.
+  bool counting() const { return options_.key_quota != nullptr; }
+  void Track(std::string_view key, uint8_t before, uint8_t after) {
+    if ((before == 0) != (after == 0)) ns_keys_.Add(key, after != 0 ? 1 : -1);
+  }
+  // OK, or kQuotaExceeded when `key` (about to be created) is one too many for its namespace.
+  [[nodiscard]] absl::Status CheckQuota(std::string_view key) const;
+  // Counts the names of a shard just restored from a snapshot.
+  void CountRestored(const Shard& shard);
+  [[nodiscard]] absl::Status ApplyOp(Shard& shard, const core::Op& op, uint64_t lsn,
+                                     int64_t timestamp_us, ApplyResult* result);
+
   StoreOptions options_;
   size_t max_tokens_per_shard_;
+  NamespaceKeyCounts ns_keys_;
   Shard shards_[kShards];
   std::atomic<size_t> next_expiry_shard_{0};
 };

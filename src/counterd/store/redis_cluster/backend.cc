@@ -32,6 +32,13 @@ absl::Status RedisReplyError(std::string_view what, const redis::Reply& reply) {
   return Error(Err::kInternal, "redis", fmt::format("{}: {}", what, reply.DebugString()));
 }
 
+// The local store here holds pending deltas, not the keyspace: key quotas are not enforced in
+// Redis mode (yet), so it counts nothing.
+StoreOptions WithoutKeyQuota(StoreOptions options) {
+  options.key_quota = nullptr;
+  return options;
+}
+
 class RedisClusterBackend final : public Backend {
  public:
   RedisClusterBackend(RedisClusterOptions options, const StoreOptions& local,
@@ -39,7 +46,7 @@ class RedisClusterBackend final : public Backend {
       : options_(std::move(options)),
         node_id_(std::move(node_id)),
         sample_capacity_(local.sample_capacity),
-        local_(local, std::move(snapshot_dir)),
+        local_(WithoutKeyQuota(local), std::move(snapshot_dir)),
         reads_(&local_.store(), options_.read_cache_ttl, options_.read_cache_entries) {}
 
   absl::Status Init() {
