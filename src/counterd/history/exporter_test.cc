@@ -106,14 +106,16 @@ TEST_F(HistoryClickHouseTest, ExportThenQueryEqualsWhatWasAdded) {
   for (const std::string& key : Keys()) {
     auto minutes = exporter.Query(key, from, to, Step::kMinute);
     ASSERT_TRUE(minutes.ok());
-    EXPECT_EQ(*exporter.Query(key, from, to, Step::kHour), *Rebucket(*minutes, Step::kHour));
-    EXPECT_EQ(*exporter.Query(key, from, to, Step::kDay), *Rebucket(*minutes, Step::kDay));
+    EXPECT_EQ(exporter.Query(key, from, to, Step::kHour)->points,
+              *Rebucket(minutes->points, Step::kHour));
+    EXPECT_EQ(exporter.Query(key, from, to, Step::kDay)->points,
+              *Rebucket(minutes->points, Step::kDay));
   }
   // Empty range and unknown key: empty series; bad ranges and keys name their field.
-  EXPECT_TRUE(exporter.Query("content:1", kT0 - 7200, kT0 - 3600, Step::kMinute)->empty());
-  EXPECT_TRUE(exporter.Query("never:seen", kT0, kT0 + 86400, Step::kHour)->empty());
+  EXPECT_TRUE(exporter.Query("content:1", kT0 - 7200, kT0 - 3600, Step::kMinute)->points.empty());
+  EXPECT_TRUE(exporter.Query("never:seen", kT0, kT0 + 86400, Step::kHour)->points.empty());
   EXPECT_TRUE(
-      exporter.Query("content:1", 5'000'000'000, 6'000'000'000, Step::kDay, 20000)->empty());
+      exporter.Query("content:1", 5'000'000'000, 6'000'000'000, Step::kDay, 20000)->points.empty());
   EXPECT_EQ(ErrorField(exporter.Query("content:1", kT0, kT0, Step::kHour).status()), "to");
   EXPECT_EQ(ErrorName(exporter.Query("content:1", kT0, kT0 + 86400 * 30, Step::kMinute).status()),
             "too_large");
@@ -171,17 +173,18 @@ TEST_F(HistoryClickHouseTest, RestartResumesAndRefedRecordsAreNotCountedTwice) {
 TEST_F(HistoryClickHouseTest, EmptyBatchesAdvanceWithoutInsert) {
   HistoryExporter exporter(Endpoint(), Options("node-a"));
   ASSERT_TRUE(exporter.Start().ok());
-  std::string unique_only;
+  // A sample add is not history (unique adds are: their registers are exported).
+  std::string sample_only;
   core::Op op;
-  op.type = core::OpType::kUniqueAdd;
-  op.key = "u:1";
+  op.type = core::OpType::kSampleAdd;
+  op.key = "s:1";
   op.items = {"x"};
-  core::EncodeOps({op}, &unique_only);
+  core::EncodeOps({op}, &sample_only);
   std::string cancel;
   core::Op inc{.type = core::OpType::kCounterAdd, .key = "content:1", .delta = 5};
   core::Op dec{.type = core::OpType::kCounterAdd, .key = "content:1", .delta = -5};
   core::EncodeOps({inc, dec}, &cancel);
-  ASSERT_TRUE(exporter.Add(1, kT0 * 1'000'000, unique_only).ok());
+  ASSERT_TRUE(exporter.Add(1, kT0 * 1'000'000, sample_only).ok());
   ASSERT_TRUE(exporter.Add(2, kT0 * 1'000'000, cancel).ok());
   ASSERT_TRUE(exporter.Flush().ok());
   EXPECT_EQ(exporter.exported_through(), 2u);
@@ -194,7 +197,7 @@ TEST_F(HistoryClickHouseTest, EmptyBatchesAdvanceWithoutInsert) {
   Audit a = MarkerAudit(*direct_, "hist", "node-a");
   EXPECT_EQ(a.covered, 3u);
   EXPECT_EQ(a.max_lsn, 3u);
-  EXPECT_EQ(*exporter.Query("content:1", kT0, kT0 + 60, Step::kMinute),
+  EXPECT_EQ(exporter.Query("content:1", kT0, kT0 + 60, Step::kMinute)->points,
             (std::vector<Point>{{kT0, 5}}));
   // Malformed payload: an error, nothing kept, LSN not covered.
   EXPECT_EQ(ErrorName(exporter.Add(4, kT0 * 1'000'000, "\x05garbage")), "malformed_state");

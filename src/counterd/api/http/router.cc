@@ -6,10 +6,11 @@ namespace counterd::api::http {
 namespace {
 
 constexpr std::array<std::string_view, kOpCount> kOpNames = {
-    "increment",  "get_counter", "batch_increment", "batch_get",  "crdt_increment",
-    "crdt_get",   "crdt_merge",  "unique_add",      "unique_get", "unique_union",
-    "sample_add", "sample_get",  "history",         "snapshot",   "healthz",
-    "readyz",     "metrics",     "not_found",       "invalid",
+    "increment",  "get_counter", "batch_increment", "batch_get",      "crdt_increment",
+    "crdt_get",   "crdt_merge",  "unique_add",      "unique_get",     "unique_union",
+    "sample_add", "sample_get",  "history",         "unique_history", "history_top",
+    "snapshot",   "healthz",     "readyz",          "metrics",        "not_found",
+    "invalid",
 };
 
 Route Fixed(Op op, Method want, Method got) {
@@ -56,9 +57,13 @@ Route MatchKeyed(Method method, std::string_view rest) {
   } else if (*action == "add") {
     if (collection == "uniques") op = Op::kUniqueAdd;
     if (collection == "samples") op = Op::kSampleAdd;
+  } else if (*action == "history") {
+    if (collection == "uniques") op = Op::kUniqueHistory;
   }
   if (op == Op::kNotFound) return Route{};
-  Route r = Fixed(op, action ? Method::kPost : Method::kGet, method);
+  // Actions write (POST), except a unique key's history, which reads.
+  const bool reads = !action || op == Op::kUniqueHistory;
+  Route r = Fixed(op, reads ? Method::kGet : Method::kPost, method);
   r.raw_key = key;
   return r;
 }
@@ -79,6 +84,7 @@ bool HasKey(Op op) {
     case Op::kSampleAdd:
     case Op::kSampleGet:
     case Op::kHistory:
+    case Op::kUniqueHistory:
       return true;
     default:
       return false;
@@ -107,6 +113,8 @@ Route Match(Method method, std::string_view target) {
     r = Fixed(Op::kBatchGet, Method::kPost, method);
   } else if (path == "/v1/uniques:union") {
     r = Fixed(Op::kUniqueUnion, Method::kPost, method);
+  } else if (path == "/v1/history:top") {
+    r = Fixed(Op::kHistoryTop, Method::kGet, method);
   } else if (path.starts_with("/v1/")) {
     r = MatchKeyed(method, path.substr(4));
   }

@@ -62,6 +62,8 @@ void UniqueAdd(Session& s) {
 }
 
 void UniqueGet(Session& s) {
+  // With a time range it is a question for history: the union over the range.
+  if (QueryParam(s.query(), "from") || QueryParam(s.query(), "to")) return UniqueRange(s);
   ReadThen<uint64_t>(
       s,
       [&engine = s.engine(), key = std::string_view(s.key())] {
