@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "counterd/common/errors.h"
+#include "counterd/core/hll.h"
 #include "counterd/core/ops.h"
 #include "counterd/history/clickhouse_client.h"
 #include "counterd/history/exporter_test_fixture.h"
@@ -259,6 +260,52 @@ TEST_F(HistoryClickHouseTest, QueriesRunWhileTheExporterWrites) {
   ASSERT_TRUE(fed.ok()) << fed;
   EXPECT_GT(answered.load(), 0);
   ExpectHistoryEquals(exporter, ledger);
+}
+
+// Unique registers per hour and day go to their own table; queries merge the rows (several
+// batches, a replayed batch) by maximum, so estimates equal those of HLLs holding the items.
+TEST_F(HistoryClickHouseTest, UniqueRegistersAreExportedAndMergedByMaximum) {
+  const int64_t day0 = kT0 / 86400 * 86400;
+  core::HyperLogLog want_day0, want_day1, want_hour;
+  std::vector<std::pair<int64_t, std::string>> records;  // (unix s, payload)
+  for (int i = 0; i < 300; ++i) {
+    const int64_t t = day0 + (i % 2) * 86400 + 3600 * (i % 5);
+    const std::string item = fmt::format("user:{}", i * 7 % 250);  // some repeat
+    (i % 2 == 0 ? want_day0 : want_day1).Add(item);
+    if (i % 2 == 0 && i % 5 == 0) want_hour.Add(item);
+    core::Op op{.type = core::OpType::kUniqueAdd, .key = "v:1"};
+    op.items = {item};
+    std::string payload;
+    core::EncodeOps({op}, &payload);
+    records.push_back({t, payload});
+  }
+  for (int run = 0; run < 2; ++run) {
+    // The second run replays every record (a restart from an older position): registers are
+    // inserted again and must change nothing.
+    HistoryExporter exporter(Endpoint(), Options("node-a", 40));
+    ASSERT_TRUE(exporter.Start().ok());
+    uint64_t lsn = 0;
+    for (const auto& [t, payload] : records) {
+      ++lsn;
+      if (exporter.ShouldFlush()) {
+        ASSERT_TRUE(exporter.Flush().ok());
+      }
+      ASSERT_TRUE(exporter.Add(run == 0 ? lsn : lsn + 1000, t * 1'000'000, payload).ok());
+    }
+    ASSERT_TRUE(exporter.Flush().ok());
+    absl::StatusOr<UniqueAnswer> days =
+        exporter.QueryUniques("v:1", day0, day0 + 2 * 86400, Step::kDay);
+    ASSERT_TRUE(days.ok()) << days.status();
+    EXPECT_EQ(days->points, (std::vector<UniquePoint>{{day0, want_day0.Estimate()},
+                                                      {day0 + 86400, want_day1.Estimate()}}));
+    const core::HyperLogLog* both[] = {&want_day0, &want_day1};
+    EXPECT_EQ(days->union_estimate, core::HyperLogLog::CountUnion(both));
+    absl::StatusOr<UniqueAnswer> hour =
+        exporter.QueryUniques("v:1", day0, day0 + 3600, Step::kHour);
+    ASSERT_TRUE(hour.ok()) << hour.status();
+    EXPECT_EQ(hour->step, Step::kHour);
+    EXPECT_EQ(hour->union_estimate, want_hour.Estimate());
+  }
 }
 
 }  // namespace
