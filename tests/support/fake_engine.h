@@ -73,12 +73,24 @@ class FakeEngine final : public engine::Engine {
   void SampleAdd(std::string_view key, std::span<const std::string_view> items,
                  engine::Done<engine::SampleAddResult> done) override;
 
+  void IncrementWithTtl(const engine::IncrementRequest& request,
+                        engine::Done<int64_t> done) override;
+  void Delete(std::span<const std::string_view> keys, uint8_t kinds,
+              engine::Done<size_t> done) override;
+  void SetCounter(std::string_view key, int64_t value,
+                  engine::Done<std::optional<int64_t>> done) override;
+  void Expire(std::string_view key, uint8_t kinds, int64_t deadline_ms,
+              engine::Done<bool> done) override;
+
   bool reads_may_block() const override { return reads_may_block_; }
   absl::StatusOr<engine::CounterRead> GetCounter(std::string_view key) override;
   absl::StatusOr<core::CrdtCounter> GetCrdt(std::string_view key) override;
   absl::StatusOr<uint64_t> UniqueCount(std::span<const std::string_view> keys) override;
   absl::StatusOr<std::optional<std::string>> UniqueBytes(std::string_view key) override;
   absl::StatusOr<std::vector<std::string>> Sample(std::string_view key, int64_t k) override;
+  absl::StatusOr<uint8_t> Kinds(std::string_view key) override;
+  absl::StatusOr<std::optional<int64_t>> Deadline(std::string_view key) override;
+  absl::StatusOr<engine::ScanPage> Scan(uint64_t cursor, size_t count, uint8_t kinds) override;
   absl::StatusOr<history::Series> History(std::string_view key, int64_t from, int64_t to,
                                           history::Step step, std::string_view store) override;
   absl::StatusOr<history::UniqueAnswer> UniqueHistory(std::string_view key, int64_t from,
@@ -100,6 +112,7 @@ class FakeEngine final : public engine::Engine {
 
  private:
   struct State;
+  uint8_t KindsLocked(std::string_view key) const;  // under mu_
 
   // Takes the scripted write failure, if any (under mu_).
   absl::Status TakeWriteFailure();

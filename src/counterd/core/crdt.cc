@@ -99,37 +99,97 @@ absl::Status CrdtCounter::Merge(const CrdtCounter& other) {
     return Error(Err::kTooLarge, "state",
                  fmt::format("a counter holds at most {} replicas", kMaxReplicas));
   }
-  for (const auto& [replica, totals] : other.replicas_) {
-    auto [it, inserted] = replicas_.try_emplace(replica, totals);
-    if (!inserted) {
-      it->second.positive = std::max(it->second.positive, totals.positive);
-      it->second.negative = std::max(it->second.negative, totals.negative);
+  auto merge_into = [](auto& into, const auto& from) {
+    for (const auto& [replica, totals] : from) {
+      auto [it, inserted] = into.try_emplace(replica, totals);
+      if (!inserted) {
+        it->second.positive = std::max(it->second.positive, totals.positive);
+        it->second.negative = std::max(it->second.negative, totals.negative);
+      }
+    }
+  };
+  merge_into(replicas_, other.replicas_);
+  merge_into(baselines_, other.baselines_);  // a reset elsewhere applies here too
+  return absl::OkStatus();
+}
+
+void CrdtCounter::Reset() {
+  for (const auto& [replica, totals] : replicas_) baselines_[replica] = totals;
+}
+
+bool CrdtCounter::Empty() const {
+  for (const auto& [replica, totals] : replicas_) {
+    auto base = baselines_.find(replica);
+    if (base == baselines_.end() ? (totals.positive != 0 || totals.negative != 0)
+                                 : !(totals == base->second)) {
+      return false;
     }
   }
-  return absl::OkStatus();
+  return true;
 }
 
 absl::StatusOr<int64_t> CrdtCounter::Value() const {
   int64_t value = 0;
   for (const auto& [replica, totals] : replicas_) {
-    if (__builtin_add_overflow(value, totals.positive, &value) ||
-        __builtin_sub_overflow(value, totals.negative, &value)) {
+    ReplicaTotals above = totals;
+    if (auto base = baselines_.find(replica); base != baselines_.end()) {
+      above.positive -= std::min(base->second.positive, totals.positive);
+      above.negative -= std::min(base->second.negative, totals.negative);
+    }
+    if (__builtin_add_overflow(value, above.positive, &value) ||
+        __builtin_sub_overflow(value, above.negative, &value)) {
       return Error(Err::kOverflow, "value", "the counter's value is outside the int64 range");
     }
   }
   return value;
 }
 
+namespace {
+
+void PutTotals(const std::map<std::string, ReplicaTotals, std::less<>>& entries, CrdtKind kind,
+               std::string* out) {
+  PutVarint(out, entries.size());
+  for (const auto& [replica, totals] : entries) {
+    PutLengthPrefixed(out, replica);
+    PutVarint(out, static_cast<uint64_t>(totals.positive));
+    if (kind == CrdtKind::kPN) PutVarint(out, static_cast<uint64_t>(totals.negative));
+  }
+}
+
+// Reads Serialize's entry list into *entries (ascending replica order, int64 totals).
+bool GetTotals(std::string_view* in, CrdtKind kind,
+               std::map<std::string, ReplicaTotals, std::less<>>* entries, std::string* why) {
+  uint64_t count;
+  if (!GetVarint(in, &count)) return *why = "truncated replica count", false;
+  if (count > kMaxReplicas) return *why = "too many replicas", false;
+  std::string_view previous;
+  for (uint64_t i = 0; i < count; ++i) {
+    std::string_view replica;
+    uint64_t pos = 0, neg = 0;
+    if (!GetLengthPrefixed(in, &replica) || !GetVarint(in, &pos)) {
+      return *why = "truncated entry", false;
+    }
+    if (kind == CrdtKind::kPN && !GetVarint(in, &neg)) return *why = "truncated entry", false;
+    if (!ValidateReplicaId(replica).ok()) return *why = "invalid replica id", false;
+    if (i > 0 && !(previous < replica)) return *why = "replicas not in ascending order", false;
+    if (pos > static_cast<uint64_t>(INT64_MAX) || neg > static_cast<uint64_t>(INT64_MAX)) {
+      return *why = "total outside int64", false;
+    }
+    entries->emplace_hint(entries->end(), std::string(replica),
+                          ReplicaTotals{static_cast<int64_t>(pos), static_cast<int64_t>(neg)});
+    previous = replica;
+  }
+  return true;
+}
+
+}  // namespace
+
 std::string CrdtCounter::Serialize() const {
   std::string out;
-  out.push_back(1);
+  out.push_back(baselines_.empty() ? 1 : 2);
   out.push_back(static_cast<char>(kind_));
-  PutVarint(&out, replicas_.size());
-  for (const auto& [replica, totals] : replicas_) {
-    PutLengthPrefixed(&out, replica);
-    PutVarint(&out, static_cast<uint64_t>(totals.positive));
-    if (kind_ == CrdtKind::kPN) PutVarint(&out, static_cast<uint64_t>(totals.negative));
-  }
+  PutTotals(replicas_, kind_, &out);
+  if (!baselines_.empty()) PutTotals(baselines_, kind_, &out);
   return out;
 }
 
@@ -138,28 +198,21 @@ absl::StatusOr<CrdtCounter> CrdtCounter::Parse(std::string_view bytes, std::stri
     return Error(Err::kMalformedState, field, fmt::format("malformed CRDT state: {}", why));
   };
   if (bytes.size() < 3) return bad("too short");
-  if (bytes[0] != 1) return bad("unknown version");
+  if (bytes[0] != 1 && bytes[0] != 2) return bad("unknown version");
   if (bytes[1] != 0 && bytes[1] != 1) return bad("unknown kind");
   CrdtCounter counter(static_cast<CrdtKind>(bytes[1]));
   std::string_view in = bytes.substr(2);
-  uint64_t count;
-  if (!GetVarint(&in, &count)) return bad("truncated replica count");
-  if (count > kMaxReplicas) return bad("too many replicas");
-  std::string_view previous;
-  for (uint64_t i = 0; i < count; ++i) {
-    std::string_view replica;
-    uint64_t pos = 0, neg = 0;
-    if (!GetLengthPrefixed(&in, &replica) || !GetVarint(&in, &pos)) return bad("truncated entry");
-    if (counter.kind_ == CrdtKind::kPN && !GetVarint(&in, &neg)) return bad("truncated entry");
-    if (!ValidateReplicaId(replica).ok()) return bad("invalid replica id");
-    if (i > 0 && !(previous < replica)) return bad("replicas not in ascending order");
-    if (pos > static_cast<uint64_t>(INT64_MAX) || neg > static_cast<uint64_t>(INT64_MAX)) {
-      return bad("total outside int64");
+  std::string why;
+  if (!GetTotals(&in, counter.kind_, &counter.replicas_, &why)) return bad(why);
+  if (bytes[0] == 2) {
+    if (!GetTotals(&in, counter.kind_, &counter.baselines_, &why)) return bad(why);
+    for (const auto& [replica, base] : counter.baselines_) {
+      auto it = counter.replicas_.find(replica);
+      if (it == counter.replicas_.end() || base.positive > it->second.positive ||
+          base.negative > it->second.negative) {
+        return bad("a baseline above its replica's totals");
+      }
     }
-    counter.replicas_.emplace_hint(
-        counter.replicas_.end(), std::string(replica),
-        ReplicaTotals{static_cast<int64_t>(pos), static_cast<int64_t>(neg)});
-    previous = replica;
   }
   if (!in.empty()) return bad("trailing bytes");
   return counter;

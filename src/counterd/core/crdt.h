@@ -6,13 +6,20 @@
 // twice. This is also why the Redis schema stores each replica's absolute total (HSET), never a
 // delta.
 //
+// A reset (the key deleted) must not be undone by a later merge of an older state, which still
+// carries the old totals: a reset records each replica's totals as its baseline, and the value
+// counts only what lies above the baselines. Baselines merge by maximum too, so a reset made on
+// one replica travels with the state.
+//
 // Compact encoding (Serialize/Parse), all integers LEB128 varints:
 //
 //   +---------+------+-------+---------------------------------------------+
 //   | version | kind | count | count x { len | replica bytes | pos | [neg] } |
 //   |  0x01   | G=0  |       |  replicas in ascending byte order,           |
-//   |         | PN=1 |       |  neg present only for PN                     |
+//   |  0x02   | PN=1 |       |  neg present only for PN                     |
 //   +---------+------+-------+---------------------------------------------+
+//   version 0x02 (only when there are baselines) adds, after the totals:
+//   | count | count x { len | replica bytes | pos | [neg] } |   the baselines, same shape
 //
 // Thread-safety: a CrdtCounter is a value type; synchronise concurrent mutation externally.
 //
@@ -68,10 +75,18 @@ class CrdtCounter {
   // (field "state"); on error nothing changes.
   [[nodiscard]] absl::Status Merge(const CrdtCounter& other);
 
-  // Sum of positives minus sum of negatives; Err::kOverflow (field "value") if outside int64.
+  // Sum of positives minus sum of negatives above the baselines; Err::kOverflow (field "value")
+  // if outside int64.
   [[nodiscard]] absl::StatusOr<int64_t> Value() const;
 
+  // Resets the counter to 0: every replica's baseline becomes its current totals.
+  void Reset();
+  // True when nothing lies above the baselines (a new or reset counter): the key does not exist.
+  [[nodiscard]] bool Empty() const;
+
+  // Absolute totals per replica (what merges compare), and the baselines of the last reset.
   const std::map<std::string, ReplicaTotals, std::less<>>& replicas() const { return replicas_; }
+  const std::map<std::string, ReplicaTotals, std::less<>>& baselines() const { return baselines_; }
 
   std::string Serialize() const;
   // Parses Serialize()'s output; Err::kMalformedState naming `field` on any defect.
@@ -85,6 +100,7 @@ class CrdtCounter {
 
   CrdtKind kind_;
   std::map<std::string, ReplicaTotals, std::less<>> replicas_;
+  std::map<std::string, ReplicaTotals, std::less<>> baselines_;  // each <= its replica's totals
 };
 
 }  // namespace counterd::core

@@ -137,3 +137,45 @@ TEST(CrdtCounter, MalformedStateNamesTheField) {
 
 }  // namespace
 }  // namespace counterd::core
+
+namespace counterd::core {
+namespace {
+
+TEST(CrdtCounter, AResetIsNotUndoneByMergingAnOlderState) {
+  CrdtCounter here(CrdtKind::kPN);
+  ASSERT_TRUE(here.Increment("eu-1", 5).ok());
+  ASSERT_TRUE(here.Increment("us-1", -2).ok());
+  const CrdtCounter before_reset = here;  // what another region still holds
+  here.Reset();
+  EXPECT_EQ(*here.Value(), 0);
+  EXPECT_TRUE(here.Empty());
+  ASSERT_TRUE(here.Merge(before_reset).ok());
+  EXPECT_EQ(*here.Value(), 0);  // the old totals are at or below the baselines
+  EXPECT_TRUE(here.Empty());
+  ASSERT_TRUE(here.Increment("eu-1", 3).ok());
+  EXPECT_EQ(*here.Value(), 3);
+  EXPECT_FALSE(here.Empty());
+
+  // The reset travels with the state: a region that had not seen it learns it by merging.
+  CrdtCounter elsewhere = before_reset;
+  ASSERT_TRUE(elsewhere.Merge(here).ok());
+  EXPECT_EQ(*elsewhere.Value(), 3);
+
+  absl::StatusOr<CrdtCounter> back = CrdtCounter::Parse(here.Serialize());
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, here);
+  EXPECT_EQ(here.Serialize()[0], 2);
+  EXPECT_EQ(before_reset.Serialize()[0], 1);  // no baselines: the original encoding
+}
+
+TEST(CrdtCounter, ABaselineAboveItsTotalsIsMalformed) {
+  CrdtCounter c(CrdtKind::kG);
+  ASSERT_TRUE(c.Increment("a", 4).ok());
+  c.Reset();
+  std::string bytes = c.Serialize();
+  bytes.back() = 9;  // the baseline's positive total: 9 > 4
+  EXPECT_TRUE(IsError(CrdtCounter::Parse(bytes).status(), Err::kMalformedState));
+}
+
+}  // namespace
+}  // namespace counterd::core

@@ -31,6 +31,16 @@ void EncodeOp(const Op& op, std::string* out) {
       PutVarint(out, op.items.size());
       for (std::string_view item : op.items) PutLengthPrefixed(out, item);
       break;
+    case OpType::kDelete:
+      out->push_back(static_cast<char>(op.kinds));
+      break;
+    case OpType::kCounterSet:
+      PutVarint(out, ZigZag(op.value));
+      break;
+    case OpType::kExpire:
+      out->push_back(static_cast<char>(op.kinds));
+      PutVarint(out, ZigZag(op.deadline_ms));
+      break;
   }
 }
 
@@ -51,7 +61,7 @@ absl::StatusOr<std::vector<Op>> DecodeOps(std::string_view payload) {
     if (payload.empty()) return bad("truncated op");
     uint8_t type = static_cast<uint8_t>(payload.front());
     payload.remove_prefix(1);
-    if (type < 1 || type > 6) return bad("unknown op type");
+    if (type < 1 || type > 9) return bad("unknown op type");
     op.type = static_cast<OpType>(type);
     if (!GetLengthPrefixed(&payload, &op.key)) return bad("truncated key");
     uint64_t v;
@@ -87,6 +97,22 @@ absl::StatusOr<std::vector<Op>> DecodeOps(std::string_view payload) {
         }
         break;
       }
+      case OpType::kDelete:
+        if (payload.empty()) return bad("truncated delete");
+        op.kinds = static_cast<uint8_t>(payload.front());
+        payload.remove_prefix(1);
+        break;
+      case OpType::kCounterSet:
+        if (!GetVarint(&payload, &v)) return bad("truncated set");
+        op.value = UnZigZag(v);
+        break;
+      case OpType::kExpire:
+        if (payload.empty()) return bad("truncated expire");
+        op.kinds = static_cast<uint8_t>(payload.front());
+        payload.remove_prefix(1);
+        if (!GetVarint(&payload, &v)) return bad("truncated expire");
+        op.deadline_ms = UnZigZag(v);
+        break;
     }
   }
   if (!payload.empty()) return bad("trailing bytes");

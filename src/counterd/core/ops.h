@@ -13,7 +13,13 @@
 //     kUniqueMerge (5): lenpref HLL bytes (the union of the sources at that moment; merging
 //                       registers is idempotent and needs no source state on replay)
 //     kSampleAdd   (6): varint n | lenpref item * n
+//     kDelete      (7): u8 kinds (KindBit mask: which kinds of that key name go)
+//     kCounterSet  (8): zigzag-varint value
+//     kExpire      (9): u8 kinds | zigzag-varint deadline (unix ms; 0 removes the deadline)
 //   lenpref := varint length | bytes
+//
+// Deadlines are absolute, so replaying the log gives the same keyspace whatever the clock says
+// then; an expiry that takes effect is itself logged (a kDelete) when it removes a key.
 //
 // Decoded operations are views into the payload: they live as long as its bytes.
 //
@@ -37,6 +43,19 @@ enum class OpType : uint8_t {
   kUniqueAdd = 4,
   kUniqueMerge = 5,
   kSampleAdd = 6,
+  kDelete = 7,
+  kCounterSet = 8,
+  kExpire = 9,
+};
+
+// The kinds one key name can hold (they are separate key spaces: INCR k and PFADD k do not
+// collide); a mask of them says which a delete or an expiry touches.
+enum KindBit : uint8_t {
+  kCounterKind = 1,
+  kCrdtKind = 2,
+  kUniqueKind = 4,
+  kSampleKind = 8,
+  kAllKinds = 15,
 };
 
 struct Op {
@@ -48,6 +67,9 @@ struct Op {
   std::string_view replica;             // kCrdtAdd
   std::string_view state;               // kCrdtMerge: CRDT state; kUniqueMerge: HLL bytes
   std::vector<std::string_view> items;  // kUniqueAdd, kSampleAdd
+  uint8_t kinds = 0;                    // kDelete, kExpire: KindBit mask
+  int64_t value = 0;                    // kCounterSet
+  int64_t deadline_ms = 0;              // kExpire: unix ms, 0 = no deadline
 };
 
 // Appends the encoding of `ops` to *out (which may already hold other bytes).

@@ -11,7 +11,7 @@ namespace counterd::core {
 namespace {
 
 TEST(Ops, EveryOpTypeRoundTrips) {
-  std::vector<Op> ops(6);
+  std::vector<Op> ops(9);
   ops[0] = {.type = OpType::kCounterAdd,
             .key = "content:1",
             .delta = std::numeric_limits<int64_t>::min(),
@@ -22,6 +22,9 @@ TEST(Ops, EveryOpTypeRoundTrips) {
   ops[3] = {.type = OpType::kUniqueAdd, .key = "u", .items = {"a", "", "ccc"}};
   ops[4] = {.type = OpType::kUniqueMerge, .key = "u2", .state = "HYLL..."};
   ops[5] = {.type = OpType::kSampleAdd, .key = "s", .items = {"x"}};
+  ops[6] = {.type = OpType::kDelete, .key = "d", .kinds = kCounterKind | kUniqueKind};
+  ops[7] = {.type = OpType::kCounterSet, .key = "c", .value = std::numeric_limits<int64_t>::min()};
+  ops[8] = {.type = OpType::kExpire, .key = "e", .kinds = kAllKinds, .deadline_ms = 1'700'000'000'123};
   std::string payload;
   EncodeOps(ops, &payload);
   absl::StatusOr<std::vector<Op>> back = DecodeOps(payload);
@@ -35,6 +38,9 @@ TEST(Ops, EveryOpTypeRoundTrips) {
     EXPECT_EQ((*back)[i].replica, ops[i].replica);
     EXPECT_EQ((*back)[i].state, ops[i].state);
     EXPECT_EQ((*back)[i].items, ops[i].items);
+    EXPECT_EQ((*back)[i].kinds, ops[i].kinds);
+    EXPECT_EQ((*back)[i].value, ops[i].value);
+    EXPECT_EQ((*back)[i].deadline_ms, ops[i].deadline_ms);
   }
 }
 
@@ -47,7 +53,7 @@ TEST(Ops, ZigZagCoversTheRange) {
 
 TEST(Ops, GarbageIsAnErrorNeverACrash) {
   EXPECT_EQ(ErrorField(DecodeOps("").status()), "wal");
-  EXPECT_FALSE(DecodeOps(std::string("\x01\x09\x01k", 4)).ok());  // unknown type
+  EXPECT_FALSE(DecodeOps(std::string("\x01\x0a\x01k", 4)).ok());  // unknown type
   std::string good;
   EncodeOps({Op{.type = OpType::kCounterAdd, .key = "k", .delta = 1}}, &good);
   EXPECT_FALSE(DecodeOps(good + "x").ok());

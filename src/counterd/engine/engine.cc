@@ -52,6 +52,7 @@ void EngineImpl::Increment(std::string_view key, int64_t delta, std::string_view
   std::string_view keys[] = {key};
   WriteOutcome<int64_t> outcome = pipeline_->Execute<int64_t>(
       keys, [&](WriteScope& scope, WriteLog& log) -> absl::StatusOr<int64_t> {
+        ExpireIfDue(scope, log, key);
         if (!token.empty()) {
           if (const store::TokenEntry* seen = scope.Token(key, token, log.now_us())) {
             token_hits_.fetch_add(1, std::memory_order_relaxed);
@@ -101,6 +102,7 @@ void EngineImpl::BatchIncrement(std::span<const IncrementRequest> items,
           prefetch(i + kPrefetchDistance);
           if (!results[i].ok()) continue;
           const IncrementRequest& item = items[i];
+          ExpireIfDue(scope, log, item.key);
           if (!item.token.empty()) {
             auto same = [&](size_t earlier) {
               return items[earlier].token == item.token && items[earlier].key == item.key;
@@ -159,6 +161,7 @@ void EngineImpl::CrdtIncrement(std::string_view key, std::optional<core::CrdtKin
   std::string_view keys[] = {key};
   WriteOutcome<core::CrdtCounter> outcome = pipeline_->Execute<core::CrdtCounter>(
       keys, [&](WriteScope& scope, WriteLog& log) -> absl::StatusOr<core::CrdtCounter> {
+        ExpireIfDue(scope, log, key);
         const core::CrdtCounter* current = scope.Crdt(key);
         core::CrdtCounter next =
             current != nullptr ? *current : core::CrdtCounter(kind.value_or(core::CrdtKind::kPN));
@@ -190,6 +193,7 @@ void EngineImpl::CrdtMerge(std::string_view key, const core::CrdtCounter& remote
   std::string_view keys[] = {key};
   WriteOutcome<core::CrdtCounter> outcome = pipeline_->Execute<core::CrdtCounter>(
       keys, [&](WriteScope& scope, WriteLog& log) -> absl::StatusOr<core::CrdtCounter> {
+        ExpireIfDue(scope, log, key);
         const core::CrdtCounter* current = scope.Crdt(key);
         core::CrdtCounter next = current != nullptr ? *current : core::CrdtCounter(remote.kind());
         if (absl::Status s = next.Merge(remote); !s.ok()) return s;
@@ -207,7 +211,8 @@ void EngineImpl::UniqueAdd(std::string_view key, std::span<const std::string_vie
   if (absl::Status s = ValidateItems(items, true); !s.ok()) return std::move(done)(s);
   std::string_view keys[] = {key};
   WriteOutcome<UniqueAddResult> outcome = pipeline_->Execute<UniqueAddResult>(
-      keys, [&](WriteScope&, WriteLog& log) -> absl::StatusOr<UniqueAddResult> {
+      keys, [&](WriteScope& scope, WriteLog& log) -> absl::StatusOr<UniqueAddResult> {
+        ExpireIfDue(scope, log, key);
         const Op op = WithItems(OpType::kUniqueAdd, key, items);
         store::ApplyResult applied;
         if (absl::Status s = log.Commit(op, &applied); !s.ok()) return s;
@@ -231,6 +236,7 @@ void EngineImpl::UniqueMerge(std::string_view dest, std::span<const std::string_
   }
   WriteOutcome<uint64_t> outcome = pipeline_->Execute<uint64_t>(
       keys, [&](WriteScope& scope, WriteLog& log) -> absl::StatusOr<uint64_t> {
+        for (std::string_view key : keys) ExpireIfDue(scope, log, key);
         for (std::string_view source : sources) {
           if (const core::HyperLogLog* local = scope.Unique(source)) merged.Merge(*local);
         }
@@ -250,7 +256,8 @@ void EngineImpl::SampleAdd(std::string_view key, std::span<const std::string_vie
   if (absl::Status s = ValidateItems(items, false); !s.ok()) return std::move(done)(s);
   std::string_view keys[] = {key};
   WriteOutcome<SampleAddResult> outcome = pipeline_->Execute<SampleAddResult>(
-      keys, [&](WriteScope&, WriteLog& log) -> absl::StatusOr<SampleAddResult> {
+      keys, [&](WriteScope& scope, WriteLog& log) -> absl::StatusOr<SampleAddResult> {
+        ExpireIfDue(scope, log, key);
         const Op op = WithItems(OpType::kSampleAdd, key, items);
         store::ApplyResult applied;
         if (absl::Status s = log.Commit(op, &applied); !s.ok()) return s;

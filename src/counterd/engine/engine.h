@@ -81,6 +81,8 @@ struct EngineOptions {
   // Capacity of every sample (reservoir) key, 1..10000.
   int64_t sample_capacity = 1000;
   bool wal_sync = true;  // false only in benchmarks that measure the engine without the disk
+  // Unix milliseconds for key deadlines (tests inject one); unset: the system clock.
+  std::function<int64_t()> clock_ms;
   // Set: live values go to this Redis Cluster (store/redis_cluster/backend.h); unset: the
   // embedded store.
   std::optional<RedisBackendOptions> redis;
@@ -96,10 +98,13 @@ struct IncrementRequest {
   std::string_view key;
   int64_t delta = 0;
   std::string_view token;  // empty: no idempotency token
+  int64_t ttl_ms = 0;      // > 0: the name expires this long after the increment
 };
 
-// value, pending (this node's delta not yet in the backend; 0 on the embedded store) and when
-// it was read. (In Redis mode an increment's reply is the last backend value this node read
+using ScanPage = store::ScanPage;
+
+// exists, value, pending (this node's delta not yet in the backend; 0 on the embedded store) and
+// when it was read. (In Redis mode an increment's reply is the last backend value this node read
 // plus its pending delta: writes never wait for Redis.)
 using CounterRead = store::CounterRead;
 
@@ -119,6 +124,7 @@ struct EngineStats {
   uint64_t wal_budget_bytes = 0, wal_durable_lsn = 0, wal_last_lsn = 0;
   uint64_t snapshots = 0, last_snapshot_lsn = 0;
   uint64_t token_hits = 0;
+  uint64_t expired_keys = 0;  // names removed by the active expiry cycle
   // fdatasync latency of the WAL, as counted (the metrics module makes Prometheus buckets):
   // upper bounds in seconds; per-bucket counts, one more than bounds, the last one counting the
   // syncs above every bound; their total in seconds.
@@ -167,6 +173,24 @@ class Engine {
   virtual void SampleAdd(std::string_view key, std::span<const std::string_view> items,
                          Done<SampleAddResult> done) = 0;
 
+  // ---- keyspace writes (docs/keyspace.md): logged like every write ----
+  // An increment whose name also gets a deadline of now + request.ttl_ms (> 0; 0: as
+  // Increment). Errors as Increment, plus invalid_value ("ttl_ms") for a negative ttl.
+  virtual void IncrementWithTtl(const IncrementRequest& request, Done<int64_t> done) = 0;
+  // DEL: removes the `kinds` (core::KindBit mask) of each name; completes with how many of the
+  // names held any of them. A CRDT is reset so that merging an older state cannot bring it
+  // back (core/crdt.h). History keeps the increments that happened.
+  virtual void Delete(std::span<const std::string_view> keys, uint8_t kinds, Done<size_t> done) = 0;
+  // SET: counter = value, and the name loses its deadline (as Redis's SET does). Completes with
+  // the previous value (nullopt: there was none).
+  virtual void SetCounter(std::string_view key, int64_t value,
+                          Done<std::optional<int64_t>> done) = 0;
+  // EXPIRE / PERSIST: deadline_ms > 0 (unix ms) sets the name's deadline, 0 removes it, when
+  // the name holds any of `kinds`; completes with whether it does. A deadline already past
+  // removes the name now (logged as a delete).
+  virtual void Expire(std::string_view key, uint8_t kinds, int64_t deadline_ms,
+                      Done<bool> done) = 0;
+
   // ---- reads (synchronous; from memory, or with the Redis backend from Redis) ----
   // True when reads may wait on the network (the Redis backend): front-ends run them off
   // their io threads.
@@ -184,6 +208,16 @@ class Engine {
   // Up to k (1..10000) sampled items, lowest priority first.
   [[nodiscard]] virtual absl::StatusOr<std::vector<std::string>> Sample(std::string_view key,
                                                                         int64_t k) = 0;
+
+  // The kinds (core::KindBit mask) the name holds; 0 when none (EXISTS, TYPE).
+  [[nodiscard]] virtual absl::StatusOr<uint8_t> Kinds(std::string_view key) = 0;
+  // The name's deadline (unix ms) when it exists and has one (TTL).
+  [[nodiscard]] virtual absl::StatusOr<std::optional<int64_t>> Deadline(std::string_view key) = 0;
+  // A page of about `count` (1..kMaxScanCount) names of the `kinds` wanted, from `cursor` (0
+  // to start; the page's next_cursor is 0 once complete). A name present for the whole scan is
+  // returned at least once (store/local/local_store.h).
+  [[nodiscard]] virtual absl::StatusOr<ScanPage> Scan(uint64_t cursor, size_t count,
+                                                      uint8_t kinds) = 0;
 
   // History queries name a store: "" for the node's default (ClickHouse, else the local
   // tiered store), or "local" / "clickhouse". Errors: invalid_value
@@ -228,5 +262,6 @@ inline constexpr size_t kMaxItems = 10000;
 inline constexpr size_t kMaxItemBytes = 1024;
 inline constexpr size_t kMaxUnionKeys = 1024;
 inline constexpr size_t kMaxTokenBytes = 128;
+inline constexpr size_t kMaxScanCount = 10000;
 
 }  // namespace counterd::engine

@@ -25,6 +25,11 @@
 
 namespace counterd::engine {
 
+// An expired name meets a write: stages its removal and logs it (a kDelete of every kind)
+// before the write's own operations. Every write calls it first for each key it touches.
+void ExpireIfDue(store::WriteScope& scope, WriteLog& log, std::string_view key);
+core::Op DeleteOp(std::string_view key, uint8_t kinds);
+
 // What the last recovery did (for the start-up log line).
 struct RecoveryReport {
   uint64_t snapshot_lsn = 0;
@@ -59,6 +64,15 @@ class EngineImpl final : public Engine {
   void SampleAdd(std::string_view key, std::span<const std::string_view> items,
                  Done<SampleAddResult> done) override;
 
+  // ---- keyspace (engine_keyspace.cc)
+  void IncrementWithTtl(const IncrementRequest& request, Done<int64_t> done) override;
+  void Delete(std::span<const std::string_view> keys, uint8_t kinds, Done<size_t> done) override;
+  void SetCounter(std::string_view key, int64_t value, Done<std::optional<int64_t>> done) override;
+  void Expire(std::string_view key, uint8_t kinds, int64_t deadline_ms, Done<bool> done) override;
+  absl::StatusOr<uint8_t> Kinds(std::string_view key) override;
+  absl::StatusOr<std::optional<int64_t>> Deadline(std::string_view key) override;
+  absl::StatusOr<ScanPage> Scan(uint64_t cursor, size_t count, uint8_t kinds) override;
+
   // ---- reads, health, stats (engine_reads.cc)
   bool reads_may_block() const override { return backend_->reads_may_block(); }
   absl::StatusOr<CounterRead> GetCounter(std::string_view key) override;
@@ -87,7 +101,11 @@ class EngineImpl final : public Engine {
   absl::Status Snapshot() override;
 
  private:
-  void SnapshotLoop();
+  // Snapshots when due, and the active expiry cycle (bounded per tick).
+  void MaintenanceLoop();
+  int64_t NowMs() const;
+  // Removes up to `max` names whose deadline passed (logged deletes); how many it removed.
+  size_t ExpireDue(size_t max);
   // The history store a query names ("" = the default one).
   absl::StatusOr<const history::HistoryStore*> HistoryStoreNamed(std::string_view store) const;
 
@@ -110,6 +128,7 @@ class EngineImpl final : public Engine {
   std::atomic<uint64_t> snapshots_{0};
   std::atomic<uint64_t> last_snapshot_lsn_{0};
   std::atomic<uint64_t> token_hits_{0};
+  std::atomic<uint64_t> expired_{0};  // names removed by the active expiry cycle
   StopSignal stop_;
   std::thread snapshot_thread_;
 };

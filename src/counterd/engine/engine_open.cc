@@ -37,7 +37,8 @@ absl::Status EngineImpl::Recover() {
                           .node_id = dir_.node_id(),
                           .local = {.sample_capacity = options_.sample_capacity,
                                     .token_retention_s = options_.token_retention_s,
-                                    .max_tokens = options_.max_tokens},
+                                    .max_tokens = options_.max_tokens,
+                                    .clock_ms = options_.clock_ms},
                           .redis = options_.redis});
   if (!backend.ok()) return backend.status();
   backend_ = std::move(*backend);
@@ -131,7 +132,7 @@ absl::Status EngineImpl::Recover() {
             {"ms", static_cast<int64_t>(recovery_.seconds * 1000)}},
            "recovered from the snapshot at LSN {} and {} WAL records", recovery_.snapshot_lsn,
            recovery_.replayed_records);
-  snapshot_thread_ = std::thread([this] { SnapshotLoop(); });
+  snapshot_thread_ = std::thread([this] { MaintenanceLoop(); });
   recovered_ = true;
   return absl::OkStatus();
 }
@@ -154,9 +155,14 @@ absl::Status EngineImpl::Snapshot() {
   return absl::OkStatus();
 }
 
-void EngineImpl::SnapshotLoop() {
+void EngineImpl::MaintenanceLoop() {
+  // Expired names leave memory at most kExpiryPerTick per tick (their removal is a logged
+  // write each), so a mass expiry never stalls writers for long.
+  constexpr size_t kExpiryPerTick = 2000;
   auto last = std::chrono::steady_clock::now();
-  while (!stop_.SleepFor(std::chrono::milliseconds(200))) {
+  while (!stop_.SleepFor(std::chrono::milliseconds(100))) {
+    if (wal_->health().ok())
+      expired_.fetch_add(ExpireDue(kExpiryPerTick), std::memory_order_relaxed);
     const auto now = std::chrono::steady_clock::now();
     const bool due = options_.snapshot_interval_s > 0 &&
                      now - last >= std::chrono::duration<double>(options_.snapshot_interval_s);

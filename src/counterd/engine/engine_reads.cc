@@ -140,6 +140,7 @@ EngineStats EngineImpl::Stats() const {
   stats.snapshots = snapshots_.load(std::memory_order_relaxed);
   stats.last_snapshot_lsn = last_snapshot_lsn_.load(std::memory_order_relaxed);
   stats.token_hits = token_hits_.load(std::memory_order_relaxed);
+  stats.expired_keys = expired_.load(std::memory_order_relaxed);
 
   HistoryStats& all = stats.history;
   for (size_t i = 0; i < history_.size(); ++i) {

@@ -38,7 +38,15 @@ WriteLog::WriteLog(WritePipeline* pipeline, int64_t now_us)
 void WriteLog::Log(const core::Op& op) {
   core::EncodeOp(op, &body_);
   ++ops_;
-  if (op.type != core::OpType::kCounterAdd) apply_.push_back(&op);
+  switch (op.type) {
+    case core::OpType::kCounterAdd:  // staged (store/backend.h)
+    case core::OpType::kDelete:
+    case core::OpType::kCounterSet:
+    case core::OpType::kExpire:
+      break;
+    default:
+      apply_.push_back(&op);
+  }
 }
 
 absl::Status WriteLog::Commit(store::ApplyResult* results) {

@@ -65,8 +65,9 @@ class WritePipeline;
 // What a check step commits through (valid only inside Execute).
 class WriteLog {
  public:
-  // Adds `op` to this write's record (encoded now). A counter add must have been staged with
-  // WriteScope::StageCounterAdd; any other op is applied by Commit and must live until then.
+  // Adds `op` to this write's record (encoded now). A counter add, delete, set or expire must
+  // have been staged through the WriteScope; any other op is applied by Commit and must live
+  // until then.
   void Log(const core::Op& op);
   // Appends the record (one per write: everything Log()ged); then keeps the staged counter adds
   // and applies the other ops in order, results[i] (when given) receiving what the i-th of them

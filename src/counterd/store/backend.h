@@ -55,6 +55,8 @@ struct StoreOptions {
   int64_t sample_capacity = 1000;  // capacity of every sample (reservoir) key
   double token_retention_s = 600;  // idempotency tokens are remembered this long...
   size_t max_tokens = 1'000'000;   // ...and at most this many (oldest evicted first)
+  // Unix milliseconds, for key deadlines (tests inject one); unset: the system clock.
+  std::function<int64_t()> clock_ms;
 };
 
 // What an idempotency token remembers: the record that applied its increment (a retry waits for
@@ -75,18 +77,27 @@ struct ApplyResult {
 };
 
 struct CounterRead {
+  bool exists = false;  // the counter was written and not deleted or expired since
   int64_t value = 0;
   int64_t pending = 0;        // this node's delta not yet in the backend (0 when embedded)
   int64_t as_of_unix_ms = 0;  // when the value was read
 };
 
+// One page of a keyspace scan: (kind, name) entries and the cursor to continue from (0: the
+// scan is complete).
+struct ScanPage {
+  uint64_t next_cursor = 0;
+  std::vector<std::pair<core::KindBit, std::string>> keys;
+};
+
 // The state of the keys one write touches, locked for the write's duration.
 //
-// Counter adds are staged: applied in place while the write checks them (so a later item of the
-// same batch sees an earlier one, with no second lookup), then kept once the log accepted the
-// record, or undone, newest first, when it refused it. Nobody else can see a staged add: the
-// keys stay locked until it is kept or undone. Every other operation is checked against the
-// state read here and applied (Apply) only after its record was appended.
+// Counter adds and keyspace changes (delete, set, expire) are staged: applied in place while the
+// write checks them (so a later item of the same batch sees an earlier one, with no second
+// lookup), then kept once the log accepted the record, or undone, newest first, when it refused
+// it. Nobody else can see a staged change: the keys stay locked until it is kept or undone. A
+// write stages its keyspace changes before its counter adds. Every other operation is checked
+// against the state read here and applied (Apply) only after its record was appended.
 class WriteScope {
  public:
   // counter(key) += delta, staged, unless the sum leaves int64 (kOverflow naming "delta";
@@ -94,9 +105,26 @@ class WriteScope {
   // node's pending delta with Redis Cluster (overflow checks run against it).
   [[nodiscard]] virtual absl::StatusOr<int64_t> StageCounterAdd(std::string_view key, int64_t delta,
                                                                 std::string_view token) = 0;
-  // The log accepted the staged adds as record `lsn`: they stay, their tokens are remembered.
+  // When the name's deadline has passed, stages the removal of every kind it holds and returns
+  // true: the write then logs a kDelete(kAllKinds) before its own operations (an expiry takes
+  // effect in the log, so replay never consults the clock). Every write calls it first for
+  // each of its keys.
+  [[nodiscard]] virtual bool StageExpiryIfDue(std::string_view key) = 0;
+  // Removes the `kinds` (core::KindBit mask) of the name that exist (a CRDT is reset, see
+  // core/crdt.h); returns the mask of those that existed.
+  [[nodiscard]] virtual uint8_t StageDelete(std::string_view key, uint8_t kinds) = 0;
+  // counter(key) = value, and the name loses its deadline (as Redis's SET does). Returns the
+  // previous value, nullopt when there was none.
+  virtual std::optional<int64_t> StageCounterSet(std::string_view key, int64_t value) = 0;
+  // Sets (deadline_ms > 0, unix ms) or removes (0) the name's deadline when the name holds any
+  // of `kinds`; returns whether it does (nothing is staged otherwise).
+  [[nodiscard]] virtual bool StageExpire(std::string_view key, uint8_t kinds,
+                                         int64_t deadline_ms) = 0;
+  // The kinds the name holds now (staged changes included); 0 when none.
+  virtual uint8_t Kinds(std::string_view key) = 0;
+  // The log accepted the staged changes as record `lsn`: they stay, tokens are remembered.
   virtual void KeepStaged(uint64_t lsn, int64_t now_us) = 0;
-  // The log refused them (or the write gave up): every staged add is undone.
+  // The log refused them (or the write gave up): every staged change is undone, newest first.
   virtual void UndoStaged() = 0;
 
   virtual const core::CrdtCounter* Crdt(std::string_view key) = 0;    // null when absent
@@ -105,7 +133,8 @@ class WriteScope {
   virtual const TokenEntry* Token(std::string_view key, std::string_view token, int64_t now_us) = 0;
   // A hint that the counter of `key` is staged soon (overlaps a large batch's cache misses).
   virtual void PrefetchCounter(std::string_view key) = 0;
-  // Applies an operation other than a counter add that was checked and logged as record `lsn`.
+  // Applies an operation that is not staged (CRDT, HLL, sample) that was checked and logged as
+  // record `lsn`.
   // Errors only for an operation that cannot apply (a corrupt log).
   [[nodiscard]] virtual absl::Status Apply(const core::Op& op, uint64_t lsn, int64_t now_us,
                                            ApplyResult* result) = 0;
@@ -185,6 +214,17 @@ class Backend {
   // Up to k sampled items, lowest priority first.
   [[nodiscard]] virtual absl::StatusOr<std::vector<std::string>> ReadSample(std::string_view key,
                                                                             size_t k) = 0;
+  // The keyspace: the kinds a name holds, its deadline, a scan (store/local/local_store.h).
+  [[nodiscard]] virtual absl::StatusOr<uint8_t> ReadKinds(std::string_view key) = 0;
+  [[nodiscard]] virtual absl::StatusOr<std::optional<int64_t>> ReadDeadline(
+      std::string_view key) = 0;
+  [[nodiscard]] virtual absl::StatusOr<ScanPage> Scan(uint64_t cursor, size_t count,
+                                                      uint8_t kinds) = 0;
+  // OK when deletes, sets and expiries can be logged on this backend.
+  [[nodiscard]] virtual absl::Status KeyspaceWrites() const = 0;
+  // Up to `max` names whose deadline has passed, for the engine's active expiry cycle (which
+  // logs their removal through the write pipeline).
+  [[nodiscard]] virtual std::vector<std::string> DueForExpiry(size_t max) = 0;
 
   // ---- recovery, snapshots, followers
   [[nodiscard]] virtual absl::StatusOr<RecoveryPoint> LoadSnapshot() = 0;

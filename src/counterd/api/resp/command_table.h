@@ -3,7 +3,8 @@
 // One CommandSpec per command, with Redis's arity convention (n: exactly n arguments counting
 // the name; -n: at least n) and the key positions COMMAND reports. Container commands (CONFIG,
 // CLIENT, COMMAND) list their subcommands, named "config|get" as Redis 7 names them in errors.
-// Handlers live in counter_commands.cc (the engine's data), connection_commands.cc (PING, HELLO,
+// Handlers live in counter_commands.cc (the engine's data), keyspace_commands.cc (DEL, EXISTS,
+// SET, EXPIRE, SCAN...), connection_commands.cc (PING, HELLO,
 // CLIENT...) and server_commands.cc (INFO, CONFIG, COMMAND).
 //
 // Thread-safety: the table is constant; a Call belongs to one Execute.
@@ -67,6 +68,22 @@ void CmdPfCount(Call& call);
 void CmdPfMerge(Call& call);
 void CmdHIncrBy(Call& call);
 void CmdHGetAll(Call& call);
+
+// ---- keyspace_commands.cc ----
+void CmdDel(Call& call);
+void CmdExists(Call& call);
+void CmdType(Call& call);
+void CmdDbSize(Call& call);
+void CmdSet(Call& call);
+void CmdExpire(Call& call);
+void CmdPExpire(Call& call);
+void CmdExpireAt(Call& call);
+void CmdPExpireAt(Call& call);
+void CmdTtl(Call& call);
+void CmdPTtl(Call& call);
+void CmdPersist(Call& call);
+void CmdScan(Call& call);
+void CmdKeys(Call& call);
 
 // ---- connection_commands.cc ----
 void CmdPing(Call& call);

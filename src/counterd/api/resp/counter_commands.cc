@@ -38,7 +38,7 @@ std::string Decimal(int64_t v) { return fmt::format("{}", v); }
 void CmdGet(Call& call) {
   absl::StatusOr<engine::CounterRead> read = call.engine->GetCounter(call.args[1]);
   if (!read.ok()) return call.Reply(ErrorReply(StatusToError(read.status())));
-  call.Reply(BulkReply(Decimal(read->value)));
+  call.Reply(read->exists ? BulkReply(Decimal(read->value)) : NilReply());
 }
 
 void CmdMget(Call& call) {
@@ -48,7 +48,13 @@ void CmdMget(Call& call) {
   size_t failed = 0;
   absl::Status s = ReadCounters(
       *call.engine, call.args.subspan(1),
-      [&out](size_t, const engine::CounterRead& read) { AppendBulk(&out, Decimal(read.value)); },
+      [&out](size_t, const engine::CounterRead& read) {
+        if (read.exists) {
+          AppendBulk(&out, Decimal(read.value));
+        } else {
+          AppendNil(&out);
+        }
+      },
       &failed);
   if (!s.ok()) return call.Reply(ErrorReply(StatusToError(s)));
   call.Reply(std::move(out));

@@ -55,7 +55,8 @@ TEST_F(RespToolsTest, RedisCli) {
   EXPECT_EQ(Cli("HGETALL h"), "eu-1\n3\n");
   // redis-cli prints errors followed by an empty line when stdout is not a terminal.
   EXPECT_EQ(Cli("INCRBY a x"), "ERR value is not an integer or out of range\n\n");
-  EXPECT_EQ(Cli("SET a 1"), "ERR unknown command 'SET', with args beginning with: 'a' '1' \n\n");
+  EXPECT_EQ(Cli("LPUSH a 1"),
+            "ERR unknown command 'LPUSH', with args beginning with: 'a' '1' \n\n");
   EXPECT_NE(Cli("INFO server").find("redis_version:7.0.15"), std::string::npos);
   // Interactive-style input on stdin (redis-cli then asks COMMAND DOCS for its hints).
   EXPECT_EQ(

@@ -29,7 +29,9 @@ class EmbeddedBackend final : public Backend {
 
   bool reads_may_block() const override { return false; }
   absl::StatusOr<CounterRead> ReadCounter(std::string_view key) override {
-    return CounterRead{.value = store().CounterValue(key), .as_of_unix_ms = NowUnixMs()};
+    const std::optional<int64_t> value = store().Counter(key);
+    return CounterRead{
+        .exists = value.has_value(), .value = value.value_or(0), .as_of_unix_ms = NowUnixMs()};
   }
   absl::StatusOr<core::CrdtCounter> ReadCrdt(std::string_view key) override {
     return store().Crdt(key).value_or(core::CrdtCounter(core::CrdtKind::kPN));
@@ -43,6 +45,16 @@ class EmbeddedBackend final : public Backend {
   absl::StatusOr<std::vector<std::string>> ReadSample(std::string_view key, size_t k) override {
     return store().SampleItems(key, k);
   }
+
+  absl::StatusOr<uint8_t> ReadKinds(std::string_view key) override { return store().Kinds(key); }
+  absl::StatusOr<std::optional<int64_t>> ReadDeadline(std::string_view key) override {
+    return store().Deadline(key);
+  }
+  absl::StatusOr<ScanPage> Scan(uint64_t cursor, size_t count, uint8_t kinds) override {
+    return store().Scan(cursor, count, kinds);
+  }
+  absl::Status KeyspaceWrites() const override { return absl::OkStatus(); }
+  std::vector<std::string> DueForExpiry(size_t max) override { return store().DueForExpiry(max); }
 
   absl::StatusOr<RecoveryPoint> LoadSnapshot() override { return local_.LoadSnapshot(); }
   absl::Status Replay(uint64_t lsn, int64_t timestamp_us, const core::Op& op) override {

@@ -4,6 +4,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "absl/container/inlined_vector.h"
 #include "counterd/common/errors.h"
@@ -59,229 +60,67 @@ void LocalStore::RememberToken(Shard& shard, std::string_view key, std::string_v
   shard.token_expiry.emplace_back(entry.expires_us, std::move(tk));
 }
 
-// The locked shards of one write. Lookups go to the key's shard, which Write locked.
-class LocalStore::Scope final : public WriteScope {
- public:
-  Scope(LocalStore& store, std::span<const std::string_view> keys, const size_t* shards)
-      : store_(store), keys_(keys), shards_(shards) {
-    staged_.reserve(keys.size());
-  }
-
-  absl::StatusOr<int64_t> StageCounterAdd(std::string_view key, int64_t delta,
-                                          std::string_view token) override {
-    Shard& shard = ShardFor(key, &stage_cursor_);
-    auto [it, inserted] = shard.counters.try_emplace(key, 0);
-    absl::StatusOr<int64_t> next = core::AddDelta(it->second, delta);
-    if (!next.ok()) {
-      if (inserted) shard.counters.erase(it);
-      return next.status();
-    }
-    it->second = *next;
-    staged_.push_back({&shard, key, delta, token, *next, inserted});
-    return *next;
-  }
-  void KeepStaged(uint64_t lsn, int64_t now_us) override {
-    for (const Staged& s : staged_) {
-      if (!s.token.empty()) store_.RememberToken(*s.shard, s.key, s.token, lsn, s.value, now_us);
-    }
-    staged_.clear();
-  }
-  void UndoStaged() override {
-    for (auto s = staged_.rbegin(); s != staged_.rend(); ++s) {
-      auto it = s->shard->counters.find(s->key);
-      it->second = core::WrapAdd(it->second, -s->delta);
-      if (s->inserted) s->shard->counters.erase(it);
-    }
-    staged_.clear();
-  }
-
-  const core::CrdtCounter* Crdt(std::string_view key) override {
-    const Shard& shard = ShardFor(key);
-    auto it = shard.crdts.find(key);
-    return it == shard.crdts.end() ? nullptr : &it->second;
-  }
-  const core::HyperLogLog* Unique(std::string_view key) override {
-    const Shard& shard = ShardFor(key);
-    auto it = shard.uniques.find(key);
-    return it == shard.uniques.end() ? nullptr : &it->second;
-  }
-  const TokenEntry* Token(std::string_view key, std::string_view token, int64_t now_us) override {
-    return store_.FindToken(ShardFor(key), key, token, now_us);
-  }
-  void PrefetchCounter(std::string_view key) override {
-    ShardFor(key, &prefetch_cursor_).counters.prefetch(key);
-  }
-  absl::Status Apply(const Op& op, uint64_t lsn, int64_t now_us, ApplyResult* result) override {
-    return store_.Apply(ShardFor(op.key), op, lsn, now_us, result);
-  }
-
- private:
-  struct Staged {
-    Shard* shard;
-    std::string_view key;
-    int64_t delta;
-    std::string_view token;
-    int64_t value;  // the local value the add gave (a token remembers it)
-    bool inserted;  // the add created the counter
-  };
-  Shard& ShardFor(std::string_view key) { return store_.shards_[store_.ShardOf(key)]; }
-  // A batch stages (and prefetches) its keys in the order it passed them to Write, which hashed
-  // each one to lock its shard: a cursor that finds the very same view next reuses that hash
-  // instead of computing it again. Any other key is simply hashed.
-  Shard& ShardFor(std::string_view key, size_t* cursor) {
-    if (shards_ != nullptr && *cursor < keys_.size() && keys_[*cursor].data() == key.data() &&
-        keys_[*cursor].size() == key.size()) {
-      return store_.shards_[shards_[(*cursor)++]];
-    }
-    return ShardFor(key);
-  }
-  LocalStore& store_;
-  const std::span<const std::string_view> keys_;
-  const size_t* const shards_;  // shard of each of keys_ (null: not computed)
-  size_t stage_cursor_ = 0, prefetch_cursor_ = 0;
-  absl::InlinedVector<Staged, 1> staged_;
-};
-
-void LocalStore::Write(std::span<const std::string_view> keys,
-                       absl::FunctionRef<void(WriteScope&)> body) {
-  // A write that neither kept nor undid its staged adds leaves nothing behind (still locked).
-  if (keys.size() == 1) {  // the common case, without a vector
-    const size_t shard = ShardOf(keys[0]);
-    Scope scope(*this, keys, &shard);
-    std::lock_guard lock(shards_[shard].mu);
-    body(scope);
-    scope.UndoStaged();
-    return;
-  }
-  // Ascending index order, each shard once: two writes can never wait on each other in a cycle.
-  std::vector<size_t> key_shards;
-  key_shards.reserve(keys.size());
-  for (std::string_view key : keys) key_shards.push_back(ShardOf(key));
-  Scope scope(*this, keys, key_shards.data());
-  std::vector<size_t> indices = key_shards;
-  std::sort(indices.begin(), indices.end());
-  indices.erase(std::unique(indices.begin(), indices.end()), indices.end());
-  for (size_t i : indices) shards_[i].mu.lock();
-  body(scope);
-  scope.UndoStaged();
-  for (auto it = indices.rbegin(); it != indices.rend(); ++it) shards_[*it].mu.unlock();
-}
-
 absl::Status LocalStore::ApplyOne(const Op& op, uint64_t lsn, int64_t timestamp_us) {
   Shard& shard = shards_[ShardOf(op.key)];
   std::lock_guard lock(shard.mu);
   return Apply(shard, op, lsn, timestamp_us, nullptr);
 }
 
-void LocalStore::AddToCounter(std::string_view key, int64_t delta) {
-  Shard& shard = shards_[ShardOf(key)];
-  std::lock_guard lock(shard.mu);
-  auto [it, inserted] = shard.counters.try_emplace(key, 0);
-  it->second = core::WrapAdd(it->second, delta);
+int64_t LocalStore::NowMs() const {
+  if (options_.clock_ms) return options_.clock_ms();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
-void LocalStore::RemoveFromCounter(std::string_view key, int64_t delta) {
-  Shard& shard = shards_[ShardOf(key)];
-  std::lock_guard lock(shard.mu);
-  auto it = shard.counters.find(key);
-  if (it == shard.counters.end()) return;
-  it->second = core::WrapAdd(it->second, -delta);
-  if (it->second == 0) shard.counters.erase(it);
+bool LocalStore::Expired(const Shard& shard, std::string_view key, int64_t now_ms) const {
+  auto it = shard.deadlines.find(key);
+  return it != shard.deadlines.end() && it->second <= now_ms;
 }
 
-void LocalStore::ClearCounters() {
-  for (Shard& shard : shards_) {
-    std::lock_guard lock(shard.mu);
-    shard.counters.clear();
+uint8_t LocalStore::KindsLocked(const Shard& shard, std::string_view key) const {
+  uint8_t kinds = 0;
+  if (shard.counters.contains(key)) kinds |= core::kCounterKind;
+  if (auto it = shard.crdts.find(key); it != shard.crdts.end() && !it->second.Empty()) {
+    kinds |= core::kCrdtKind;
   }
+  if (shard.uniques.contains(key)) kinds |= core::kUniqueKind;
+  if (shard.samples.contains(key)) kinds |= core::kSampleKind;
+  return kinds;
 }
 
-int64_t LocalStore::CounterValue(std::string_view key) {
-  Shard& shard = shards_[ShardOf(key)];
-  std::lock_guard lock(shard.mu);
-  auto it = shard.counters.find(key);
-  return it == shard.counters.end() ? 0 : it->second;
-}
-
-std::optional<core::CrdtCounter> LocalStore::Crdt(std::string_view key) {
-  Shard& shard = shards_[ShardOf(key)];
-  std::lock_guard lock(shard.mu);
-  auto it = shard.crdts.find(key);
-  if (it == shard.crdts.end()) return std::nullopt;
-  return it->second;
-}
-
-std::optional<core::ReplicaTotals> LocalStore::CrdtReplica(std::string_view key,
-                                                           std::string_view replica) {
-  Shard& shard = shards_[ShardOf(key)];
-  std::lock_guard lock(shard.mu);
-  auto it = shard.crdts.find(key);
-  if (it == shard.crdts.end()) return std::nullopt;
-  auto r = it->second.replicas().find(replica);
-  if (r == it->second.replicas().end()) return std::nullopt;
-  return r->second;
-}
-
-std::optional<core::HyperLogLog> LocalStore::Unique(std::string_view key) {
-  Shard& shard = shards_[ShardOf(key)];
-  std::lock_guard lock(shard.mu);
-  auto it = shard.uniques.find(key);
-  if (it == shard.uniques.end()) return std::nullopt;
-  return it->second;
-}
-
-uint64_t LocalStore::CountUniques(std::span<const std::string_view> keys) {
-  uint64_t count = 0;
-  Write(keys, [&](WriteScope&) {
-    std::vector<core::HyperLogLog*> hlls;
-    for (std::string_view key : keys) {
-      Shard& shard = shards_[ShardOf(key)];
-      if (auto it = shard.uniques.find(key); it != shard.uniques.end()) {
-        hlls.push_back(&it->second);
-      }
-    }
-    if (hlls.size() == 1) {
-      count = hlls[0]->Count();  // one key: PFCOUNT's cached form, as Redis keeps it
-    } else if (!hlls.empty()) {
-      std::vector<const core::HyperLogLog*> views(hlls.begin(), hlls.end());
-      count = core::HyperLogLog::CountUnion(views);
-    }
-  });
-  return count;
-}
-
-std::vector<std::string> LocalStore::SampleItems(std::string_view key, size_t k) {
-  Shard& shard = shards_[ShardOf(key)];
-  std::lock_guard lock(shard.mu);
-  auto it = shard.samples.find(key);
-  if (it == shard.samples.end()) return {};
-  return it->second.Sample(k);
-}
-
-std::vector<std::pair<uint64_t, std::string>> LocalStore::SampleEntries(std::string_view key) {
-  Shard& shard = shards_[ShardOf(key)];
-  std::lock_guard lock(shard.mu);
-  auto it = shard.samples.find(key);
-  if (it == shard.samples.end()) return {};
-  return {it->second.entries().begin(), it->second.entries().end()};
-}
-
-BackendStats LocalStore::Stats() const {
-  BackendStats stats;
-  for (const Shard& shard : shards_) {
-    std::lock_guard lock(shard.mu);
-    stats.counter_keys += shard.counters.size();
-    stats.crdt_keys += shard.crdts.size();
-    stats.unique_keys += shard.uniques.size();
-    stats.sample_keys += shard.samples.size();
-    stats.tokens += shard.tokens.size();
+void LocalStore::SetDeadline(Shard& shard, std::string_view key, int64_t deadline_ms) {
+  if (deadline_ms <= 0) {
+    shard.deadlines.erase(key);
+    return;
   }
-  return stats;
+  shard.deadlines.insert_or_assign(key, deadline_ms);
+  shard.expiry_queue.emplace(deadline_ms, std::string(key));
+}
+
+void LocalStore::EraseKinds(Shard& shard, std::string_view key, uint8_t kinds) {
+  if ((kinds & core::kCounterKind) != 0) shard.counters.erase(key);
+  if ((kinds & core::kCrdtKind) != 0) {
+    if (auto it = shard.crdts.find(key); it != shard.crdts.end()) it->second.Reset();
+  }
+  if ((kinds & core::kUniqueKind) != 0) shard.uniques.erase(key);
+  if ((kinds & core::kSampleKind) != 0) shard.samples.erase(key);
+  if (KindsLocked(shard, key) == 0) shard.deadlines.erase(key);
 }
 
 absl::Status LocalStore::Apply(Shard& shard, const Op& op, uint64_t lsn, int64_t timestamp_us,
                                ApplyResult* result) {
   switch (op.type) {
+    case OpType::kDelete:
+      EraseKinds(shard, op.key, op.kinds);
+      return absl::OkStatus();
+    case OpType::kCounterSet:
+      shard.counters.insert_or_assign(op.key, op.value);
+      shard.deadlines.erase(op.key);
+      return absl::OkStatus();
+    case OpType::kExpire:
+      if ((KindsLocked(shard, op.key) & op.kinds) != 0) SetDeadline(shard, op.key, op.deadline_ms);
+      return absl::OkStatus();
     case OpType::kCounterAdd: {
       auto [it, inserted] = shard.counters.try_emplace(op.key, 0);
       // Two's-complement wrap: validation already excluded overflow on the live path.
@@ -350,6 +189,7 @@ absl::Status LocalStore::Apply(Shard& shard, const Op& op, uint64_t lsn, int64_t
 //   counters: n | {key, zigzag value}*      crdts:   n | {key, CrdtCounter bytes}*
 //   uniques:  n | {key, HLL bytes}*          samples: n | {key, Reservoir bytes}*
 //   tokens:   n | {token key, lsn, zigzag value, zigzag expires_us}*   (in expiry order)
+//   deadlines: n | {key name, zigzag unix ms}*                          (snapshot version >= 2)
 std::string LocalStore::SerializeShard(const Shard& shard) const {
   std::string out;
   PutVarint(&out, shard.counters.size());
@@ -386,10 +226,15 @@ std::string LocalStore::SerializeShard(const Shard& shard) const {
     PutVarint(&out, core::ZigZag(it->second.value));
     PutVarint(&out, core::ZigZag(it->second.expires_us));
   }
+  PutVarint(&out, shard.deadlines.size());
+  for (const auto& [key, deadline] : shard.deadlines) {
+    PutLengthPrefixed(&out, key);
+    PutVarint(&out, core::ZigZag(deadline));
+  }
   return out;
 }
 
-absl::Status LocalStore::RestoreShard(Shard& shard, std::string_view in) {
+absl::Status LocalStore::RestoreShard(Shard& shard, std::string_view in, uint32_t version) {
   auto bad = [](std::string_view why) {
     return Error(Err::kMalformedState, "snapshot", fmt::format("bad snapshot shard: {}", why));
   };
@@ -431,6 +276,13 @@ absl::Status LocalStore::RestoreShard(Shard& shard, std::string_view in) {
     TokenEntry entry{lsn, core::UnZigZag(value), core::UnZigZag(expires)};
     shard.tokens[std::string(key)] = entry;
     shard.token_expiry.emplace_back(entry.expires_us, std::string(key));
+  }
+  if (version >= 2) {
+    if (!GetVarint(&in, &n)) return bad("deadlines");
+    for (uint64_t i = 0; i < n; ++i) {
+      if (!GetLengthPrefixed(&in, &key) || !GetVarint(&in, &v)) return bad("deadline");
+      SetDeadline(shard, key, core::UnZigZag(v));
+    }
   }
   if (!in.empty()) return bad("trailing bytes");
   return absl::OkStatus();

@@ -21,10 +21,12 @@
 //   int64_t v = store.CounterValue("content:1");
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <mutex>
 #include <optional>
+#include <queue>
 #include <span>
 #include <string>
 #include <string_view>
@@ -55,6 +57,15 @@ struct Shard {
   StringMap<core::Reservoir> samples;
   StringMap<TokenEntry> tokens;                              // "<key>\n<token>" -> entry
   std::deque<std::pair<int64_t, std::string>> token_expiry;  // insertion order = expiry order
+  // Key names with a deadline (unix ms): every kind of the name is gone from then on. Reads
+  // hide an expired name at once; a write that meets it, or the active expiry cycle, logs its
+  // removal (a kDelete), so the log alone says what exists.
+  StringMap<int64_t> deadlines;
+  // (deadline, name), soonest first, for the active expiry cycle; an entry whose deadline no
+  // longer matches `deadlines` is stale and skipped.
+  std::priority_queue<std::pair<int64_t, std::string>, std::vector<std::pair<int64_t, std::string>>,
+                      std::greater<>>
+      expiry_queue;
 };
 
 class LocalStore {
@@ -81,8 +92,9 @@ class LocalStore {
   void RemoveFromCounter(std::string_view key, int64_t delta);
   void ClearCounters();
 
-  // ---- reads (each a consistent view of its key)
-  int64_t CounterValue(std::string_view key);  // 0 when absent
+  // ---- reads (each a consistent view of its key; an expired name reads as absent)
+  int64_t CounterValue(std::string_view key);            // 0 when absent
+  std::optional<int64_t> Counter(std::string_view key);  // nullopt when absent
   std::optional<core::CrdtCounter> Crdt(std::string_view key);
   std::optional<core::ReplicaTotals> CrdtReplica(std::string_view key, std::string_view replica);
   std::optional<core::HyperLogLog> Unique(std::string_view key);
@@ -91,13 +103,26 @@ class LocalStore {
   std::vector<std::string> SampleItems(std::string_view key, size_t k);
   // (priority, item) of the key's reservoir, lowest priority first.
   std::vector<std::pair<uint64_t, std::string>> SampleEntries(std::string_view key);
+  // The kinds (KindBit mask) the name holds now; 0 when none.
+  uint8_t Kinds(std::string_view key);
+  // The name's deadline (unix ms) when it exists and has one.
+  std::optional<int64_t> Deadline(std::string_view key);
+  // A page of at least 1 and about `count` (kind, name) entries of the `kinds` wanted, from
+  // `cursor` (0 to start). A name present for the whole scan is returned at least once, whatever
+  // writes and rehashes happen meanwhile: the cursor walks shards in order and, within a shard,
+  // the 32-bit space of a hash of the name that does not depend on the table.
+  ScanPage Scan(uint64_t cursor, size_t count, uint8_t kinds);
+  // Up to `max` names whose deadline has passed (for the active expiry cycle, which logs their
+  // removal); each call starts at the next shard, so the cost per call is bounded.
+  std::vector<std::string> DueForExpiry(size_t max);
   // Key counts by kind (redis_mode and redis left default).
   BackendStats Stats() const;
 
   // ---- for snapshot.cc: raw shards, their encoding (caller holds the shard's lock)
   Shard& shard(size_t index) { return shards_[index]; }
   std::string SerializeShard(const Shard& shard) const;
-  [[nodiscard]] absl::Status RestoreShard(Shard& shard, std::string_view bytes);
+  // `version`: the snapshot format version the bytes were written with (1 has no deadlines).
+  [[nodiscard]] absl::Status RestoreShard(Shard& shard, std::string_view bytes, uint32_t version);
 
   const StoreOptions& options() const { return options_; }
 
@@ -109,10 +134,17 @@ class LocalStore {
                      int64_t value, int64_t timestamp_us);
   const TokenEntry* FindToken(Shard& shard, std::string_view key, std::string_view token,
                               int64_t now_us);
+  int64_t NowMs() const;
+  // True when the name's deadline has passed (caller holds the lock).
+  bool Expired(const Shard& shard, std::string_view key, int64_t now_ms) const;
+  uint8_t KindsLocked(const Shard& shard, std::string_view key) const;
+  void SetDeadline(Shard& shard, std::string_view key, int64_t deadline_ms);
+  void EraseKinds(Shard& shard, std::string_view key, uint8_t kinds);
 
   StoreOptions options_;
   size_t max_tokens_per_shard_;
   Shard shards_[kShards];
+  std::atomic<size_t> next_expiry_shard_{0};
 };
 
 std::string TokenKey(std::string_view key, std::string_view token);

@@ -20,7 +20,8 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr char kMagic[8] = {'C', 'N', 'T', 'D', 'S', 'N', 'A', 'P'};
-constexpr uint32_t kVersion = 1;
+// 2: shard sections end with the key deadlines. Version 1 snapshots still load.
+constexpr uint32_t kVersion = 2;
 
 using core::GetFixed;
 using core::PutFixed;
@@ -134,7 +135,9 @@ absl::StatusOr<SnapshotCuts> LoadOne(const fs::path& path, LocalStore& store) {
   }
   view.remove_prefix(sizeof(kMagic));
   uint32_t version, shards;
-  if (!GetFixed(&view, &version) || version != kVersion) return bad("unknown version");
+  if (!GetFixed(&view, &version) || version < 1 || version > kVersion) {
+    return bad("unknown version");
+  }
   if (!GetFixed(&view, &shards) || shards != LocalStore::kShards) return bad("shard count");
   SnapshotCuts cuts;
   for (size_t i = 0; i < LocalStore::kShards; ++i) {
@@ -144,7 +147,7 @@ absl::StatusOr<SnapshotCuts> LoadOne(const fs::path& path, LocalStore& store) {
     }
     Shard& shard = store.shard(i);
     std::lock_guard lock(shard.mu);
-    if (absl::Status s = store.RestoreShard(shard, view.substr(0, len)); !s.ok()) return s;
+    if (absl::Status s = store.RestoreShard(shard, view.substr(0, len), version); !s.ok()) return s;
     view.remove_prefix(len);
   }
   if (!view.empty()) return bad("trailing bytes");
@@ -162,6 +165,8 @@ void ClearStore(LocalStore& store) {
     shard.samples.clear();
     shard.tokens.clear();
     shard.token_expiry.clear();
+    shard.deadlines.clear();
+    shard.expiry_queue = {};
   }
 }
 

@@ -31,7 +31,8 @@ absl::StatusOr<CounterRead> CounterReads::Read(std::string_view key, const Fetch
     }
     const uint64_t before = epoch_seq_.load(std::memory_order_acquire);
     if ((before & 1) != 0) continue;
-    const int64_t pending = pending_->CounterValue(key);
+    const std::optional<int64_t> pending_entry = pending_->Counter(key);
+    const int64_t pending = pending_entry.value_or(0);
     int64_t in_flight_delta = 0;
     uint64_t in_flight_last = 0;
     {
@@ -60,7 +61,8 @@ absl::StatusOr<CounterRead> CounterReads::Read(std::string_view key, const Fetch
     }
     if (epoch_seq_.load(std::memory_order_acquire) != before) continue;
     if (fetched) Remember(cache, key, entry, before);
-    CounterRead read{.value = WrapAdd(entry.value, pending),
+    CounterRead read{.exists = entry.exists || pending_entry.has_value(),
+                     .value = WrapAdd(entry.value, pending),
                      .pending = pending,
                      .as_of_unix_ms = entry.fetched_at_unix_ms};
     if (in_flight_last != 0 && entry.marker >= in_flight_last) {

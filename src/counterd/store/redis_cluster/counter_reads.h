@@ -38,6 +38,7 @@ namespace counterd::store::redis_cluster {
 // The Redis side of a counter read: the value and this node's marker of the key's slot, read in
 // one atomic call.
 struct RedisCounter {
+  bool exists = false;  // Redis has the key
   int64_t value = 0;
   uint64_t marker = 0;
   std::chrono::steady_clock::time_point fetched_at;

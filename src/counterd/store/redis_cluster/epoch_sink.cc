@@ -132,6 +132,11 @@ absl::Status EpochSink::Ingest(const wal::WalRecord& record) {
         s = coalescer_.AddUniqueMerge(op.key, *hll, lsn);
         break;
       }
+      case core::OpType::kDelete:
+      case core::OpType::kCounterSet:
+      case core::OpType::kExpire:
+        // The backend refuses these writes (KeyspaceWrites), so its log never holds them.
+        return Error(Err::kInternal, "wal", "a keyspace operation in Redis Cluster mode");
       case core::OpType::kSampleAdd: {
         std::vector<std::string_view> items(op.items.begin(), op.items.end());
         s = coalescer_.AddSampleItems(op.key, items, sample_capacity_, core::kDefaultSampleSeed,

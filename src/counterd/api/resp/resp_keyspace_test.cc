@@ -1,0 +1,143 @@
+// The keyspace commands, reply by reply against a real redis-server: DEL, UNLINK, EXISTS, TYPE,
+// DBSIZE, GET of a missing key, SET (GET, EX), EXPIRE/PEXPIRE/EXPIREAT/TTL/PTTL/PERSIST, SCAN
+// with MATCH/COUNT/TYPE and KEYS. Deadlines are compared where both servers answer the same
+// (TTL of a fresh 100 s deadline); SCAN's pages differ between servers by design, so a whole
+// scan is compared as a set of names.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "counterd/api/resp/resp_test_fixture.h"
+#include "tests/support/eventually.h"
+
+namespace counterd::api::resp {
+namespace {
+
+// Every name a full SCAN with these options returns on `ctx`.
+std::set<std::string> ScanAll(redisContext* ctx, const std::vector<std::string>& options) {
+  std::set<std::string> names;
+  std::string cursor = "0";
+  int rounds = 0;
+  do {
+    std::vector<std::string> args = {"SCAN", cursor};
+    args.insert(args.end(), options.begin(), options.end());
+    testing::RedisReply r = testing::Command(ctx, args);
+    EXPECT_TRUE(r && r->type == REDIS_REPLY_ARRAY && r->elements == 2) << Show(r.get());
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) break;
+    cursor = std::string(r->element[0]->str, r->element[0]->len);
+    for (size_t i = 0; i < r->element[1]->elements; ++i) {
+      names.insert(std::string(r->element[1]->element[i]->str, r->element[1]->element[i]->len));
+    }
+  } while (cursor != "0" && ++rounds < 10000);
+  return names;
+}
+
+TEST_F(RespServerTest, KeyspaceRepliesMatchRealRedis) {
+  std::unique_ptr<testing::RedisServer> redis = testing::RedisServer::Start({"--databases", "1"});
+  ASSERT_NE(redis, nullptr) << "redis-server did not start";
+  testing::RedisConn real = redis->Connect();
+  const std::vector<std::vector<std::string>> commands = {
+      {"GET", "missing"},
+      {"MGET", "missing", "a"},
+      {"INCR", "a"},
+      {"INCRBY", "b", "5"},
+      {"EXISTS", "a"},
+      {"EXISTS", "a", "a", "missing", "b"},
+      {"EXISTS"},
+      {"TYPE", "a"},
+      {"TYPE", "missing"},
+      {"DBSIZE"},
+      {"DBSIZE", "x"},
+      {"DEL", "a", "missing", "a"},
+      {"DEL"},
+      {"GET", "a"},
+      {"EXISTS", "a"},
+      {"UNLINK", "b"},
+      {"SET", "c", "42"},
+      {"GET", "c"},
+      {"SET", "c", "7", "GET"},
+      {"SET", "fresh", "1", "GET"},
+      {"INCR", "c"},
+      {"SET", "c"},
+      {"SET", "c", "9", "EX", "x"},
+      {"SET", "c", "9", "EX", "0"},
+      {"SET", "c", "9", "BOGUS"},
+      {"TTL", "c"},
+      {"PTTL", "missing"},
+      {"TTL", "missing"},
+      {"EXPIRE", "c", "100"},
+      {"TTL", "c"},
+      {"PERSIST", "c"},
+      {"PERSIST", "c"},
+      {"TTL", "c"},
+      {"EXPIRE", "missing", "10"},
+      {"EXPIRE", "c", "x"},
+      {"EXPIRE", "c"},
+      {"PEXPIRE", "c", "100000"},
+      {"TTL", "c"},
+      {"SET", "c", "3"},
+      {"TTL", "c"},
+      {"SET", "e", "5", "EX", "100"},
+      {"TTL", "e"},
+      {"EXPIRE", "e", "0"},
+      {"EXISTS", "e"},
+      {"SET", "f", "5"},
+      {"EXPIREAT", "f", "1"},
+      {"GET", "f"},
+      {"SET", "g", "1"},
+      {"PEXPIREAT", "g", "99999999999999"},
+      {"PERSIST", "g"},
+      {"TTL", "g"},
+      {"SCAN", "x"},
+      {"SCAN", "0", "COUNT", "x"},
+      {"SCAN", "0", "MATCH"},
+      {"KEYS", "c*"},
+      {"KEYS", "nomatch*"},
+      {"TYPE", "c"},
+  };
+  for (const auto& command : commands) {
+    std::string shown;
+    for (const std::string& a : command) shown += " " + a;
+    EXPECT_EQ(Run(command), Run(real.get(), command)) << shown;
+  }
+
+  // A deadline runs out on both: the name goes from reads and from the scan.
+  for (redisContext* ctx : {conn_.get(), real.get()}) {
+    EXPECT_EQ(Run(ctx, {"SET", "short", "1", "PX", "300"}), "+OK");
+  }
+  for (redisContext* ctx : {conn_.get(), real.get()}) {
+    EXPECT_TRUE(testing::Eventually("the key expired", [&] {
+      return Run(ctx, {"EXISTS", "short"}) == ":0";
+    }));
+    EXPECT_EQ(Run(ctx, {"GET", "short"}), "(nil)");
+  }
+
+  // Whole scans agree as sets, with MATCH, COUNT and TYPE.
+  for (int i = 0; i < 300; ++i) {
+    for (redisContext* ctx : {conn_.get(), real.get()}) {
+      Run(ctx, {"INCR", "item:" + std::to_string(i)});
+      if (i % 3 == 0) Run(ctx, {"PFADD", "uniq:" + std::to_string(i), "x"});
+    }
+  }
+  for (const std::vector<std::string>& options :
+       std::vector<std::vector<std::string>>{{},
+                                             {"COUNT", "7"},
+                                             {"MATCH", "item:1*"},
+                                             {"MATCH", "uniq:*", "COUNT", "1000"},
+                                             {"TYPE", "string"},
+                                             {"TYPE", "hash"}}) {
+    std::set<std::string> ours = ScanAll(conn_.get(), options),
+                          theirs = ScanAll(real.get(), options);
+    EXPECT_EQ(ours, theirs) << options.size();
+    if (!options.empty() && options[0] == "MATCH") {
+      EXPECT_FALSE(ours.empty());
+    }
+  }
+  EXPECT_EQ(Run({"DBSIZE"}), Run(real.get(), {"DBSIZE"}));
+}
+
+}  // namespace
+}  // namespace counterd::api::resp
