@@ -24,9 +24,15 @@ TEST(HistoryBuffer, SumsDeltasPerMinuteAndFoldsUniquesPerHourAndDay) {
   ASSERT_TRUE(b.Add((kT0 + 30) * 1'000'000,
                     Encode({{.type = core::OpType::kCounterAdd, .key = "a", .delta = 3}}))
                   .ok());
-  // Not history: a sample, a set, a delete.
+  // Not history: a sample, a set, a delete, an expiry (what happened before stays).
   ASSERT_TRUE(b.Add(kT0 * 1'000'000,
-                    Encode({{.type = core::OpType::kSampleAdd, .key = "s", .items = {"x"}}}))
+                    Encode({{.type = core::OpType::kSampleAdd, .key = "s", .items = {"x"}},
+                            {.type = core::OpType::kCounterSet, .key = "a", .value = 100},
+                            {.type = core::OpType::kDelete, .key = "u", .kinds = core::kAllKinds},
+                            {.type = core::OpType::kExpire,
+                             .key = "a",
+                             .kinds = core::kCounterKind,
+                             .deadline_ms = 1}}))
                   .ok());
   ASSERT_EQ(b.sums().size(), 1u);
   EXPECT_EQ(b.sums().at("a").minutes, (absl::InlinedVector<Point, 2>{{kT0, 5}}));
