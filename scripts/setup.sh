@@ -12,7 +12,7 @@ PACKAGES=(
   libxxhash-dev libzstd-dev libssl-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libhiredis-dev redis-server redis-tools prometheus clickhouse-server
-  librocksdb-dev postgresql-15
+  librocksdb-dev postgresql-15 nodejs npm
 )
 
 missing=()

@@ -12,16 +12,10 @@
 namespace counterd::testing {
 namespace {
 
-struct CtlRun {
-  int exit_code;
-  std::string output;
-};
+using CtlRun = CommandRun;
 
 CtlRun Counterctl(const TempDir& dir, const std::string& args) {
-  const std::string out = dir.path() + "/counterctl.out";
-  const std::string cmd = BuiltBinary("counterctl") + " " + args + " > " + out + " 2>&1";
-  const int status = std::system(cmd.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, ReadFileOrEmpty(out)};
+  return RunCommand(BuiltBinary("counterctl") + " " + args, dir.path());
 }
 
 class CounterctlTest : public ::testing::Test {

@@ -270,6 +270,27 @@ void FakeEngine::UniqueAdd(std::string_view key, std::span<const std::string_vie
   });
 }
 
+void FakeEngine::UniqueRestore(std::string_view key, std::string_view redis_bytes,
+                               engine::Done<uint64_t> done) {
+  absl::StatusOr<uint64_t> result;
+  {
+    std::lock_guard lock(mu_);
+    ++calls_;
+    if (absl::Status s = core::ValidateKey(key); !s.ok()) return std::move(done)(s);
+    absl::StatusOr<core::HyperLogLog> parsed = core::HyperLogLog::Parse(redis_bytes);
+    if (!parsed.ok()) return std::move(done)(parsed.status());
+    if (absl::Status refused = TakeWriteFailure(); !refused.ok()) {
+      result = refused;
+    } else {
+      result = parsed->Count();
+      state_->uniques.insert_or_assign(std::string(key), *std::move(parsed));
+    }
+  }
+  Finish([done = std::move(done), result = std::move(result)]() mutable {
+    std::move(done)(std::move(result));
+  });
+}
+
 void FakeEngine::UniqueMerge(std::string_view dest, std::span<const std::string_view> sources,
                              engine::Done<uint64_t> done) {
   absl::StatusOr<uint64_t> result;

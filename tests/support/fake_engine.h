@@ -77,6 +77,8 @@ class FakeEngine final : public engine::Engine {
                         engine::Done<int64_t> done) override;
   void Delete(std::span<const std::string_view> keys, uint8_t kinds,
               engine::Done<size_t> done) override;
+  void UniqueRestore(std::string_view key, std::string_view redis_bytes,
+                     engine::Done<uint64_t> done) override;
   void SetCounter(std::string_view key, int64_t value,
                   engine::Done<std::optional<int64_t>> done) override;
   void Expire(std::string_view key, uint8_t kinds, int64_t deadline_ms,

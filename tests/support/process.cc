@@ -155,4 +155,10 @@ std::string ReadFileOrEmpty(const std::string& path) {
   return ss.str();
 }
 
+CommandRun RunCommand(const std::string& command_line, const std::string& scratch_dir) {
+  const std::string out = scratch_dir + "/command.out";
+  const int status = std::system((command_line + " > " + out + " 2>&1").c_str());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, ReadFileOrEmpty(out)};
+}
+
 }  // namespace counterd::testing

@@ -66,4 +66,12 @@ std::string BuiltBinary(const std::string& name);
 // The whole content of a file ("" if missing), for failure messages.
 std::string ReadFileOrEmpty(const std::string& path);
 
+// A command line run to completion through the shell: its exit code (-1 when it did not exit)
+// and what it wrote to stdout and stderr, kept in `scratch_dir`.
+struct CommandRun {
+  int exit_code;
+  std::string output;
+};
+CommandRun RunCommand(const std::string& command_line, const std::string& scratch_dir);
+
 }  // namespace counterd::testing

@@ -11,12 +11,13 @@
 #include "counterd/cli/http_client.h"
 
 namespace counterd::cli {
-namespace {
 
 int PortOf(const std::string& addr) {
   size_t colon = addr.rfind(':');
   return colon == std::string::npos ? 8080 : std::stoi(addr.substr(colon + 1));
 }
+
+namespace {
 
 std::string StringArrayJson(const char* name, const std::vector<std::string>& values) {
   rapidjson::StringBuffer buffer;

@@ -32,6 +32,31 @@ int SampleGet(const Target& t, const std::string& key, int64_t k);
 int History(const Target& t, const std::string& key, const std::string& from, const std::string& to,
             const std::string& step);
 
+// ---- keyspace_commands.cc ----
+// Every key of a scan, page by page ("key<TAB>kind" lines; a JSON array with --json).
+int Keys(const Target& t, const std::string& prefix, const std::string& kind, int64_t page);
+// Deletes each key's `kind` ("" = every kind); prints how many keys held any.
+int Del(const Target& t, const std::vector<std::string>& keys, const std::string& kind);
+int Set(const Target& t, const std::string& key, int64_t value);
+int Expire(const Target& t, const std::string& key, const std::string& kind, int64_t ttl_ms,
+           bool persist);
+
+// ---- import.cc ----
+struct ImportOptions {
+  std::string from_redis;  // host:port of the Redis to copy from
+  std::string resp_addr;   // host:port of counterd's RESP listener (--resp-addr)
+  std::string match = "*";
+  bool dry_run = false;
+  bool json = false;
+};
+// Copies the integer strings (as counters) and HLL strings (as unique counts) of a running
+// Redis into counterd, with their deadlines; other types are reported and skipped
+// (docs/keyspace.md "Importing from Redis").
+int ImportFromRedis(const ImportOptions& options);
+
+// The port of "host:port" (8080 when there is none).
+int PortOf(const std::string& addr);
+
 // Percent-encodes a key for a URL path segment.
 std::string EscapePath(const std::string& key);
 

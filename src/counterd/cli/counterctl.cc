@@ -5,6 +5,9 @@
 //   counterctl crdt incr KEY --replica R [--by N] [--kind g|pn] | get KEY | merge KEY --state JSON
 //   counterctl sample add KEY ITEM... | get KEY [--k N]
 //   counterctl history KEY [--from T] [--to T] [--step minute|hour|day]
+//   counterctl keys [--prefix P] [--kind K] | del KEY... [--kind K] | set KEY N
+//   counterctl expire KEY (--ttl-ms N | --persist) [--kind K]
+//   counterctl import --from-redis HOST:PORT [--resp-addr HOST:PORT] [--match P] [--dry-run]
 //   counterctl bench ...                             load generator (see bench.h)
 //   counterctl wal check DIR     verify every WAL record in DIR (a data dir or its wal/ folder);
 //                                exit 0 when intact (a torn tail is reported, not an error),
@@ -114,6 +117,36 @@ int main(int argc, char** argv) {
   history->add_option("--to", to, "RFC 3339 or unix seconds, exclusive (default: now)");
   history->add_option("--step", step, "minute | hour | day")->capture_default_str();
 
+  std::string prefix, key_kind;
+  int64_t page = 1000, ttl_ms = 0;
+  bool persist = false;
+  CLI::App* keys_cmd = app.add_subcommand("keys", "list keys (every page of a scan)");
+  keys_cmd->add_option("--prefix", prefix, "only keys starting with this");
+  keys_cmd->add_option("--kind", key_kind, "counter | crdt | unique | sample");
+  keys_cmd->add_option("--page", page, "keys per request (1..10000)")->capture_default_str();
+  CLI::App* del = app.add_subcommand("del", "delete keys (every kind, or --kind)");
+  del->add_option("keys", keys)->required();
+  del->add_option("--kind", key_kind, "counter | crdt | unique | sample");
+  CLI::App* set = app.add_subcommand("set", "set a counter to a value");
+  set->add_option("key", key)->required();
+  set->add_option("value", by)->required();
+  CLI::App* expire = app.add_subcommand("expire", "set or remove a key's deadline");
+  expire->add_option("key", key)->required();
+  expire->add_option("--kind", key_kind, "the kind the key must hold")->capture_default_str();
+  expire->add_option("--ttl-ms", ttl_ms, "milliseconds from now");
+  expire->add_flag("--persist", persist, "remove the deadline");
+  counterd::cli::ImportOptions import;
+  CLI::App* import_cmd =
+      app.add_subcommand("import", "copy the counters and HLLs of a running Redis into counterd");
+  import_cmd->add_option("--from-redis", import.from_redis, "host:port of the source Redis")
+      ->required();
+  import_cmd->add_option("--resp-addr", import.resp_addr, "host:port of counterd's RESP listener")
+      ->capture_default_str();
+  import_cmd->add_option("--match", import.match, "SCAN pattern of the keys to copy")
+      ->capture_default_str();
+  import_cmd->add_flag("--dry-run", import.dry_run, "read and count, write nothing");
+  import.resp_addr = "127.0.0.1:6380";
+
   CLI::App* wal = app.add_subcommand("wal", "inspect a write-ahead log");
   wal->require_subcommand(1);
   std::string dir;
@@ -157,6 +190,20 @@ int main(int argc, char** argv) {
   if (sadd->parsed()) return SampleAdd(target, key, items);
   if (sget->parsed()) return SampleGet(target, key, k);
   if (history->parsed()) return History(target, key, from, to, step);
+  if (keys_cmd->parsed()) return Keys(target, prefix, key_kind, page);
+  if (del->parsed()) return Del(target, keys, key_kind);
+  if (set->parsed()) return Set(target, key, by);
+  if (expire->parsed()) {
+    if (persist == (ttl_ms > 0)) {
+      fmt::print(stderr, "counterctl expire: give --ttl-ms N (N > 0) or --persist\n");
+      return 2;
+    }
+    return Expire(target, key, key_kind.empty() ? "counter" : key_kind, ttl_ms, persist);
+  }
+  if (import_cmd->parsed()) {
+    import.json = json;
+    return ImportFromRedis(import);
+  }
   if (bench_cmd->parsed()) {
     bench.addr = bench.addr == "127.0.0.1:8080" ? target.addr : bench.addr;
     bench.json = json;

@@ -119,4 +119,26 @@ absl::StatusOr<std::vector<Op>> DecodeOps(std::string_view payload) {
   return ops;
 }
 
+std::string_view KindName(uint8_t kind) {
+  switch (kind) {
+    case kCounterKind:
+      return "counter";
+    case kCrdtKind:
+      return "crdt";
+    case kUniqueKind:
+      return "unique";
+    case kSampleKind:
+      return "sample";
+    default:
+      return "";
+  }
+}
+
+uint8_t KindFromName(std::string_view name) {
+  for (uint8_t kind : {kCounterKind, kCrdtKind, kUniqueKind, kSampleKind}) {
+    if (KindName(kind) == name) return kind;
+  }
+  return 0;
+}
+
 }  // namespace counterd::core

@@ -58,6 +58,11 @@ enum KindBit : uint8_t {
   kAllKinds = 15,
 };
 
+// The API's word for one kind ("counter", "crdt", "unique", "sample"); "" for a mask.
+std::string_view KindName(uint8_t kind);
+// The kind a word names; 0 for an unknown word.
+uint8_t KindFromName(std::string_view name);
+
 struct Op {
   OpType type = OpType::kCounterAdd;
   std::string_view key;

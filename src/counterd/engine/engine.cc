@@ -80,6 +80,10 @@ void EngineImpl::BatchIncrement(std::span<const IncrementRequest> items,
   for (size_t i = 0; i < items.size(); ++i) {
     absl::Status s = core::ValidateKey(items[i].key);
     if (s.ok()) s = ValidateToken(items[i].token);
+    if (s.ok() && items[i].ttl_ms != 0) {
+      // A deadline per item would make a batch several keyspace writes; one Increment each.
+      s = Error(Err::kInvalidValue, "ttl_ms", "ttl_ms is not taken in a batch; use Increment");
+    }
     if (!s.ok()) {
       results[i] = s;
       continue;

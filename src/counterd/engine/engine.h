@@ -185,6 +185,13 @@ class Engine {
   // the previous value (nullopt: there was none).
   virtual void SetCounter(std::string_view key, int64_t value,
                           Done<std::optional<int64_t>> done) = 0;
+  // SET of a Redis HLL string (an import, a copy between servers): the unique count of `key`
+  // becomes those registers, and the name loses its deadline. The bytes are checked as Redis
+  // would (core::HyperLogLog::Parse: malformed_state naming "hll"); the stored encoding may
+  // differ from the given one (the registers, hence every count, are equal). Completes with
+  // the estimate.
+  virtual void UniqueRestore(std::string_view key, std::string_view redis_bytes,
+                             Done<uint64_t> done) = 0;
   // EXPIRE / PERSIST: deadline_ms > 0 (unix ms) sets the name's deadline, 0 removes it, when
   // the name holds any of `kinds`; completes with whether it does. A deadline already past
   // removes the name now (logged as a delete).

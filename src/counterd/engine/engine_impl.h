@@ -68,6 +68,8 @@ class EngineImpl final : public Engine {
   void IncrementWithTtl(const IncrementRequest& request, Done<int64_t> done) override;
   void Delete(std::span<const std::string_view> keys, uint8_t kinds, Done<size_t> done) override;
   void SetCounter(std::string_view key, int64_t value, Done<std::optional<int64_t>> done) override;
+  void UniqueRestore(std::string_view key, std::string_view redis_bytes,
+                     Done<uint64_t> done) override;
   void Expire(std::string_view key, uint8_t kinds, int64_t deadline_ms, Done<bool> done) override;
   absl::StatusOr<uint8_t> Kinds(std::string_view key) override;
   absl::StatusOr<std::optional<int64_t>> Deadline(std::string_view key) override;

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "counterd/common/errors.h"
+#include "counterd/core/hll.h"
 #include "counterd/core/key.h"
 #include "counterd/engine/engine_impl.h"
 #include "counterd/engine/validate.h"
@@ -128,6 +129,40 @@ void EngineImpl::SetCounter(std::string_view key, int64_t value,
         set.value = value;
         if (absl::Status s = log.Commit(set); !s.ok()) return s;
         return previous;
+      });
+  pipeline_->Acknowledge(std::move(outcome), std::move(done));
+}
+
+void EngineImpl::UniqueRestore(std::string_view key, std::string_view redis_bytes,
+                               Done<uint64_t> done) {
+  if (absl::Status s = core::ValidateKey(key); !s.ok()) return std::move(done)(s);
+  absl::StatusOr<core::HyperLogLog> parsed = core::HyperLogLog::Parse(redis_bytes);
+  if (!parsed.ok()) return std::move(done)(parsed.status());
+  if (absl::Status s = backend_->KeyspaceWrites(); !s.ok()) return std::move(done)(s);
+  std::string_view keys[] = {key};
+  Op ops[3];  // they must live until Commit
+  WriteOutcome<uint64_t> outcome = pipeline_->Execute<uint64_t>(
+      keys, [&](WriteScope& scope, WriteLog& log) -> absl::StatusOr<uint64_t> {
+        ExpireIfDue(scope, log, key);
+        // Replace, not merge: what the key held goes first (one record with the registers).
+        if (const uint8_t present = scope.StageDelete(key, core::kUniqueKind); present != 0) {
+          log.Log(ops[0] = DeleteOp(key, present));
+        }
+        // As SET does: the name loses its deadline (false: the name holds nothing now, so it
+        // has none).
+        if (scope.StageExpire(key, core::kAllKinds, 0)) {
+          ops[1].type = OpType::kExpire;
+          ops[1].key = key;
+          ops[1].kinds = core::kAllKinds;
+          ops[1].deadline_ms = 0;
+          log.Log(ops[1]);
+        }
+        ops[2].type = OpType::kUniqueMerge;
+        ops[2].key = key;
+        ops[2].state = redis_bytes;
+        store::ApplyResult applied;
+        if (absl::Status s = log.Commit(ops[2], &applied); !s.ok()) return s;
+        return applied.estimate;
       });
   pipeline_->Acknowledge(std::move(outcome), std::move(done));
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "counterd/common/errors.h"
+#include "counterd/core/hll.h"
 #include "counterd/engine/engine.h"
 #include "counterd/engine/engine_test_util.h"
 #include "tests/support/eventually.h"
@@ -150,6 +151,32 @@ TEST_F(Keyspace, ACrdtDeleteIsNotUndoneByMergingAnOlderState) {
   EXPECT_EQ(*e->Kinds("likes"), 0);
   e = ReopenFromWal(std::move(e));
   EXPECT_EQ(*e->GetCrdt("likes")->Value(), 0);
+}
+
+TEST_F(Keyspace, RestoringHllBytesReplacesTheUniqueCountAndIsReplayed) {
+  auto e = Open();
+  core::HyperLogLog source;
+  for (int i = 0; i < 500; ++i) source.Add(fmt::format("user-{}", i));
+  const uint64_t expected = source.Count();
+  std::vector<std::string_view> old_items = {"a", "b", "c", "d"};
+  ASSERT_TRUE(
+      Wait<UniqueAddResult>([&](auto d) { e->UniqueAdd("u", old_items, std::move(d)); }).ok());
+  ASSERT_TRUE(Expire(*e, "u", now_ms_.load() + 60'000));
+  absl::StatusOr<uint64_t> restored =
+      Wait<uint64_t>([&](auto d) { e->UniqueRestore("u", source.bytes(), std::move(d)); });
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  EXPECT_EQ(*restored, expected);  // replaced: the four old items are not in the union
+  std::string_view u = "u";
+  EXPECT_EQ(*e->UniqueCount(std::span(&u, 1)), expected);
+  EXPECT_EQ(*e->Deadline("u"), std::nullopt);  // as SET does
+  e = ReopenFromWal(std::move(e));
+  EXPECT_EQ(*e->UniqueCount(std::span(&u, 1)), expected);
+  EXPECT_EQ(*e->Deadline("u"), std::nullopt);
+
+  absl::StatusOr<uint64_t> bad =
+      Wait<uint64_t>([&](auto d) { e->UniqueRestore("u", "HYLLnot-an-hll", std::move(d)); });
+  EXPECT_TRUE(IsError(bad.status(), Err::kMalformedState));
+  EXPECT_EQ(*e->UniqueCount(std::span(&u, 1)), expected);  // nothing applied
 }
 
 TEST_F(Keyspace, AScanReturnsEveryNamePresentThroughoutAtLeastOnce) {

@@ -71,6 +71,9 @@ metrics::CollectorId RegisterEngineCollector(metrics::Registry& registry, engine
     out.Counter("counterd_idempotent_replays_total",
                 "Increments answered from an idempotency token without being applied again.",
                 d(s.token_hits));
+    out.Counter("counterd_expired_keys_total",
+                "Key names removed by the active expiry cycle (docs/keyspace.md).",
+                d(s.expired_keys));
     out.Gauge("counterd_ready", "1 while the node accepts writes, 0 otherwise.",
               engine.WriteHealth().ok() ? 1 : 0);
     out.Family(

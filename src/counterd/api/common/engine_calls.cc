@@ -48,4 +48,10 @@ absl::StatusOr<uint64_t> CountUnion(engine::Engine& engine,
   return estimate;
 }
 
+bool KindExists(engine::Engine& engine, std::string_view key, uint8_t kind, bool evidence) {
+  absl::StatusOr<uint8_t> kinds = engine.Kinds(key);
+  if (!kinds.ok()) return evidence;
+  return (*kinds & kind) != 0;
+}
+
 }  // namespace counterd::api

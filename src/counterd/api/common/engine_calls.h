@@ -58,6 +58,12 @@ struct FieldSpelling {
 [[nodiscard]] absl::StatusOr<uint64_t> CountUnion(engine::Engine& engine,
                                                   std::span<const std::string_view> keys);
 
+// Whether `key` holds `kind` (core::KindBit), from the engine's keyspace; where the backend
+// cannot say yet (Redis mode, docs/keyspace.md), from the read's own evidence (a non-empty
+// value).
+[[nodiscard]] bool KindExists(engine::Engine& engine, std::string_view key, uint8_t kind,
+                              bool evidence);
+
 // A batch read: every key is checked first (a bad one fails the read as invalid_key naming
 // "keys[i]" before anything is read), then each is read in order and handed to
 // `each(i, const engine::CounterRead&)`. A failed read ends it: its status is returned and

@@ -17,8 +17,8 @@ grpc::ServerUnaryReactor* CounterdService::Increment(grpc::CallbackServerContext
                                                      const v1::IncrementRequest* req,
                                                      v1::IncrementResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  engine_->Increment(
-      req->key(), req->delta(), req->token(),
+  engine_->IncrementWithTtl(
+      {.key = req->key(), .delta = req->delta(), .token = req->token(), .ttl_ms = req->ttl_ms()},
       OnCompletionThread<int64_t>([ctx, reactor, req, resp](absl::StatusOr<int64_t> value) {
         if (value.ok()) {
           resp->set_key(req->key());
@@ -40,6 +40,7 @@ grpc::ServerUnaryReactor* CounterdService::GetCounter(grpc::CallbackServerContex
            resp->set_value(read->value);
            resp->set_pending(read->pending);
            resp->set_as_of_ms(read->as_of_unix_ms);
+           resp->set_exists(read->exists);
          }
          FinishUnary(ctx, reactor, read.status());
        });
@@ -96,6 +97,7 @@ grpc::ServerUnaryReactor* CounterdService::BatchGet(grpc::CallbackServerContext*
           counter->set_value(read->value);
           counter->set_pending(read->pending);
           counter->set_as_of_ms(read->as_of_unix_ms);
+          counter->set_exists(read->exists);
         }
         return absl::OkStatus();
       },

@@ -12,6 +12,7 @@
 #include "counterd/api/grpc/service.h"
 #include "counterd/common/errors.h"
 #include "counterd/core/crdt.h"
+#include "counterd/core/ops.h"
 
 namespace counterd::api::grpcapi {
 namespace {
@@ -93,12 +94,21 @@ grpc::ServerUnaryReactor* CounterdService::GetCrdt(grpc::CallbackServerContext* 
                                                    const v1::GetCrdtRequest* req,
                                                    v1::CrdtState* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  Read([this, req] { return engine_->GetCrdt(req->key()); },
-       [ctx, reactor, req, resp](absl::StatusOr<core::CrdtCounter> crdt) {
-         absl::Status s = crdt.status();
-         if (s.ok()) s = RenderCrdt(req->key(), *crdt, resp);
-         FinishUnary(ctx, reactor, s);
-       });
+  using CrdtRead = std::pair<core::CrdtCounter, bool>;
+  Read(
+      [this, req]() -> absl::StatusOr<CrdtRead> {
+        absl::StatusOr<core::CrdtCounter> crdt = engine_->GetCrdt(req->key());
+        if (!crdt.ok()) return crdt.status();
+        const bool evidence = !crdt->replicas().empty();
+        return CrdtRead(*std::move(crdt),
+                        KindExists(*engine_, req->key(), core::kCrdtKind, evidence));
+      },
+      [ctx, reactor, req, resp](absl::StatusOr<CrdtRead> crdt) {
+        absl::Status s = crdt.status();
+        if (s.ok()) s = RenderCrdt(req->key(), crdt->first, resp);
+        if (s.ok()) resp->set_exists(crdt->second);
+        FinishUnary(ctx, reactor, s);
+      });
   return reactor;
 }
 

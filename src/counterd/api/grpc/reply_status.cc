@@ -54,7 +54,8 @@ std::unique_ptr<ItemViews> Views(const RepeatedIncrements& items) {
   auto views = std::make_unique<ItemViews>();
   views->reserve(static_cast<size_t>(items.size()));
   for (const v1::IncrementRequest& item : items) {
-    views->push_back({.key = item.key(), .delta = item.delta(), .token = item.token()});
+    views->push_back(
+        {.key = item.key(), .delta = item.delta(), .token = item.token(), .ttl_ms = item.ttl_ms()});
   }
   return views;
 }

@@ -146,6 +146,21 @@ class CounterdService final : public v1::Counterd::CallbackService {
                                              const v1::GetUniqueHistoryRequest* req,
                                              v1::GetUniqueHistoryResponse* resp) override;
 
+  // ---- keyspace_rpcs.cc ----
+  grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext* ctx, const v1::DeleteRequest* req,
+                                   v1::DeleteResponse* resp) override;
+  grpc::ServerUnaryReactor* SetCounter(grpc::CallbackServerContext* ctx,
+                                       const v1::SetCounterRequest* req,
+                                       v1::SetCounterResponse* resp) override;
+  grpc::ServerUnaryReactor* Expire(grpc::CallbackServerContext* ctx, const v1::ExpireRequest* req,
+                                   v1::ExpiryResponse* resp) override;
+  grpc::ServerUnaryReactor* GetExpiry(grpc::CallbackServerContext* ctx,
+                                      const v1::GetExpiryRequest* req,
+                                      v1::ExpiryResponse* resp) override;
+  grpc::ServerUnaryReactor* ListKeys(grpc::CallbackServerContext* ctx,
+                                     const v1::ListKeysRequest* req,
+                                     v1::ListKeysResponse* resp) override;
+
  private:
   // An engine completion that runs `fn(absl::StatusOr<T>)` on the completion thread.
   template <typename T, typename Fn>

@@ -10,6 +10,7 @@
 
 #include "counterd/api/grpc/service.h"
 #include "counterd/common/errors.h"
+#include "counterd/core/ops.h"
 
 namespace counterd::api::grpcapi {
 namespace {
@@ -41,12 +42,22 @@ grpc::ServerUnaryReactor* CounterdService::UniqueCount(grpc::CallbackServerConte
                                                        v1::UniqueCountResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   Read(
-      [this, req] {
+      [this, req]() -> absl::StatusOr<std::pair<uint64_t, bool>> {
         const std::vector<std::string_view> keys = StringViews(req->keys());
-        return CountUnion(*engine_, keys);  // every key named by its position, "keys[i]"
+        // every key named by its position, "keys[i]"
+        absl::StatusOr<uint64_t> estimate = CountUnion(*engine_, keys);
+        if (!estimate.ok()) return estimate.status();
+        bool exists = false;
+        for (std::string_view key : keys) {
+          exists = exists || KindExists(*engine_, key, core::kUniqueKind, *estimate > 0);
+        }
+        return std::pair(*estimate, exists);
       },
-      [ctx, reactor, resp](absl::StatusOr<uint64_t> estimate) {
-        if (estimate.ok()) resp->set_estimate(*estimate);
+      [ctx, reactor, resp](absl::StatusOr<std::pair<uint64_t, bool>> estimate) {
+        if (estimate.ok()) {
+          resp->set_estimate(estimate->first);
+          resp->set_exists(estimate->second);
+        }
         FinishUnary(ctx, reactor, estimate.status());
       });
   return reactor;
@@ -96,14 +107,22 @@ grpc::ServerUnaryReactor* CounterdService::GetSample(grpc::CallbackServerContext
                                                      v1::GetSampleResponse* resp) {
   const int64_t k = req->k() == 0 ? kDefaultSampleK : req->k();
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  Read([this, req, k] { return engine_->Sample(req->key(), k); },
-       [ctx, reactor, req, resp](absl::StatusOr<std::vector<std::string>> items) {
-         if (items.ok()) {
-           resp->set_key(req->key());
-           for (std::string& item : *items) resp->add_items(std::move(item));
-         }
-         FinishUnary(ctx, reactor, items.status());
-       });
+  using SampleRead = std::pair<std::vector<std::string>, bool>;
+  Read(
+      [this, req, k]() -> absl::StatusOr<SampleRead> {
+        absl::StatusOr<std::vector<std::string>> items = engine_->Sample(req->key(), k);
+        if (!items.ok()) return items.status();
+        const bool exists = KindExists(*engine_, req->key(), core::kSampleKind, !items->empty());
+        return SampleRead(*std::move(items), exists);
+      },
+      [ctx, reactor, req, resp](absl::StatusOr<SampleRead> read) {
+        if (read.ok()) {
+          resp->set_key(req->key());
+          resp->set_exists(read->second);
+          for (std::string& item : read->first) resp->add_items(std::move(item));
+        }
+        FinishUnary(ctx, reactor, read.status());
+      });
   return reactor;
 }
 

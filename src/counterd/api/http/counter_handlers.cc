@@ -52,23 +52,27 @@ void RenderBatchIncrement(Session& s,
 void Increment(Session& s) {
   const JsonValue* root = BodyOrReply(s);
   if (root == nullptr) return;
-  int64_t delta = 0;
+  int64_t delta = 0, ttl_ms = 0;
   std::string_view token;
   absl::Status st = GetInt64(*root, Field{.member = "delta"}, &delta);
   if (st.ok()) st = GetOptionalString(*root, Field{.member = "token"}, &token);
+  if (st.ok() && FindMember(*root, "ttl_ms") != nullptr) {
+    st = GetInt64(*root, Field{.member = "ttl_ms"}, &ttl_ms);
+  }
   if (!st.ok()) return s.ReplyError(st);
-  s.engine().Increment(s.key(), delta, token,
-                       s.Resume<int64_t>([](Session& s, absl::StatusOr<int64_t> value) {
-                         if (!value.ok()) return s.ReplyError(value.status());
-                         JsonWriter& w = JsonOut();
-                         w.StartObject();
-                         Key(w, "key");
-                         String(w, s.key());
-                         Key(w, "value");
-                         w.Int64(*value);
-                         w.EndObject();
-                         s.ReplyJson();
-                       }));
+  s.engine().IncrementWithTtl(
+      engine::IncrementRequest{.key = s.key(), .delta = delta, .token = token, .ttl_ms = ttl_ms},
+      s.Resume<int64_t>([](Session& s, absl::StatusOr<int64_t> value) {
+        if (!value.ok()) return s.ReplyError(value.status());
+        JsonWriter& w = JsonOut();
+        w.StartObject();
+        Key(w, "key");
+        String(w, s.key());
+        Key(w, "value");
+        w.Int64(*value);
+        w.EndObject();
+        s.ReplyJson();
+      }));
 }
 
 void GetCounter(Session& s) {
@@ -80,6 +84,8 @@ void GetCounter(Session& s) {
         w.StartObject();
         Key(w, "key");
         String(w, s.key());
+        Key(w, "exists");
+        w.Bool(read->exists);
         Key(w, "value");
         w.Int64(read->value);
         Key(w, "pending");
@@ -170,6 +176,8 @@ void BatchGet(Session& s) {
           w.StartObject();
           Key(w, "key");
           String(w, keys[i]);
+          Key(w, "exists");
+          w.Bool(read.exists);
           Key(w, "value");
           w.Int64(read.value);
           Key(w, "pending");

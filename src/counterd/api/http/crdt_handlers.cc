@@ -12,6 +12,7 @@
 #include "counterd/api/http/json_reply.h"
 #include "counterd/common/errors.h"
 #include "counterd/core/crdt.h"
+#include "counterd/core/ops.h"
 
 namespace counterd::api::http::handlers {
 namespace {
@@ -32,7 +33,8 @@ absl::StatusOr<std::optional<CrdtKind>> ReadKind(const JsonValue& root) {
   return Error(Err::kInvalidValue, "kind", "kind must be \"pn\" or \"g\"");
 }
 
-void RenderCrdt(Session& s, absl::StatusOr<CrdtCounter> state) {
+// `exists` is written for reads only (a write's reply is of a key that exists).
+void RenderCrdt(Session& s, absl::StatusOr<CrdtCounter> state, std::optional<bool> exists) {
   if (!state.ok()) return s.ReplyError(state.status());
   absl::StatusOr<int64_t> value = state->Value();
   if (!value.ok()) return s.ReplyError(value.status());
@@ -40,6 +42,10 @@ void RenderCrdt(Session& s, absl::StatusOr<CrdtCounter> state) {
   w.StartObject();
   Key(w, "key");
   String(w, s.key());
+  if (exists) {
+    Key(w, "exists");
+    w.Bool(*exists);
+  }
   Key(w, "kind");
   String(w, state->kind() == CrdtKind::kG ? "g" : "pn");
   Key(w, "value");
@@ -58,6 +64,10 @@ void RenderCrdt(Session& s, absl::StatusOr<CrdtCounter> state) {
   w.EndObject();
   w.EndObject();
   s.ReplyJson();
+}
+
+void RenderCrdtWrite(Session& s, absl::StatusOr<CrdtCounter> state) {
+  RenderCrdt(s, std::move(state), std::nullopt);
 }
 
 // One replica's totals from a merge body: {"p":N,"n":M} (either may be left out) or N alone.
@@ -102,13 +112,23 @@ void CrdtIncrement(Session& s) {
   if (!st.ok()) return s.ReplyError(st);
   absl::StatusOr<std::optional<CrdtKind>> kind = ReadKind(*root);
   if (!kind.ok()) return s.ReplyError(kind.status());
-  s.engine().CrdtIncrement(s.key(), *kind, replica, delta, s.Resume<CrdtCounter>(RenderCrdt));
+  s.engine().CrdtIncrement(s.key(), *kind, replica, delta, s.Resume<CrdtCounter>(RenderCrdtWrite));
 }
 
 void CrdtGet(Session& s) {
-  ReadThen<CrdtCounter>(
-      s, [&engine = s.engine(), key = std::string_view(s.key())] { return engine.GetCrdt(key); },
-      RenderCrdt);
+  using Read = std::pair<CrdtCounter, bool>;
+  ReadThen<Read>(
+      s,
+      [&engine = s.engine(), key = std::string_view(s.key())]() -> absl::StatusOr<Read> {
+        absl::StatusOr<CrdtCounter> state = engine.GetCrdt(key);
+        if (!state.ok()) return state.status();
+        const bool evidence = !state->replicas().empty();
+        return Read(*std::move(state), KindExists(engine, key, core::kCrdtKind, evidence));
+      },
+      [](Session& s, absl::StatusOr<Read> read) {
+        if (!read.ok()) return s.ReplyError(read.status());
+        RenderCrdt(s, std::move(read->first), read->second);
+      });
 }
 
 void CrdtMerge(Session& s) {
@@ -143,7 +163,7 @@ void CrdtMerge(Session& s) {
                                            : fmt::format("replicas.{}.{}", replica, part);
                      });
   if (!state.ok()) return s.ReplyError(state.status());
-  s.engine().CrdtMerge(s.key(), *state, s.Resume<CrdtCounter>(RenderCrdt));
+  s.engine().CrdtMerge(s.key(), *state, s.Resume<CrdtCounter>(RenderCrdtWrite));
 }
 
 }  // namespace counterd::api::http::handlers

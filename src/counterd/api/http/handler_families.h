@@ -72,6 +72,14 @@ void UniqueUnion(Session& s);
 void SampleAdd(Session& s);
 void SampleGet(Session& s);
 
+// ---- keyspace_handlers.cc ----
+void DeleteKey(Session& s);
+void SetCounter(Session& s);
+void GetExpiry(Session& s);
+void SetExpiry(Session& s);
+void Persist(Session& s);
+void ListKeys(Session& s);
+
 // ---- history_handlers.cc ----
 void History(Session& s);
 void UniqueHistory(Session& s);

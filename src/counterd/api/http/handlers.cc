@@ -79,6 +79,18 @@ void Dispatch(Session& s, Op op) {
       return Healthz(s);
     case Op::kReadyz:
       return Readyz(s);
+    case Op::kDeleteKey:
+      return DeleteKey(s);
+    case Op::kSetCounter:
+      return SetCounter(s);
+    case Op::kGetExpiry:
+      return GetExpiry(s);
+    case Op::kSetExpiry:
+      return SetExpiry(s);
+    case Op::kPersist:
+      return Persist(s);
+    case Op::kListKeys:
+      return ListKeys(s);
     case Op::kMetrics: {
       const std::string text = s.context().registry->Render();
       return s.ReplyText(200, metrics::kContentType, text);

@@ -196,7 +196,10 @@ TEST_F(HttpServerTest, CrdtIncrementGetAndMerge) {
   r = c.Post("/v1/crdt/likes:1/increment", R"({"replica":"r2","delta":-2,"kind":"pn"})");
   EXPECT_EQ(r.body, R"({"key":"likes:1","kind":"pn","value":3,"replicas":{"r1":{"p":5,"n":0},)"
                     R"("r2":{"p":0,"n":2}}})");
-  EXPECT_EQ(c.Get("/v1/crdt/likes:1").body, r.body);
+  EXPECT_EQ(
+      c.Get("/v1/crdt/likes:1").body,
+      R"({"key":"likes:1","exists":true,"kind":"pn","value":3,"replicas":{"r1":{"p":5,"n":0},)"
+      R"("r2":{"p":0,"n":2}}})");
 
   r = c.Post("/v1/crdt/likes:1/merge",
              R"({"kind":"pn","replicas":{"r1":{"p":7,"n":0},"r3":{"p":1,"n":4}}})");
@@ -208,7 +211,7 @@ TEST_F(HttpServerTest, CrdtIncrementGetAndMerge) {
             2);
   // A missing key reads as an empty PN counter.
   EXPECT_EQ(c.Get("/v1/crdt/none:1").body,
-            R"({"key":"none:1","kind":"pn","value":0,"replicas":{}})");
+            R"({"key":"none:1","exists":false,"kind":"pn","value":0,"replicas":{}})");
 }
 
 TEST_F(HttpServerTest, CrdtGCounterAndShorthandMerge) {

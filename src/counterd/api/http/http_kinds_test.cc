@@ -25,7 +25,7 @@ TEST_F(HttpServerTest, UniquesAddCountAndUnion) {
   EXPECT_EQ(r.body, R"({"key":"u:1","changed":true,"estimate":3})");
   EXPECT_EQ(c.Post("/v1/uniques/u:1/add", R"({"items":["a"]})").body,
             R"({"key":"u:1","changed":false,"estimate":3})");
-  EXPECT_EQ(c.Get("/v1/uniques/u:1").body, R"({"key":"u:1","estimate":3})");
+  EXPECT_EQ(c.Get("/v1/uniques/u:1").body, R"({"key":"u:1","exists":true,"estimate":3})");
   ASSERT_EQ(c.Post("/v1/uniques/u:2/add", R"({"items":["c","d"]})").status, 200);
   EXPECT_EQ(c.Post("/v1/uniques:union", R"({"keys":["u:1","u:2","u:none"]})").body,
             R"({"keys":["u:1","u:2","u:none"],"estimate":4})");

@@ -63,7 +63,8 @@ TEST_F(HttpServerTest, HealthReadyAndMetrics) {
   for (const char* name :
        {"counterd_wal_bytes_on_disk ", "counterd_wal_budget_bytes ", "counterd_wal_syncs_total ",
         "counterd_wal_durable_lsn ", "counterd_idempotent_replays_total ",
-        "counterd_snapshots_total ", "counterd_wal_fsync_duration_seconds_count "}) {
+        "counterd_snapshots_total ", "counterd_wal_fsync_duration_seconds_count ",
+        "counterd_expired_keys_total "}) {
     EXPECT_NE(r.body.find(name), std::string::npos) << name;
   }
   ExpectError(c.Post("/metrics", ""), 405, "method_not_allowed", "");
@@ -83,13 +84,16 @@ TEST_F(HttpServerTest, UnknownPathsAndWrongMethods) {
     const char* allow;
   };
   for (const Case& k :
-       {Case{"GET", "/v1/counters/a/increment", "POST"}, Case{"DELETE", "/v1/counters/a", "GET"},
+       {Case{"GET", "/v1/counters/a/increment", "POST"},
+        Case{"POST", "/v1/counters/a", "GET, PUT, DELETE"},
         Case{"PUT", "/v1/counters:batchIncrement", "POST"},
         Case{"GET", "/v1/counters:batchGet", "POST"}, Case{"GET", "/v1/crdt/a/increment", "POST"},
-        Case{"GET", "/v1/crdt/a/merge", "POST"}, Case{"POST", "/v1/crdt/a", "GET"},
-        Case{"GET", "/v1/uniques/a/add", "POST"}, Case{"POST", "/v1/uniques/a", "GET"},
+        Case{"GET", "/v1/crdt/a/merge", "POST"}, Case{"POST", "/v1/crdt/a", "GET, DELETE"},
+        Case{"GET", "/v1/uniques/a/add", "POST"}, Case{"POST", "/v1/uniques/a", "GET, DELETE"},
         Case{"GET", "/v1/uniques:union", "POST"}, Case{"GET", "/v1/samples/a/add", "POST"},
-        Case{"POST", "/v1/samples/a", "GET"}, Case{"POST", "/healthz", "GET"}}) {
+        Case{"POST", "/v1/samples/a", "GET, DELETE"}, Case{"POST", "/healthz", "GET"},
+        Case{"POST", "/v1/crdt/a/expiry", "GET, PUT, DELETE"}, Case{"PUT", "/v1/keys", "GET"},
+        Case{"PUT", "/v1/history/a", "GET"}}) {
     Reply r = c.Call(k.method, k.path, k.method == std::string("GET") ? "" : "{}");
     SCOPED_TRACE(fmt::format("{} {}", k.method, k.path));
     ExpectError(r, 405, "method_not_allowed", "");
@@ -116,6 +120,14 @@ constexpr PathCase kKeyedPaths[] = {
     {"POST", "/v1/samples/{key}/add", R"({"items":["a"]})", "items"},
     {"GET", "/v1/samples/{key}", "", ""},
     {"GET", "/v1/history/{key}?from=0&to=3600", "", ""},
+    {"PUT", "/v1/counters/{key}", R"({"value":5})", "value"},
+    {"DELETE", "/v1/counters/{key}", "", ""},
+    {"DELETE", "/v1/crdt/{key}", "", ""},
+    {"DELETE", "/v1/uniques/{key}", "", ""},
+    {"DELETE", "/v1/samples/{key}", "", ""},
+    {"PUT", "/v1/counters/{key}/expiry", R"({"ttl_ms":60000})", "ttl_ms"},
+    {"GET", "/v1/crdt/{key}/expiry", "", ""},
+    {"DELETE", "/v1/uniques/{key}/expiry", "", ""},
 };
 constexpr PathCase kUnkeyedPosts[] = {
     {"POST", "/v1/counters:batchIncrement", R"({"increments":[{"key":"a","delta":1}]})",
@@ -123,6 +135,11 @@ constexpr PathCase kUnkeyedPosts[] = {
     {"POST", "/v1/counters:batchGet", R"({"keys":["a"]})", "keys"},
     {"POST", "/v1/uniques:union", R"({"keys":["a"]})", "keys"},
 };
+
+// Paths with a JSON body.
+bool HasBody(const PathCase& p) {
+  return std::string_view(p.method) == "POST" || std::string_view(p.method) == "PUT";
+}
 
 // The path with {key} replaced by `key` (unchanged when it has none).
 std::string WithKey(std::string_view path, std::string_view key) {
@@ -134,7 +151,7 @@ std::string WithKey(std::string_view path, std::string_view key) {
 std::vector<PathCase> AllPosts() {
   std::vector<PathCase> posts(std::begin(kUnkeyedPosts), std::end(kUnkeyedPosts));
   for (const PathCase& p : kKeyedPaths) {
-    if (std::string_view(p.method) == "POST") posts.push_back(p);
+    if (HasBody(p)) posts.push_back(p);
   }
   return posts;
 }
@@ -156,10 +173,10 @@ TEST_F(HttpServerTest, EveryPostPathRefusesMalformedJson) {
   for (const PathCase& p : AllPosts()) {
     SCOPED_TRACE(p.path);
     const std::string target = WithKey(p.path, "json:1");
-    ExpectError(c.Post(target, "{\"x\":"), 400, "bad_request", "body");
-    ExpectError(c.Post(target, "[]"), 400, "wrong_type", "body");
-    ExpectError(c.Post(target, "{}"), 400, "missing_field", p.required);
-    EXPECT_EQ(c.Post(target, p.body).status, 200);
+    ExpectError(c.Call(p.method, target, "{\"x\":"), 400, "bad_request", "body");
+    ExpectError(c.Call(p.method, target, "[]"), 400, "wrong_type", "body");
+    ExpectError(c.Call(p.method, target, "{}"), 400, "missing_field", p.required);
+    EXPECT_EQ(c.Call(p.method, target, p.body).status, 200);
   }
 }
 
@@ -174,7 +191,7 @@ TEST_F(HttpServerTest, EveryPostPathRefusesOversizedBodies) {
     const std::string target = WithKey(p.path, "big:1");
     Client c(port());
     const std::string body = "{\"pad\":\"" + std::string(300, 'x') + "\"}";
-    ExpectError(c.Post(target, body), 413, "too_large", "body");
+    ExpectError(c.Call(p.method, target, body), 413, "too_large", "body");
     EXPECT_TRUE(c.ClosedByServer(std::chrono::seconds(5)));
   }
 }

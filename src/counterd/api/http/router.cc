@@ -6,11 +6,12 @@ namespace counterd::api::http {
 namespace {
 
 constexpr std::array<std::string_view, kOpCount> kOpNames = {
-    "increment",  "get_counter", "batch_increment", "batch_get",      "crdt_increment",
-    "crdt_get",   "crdt_merge",  "unique_add",      "unique_get",     "unique_union",
-    "sample_add", "sample_get",  "history",         "unique_history", "history_top",
-    "snapshot",   "healthz",     "readyz",          "metrics",        "not_found",
-    "invalid",
+    "increment",   "get_counter", "batch_increment", "batch_get",      "crdt_increment",
+    "crdt_get",    "crdt_merge",  "unique_add",      "unique_get",     "unique_union",
+    "sample_add",  "sample_get",  "history",         "unique_history", "history_top",
+    "snapshot",    "healthz",     "readyz",          "metrics",        "delete_key",
+    "set_counter", "get_expiry",  "set_expiry",      "persist",        "list_keys",
+    "not_found",   "invalid",
 };
 
 Route Fixed(Op op, Method want, Method got) {
@@ -28,6 +29,46 @@ int HexValue(char c) {
   return -1;
 }
 
+// The operation each method names on one path; kNotFound where the path does not take it.
+struct MethodOps {
+  Op get = Op::kNotFound, post = Op::kNotFound, put = Op::kNotFound, del = Op::kNotFound;
+  std::string_view allow;
+};
+
+Route Pick(const MethodOps& ops, Method method) {
+  Route r;
+  r.allow = ops.allow;
+  switch (method) {
+    case Method::kGet:
+      r.op = ops.get;
+      break;
+    case Method::kPost:
+      r.op = ops.post;
+      break;
+    case Method::kPut:
+      r.op = ops.put;
+      break;
+    case Method::kDelete:
+      r.op = ops.del;
+      break;
+    case Method::kOther:
+      break;
+  }
+  r.method_ok = r.op != Op::kNotFound;
+  // A known path with another method still names an operation, for the metrics' label.
+  if (!r.method_ok) r.op = ops.get != Op::kNotFound ? ops.get : ops.post;
+  return r;
+}
+
+// The KindBit of a collection that holds one kind of key; 0 for others.
+uint8_t CollectionKind(std::string_view collection) {
+  if (collection == "counters") return 1;
+  if (collection == "crdt") return 2;
+  if (collection == "uniques") return 4;
+  if (collection == "samples") return 8;
+  return 0;
+}
+
 // Routes "/v1/<collection>/<key>[/<action>]".
 Route MatchKeyed(Method method, std::string_view rest) {
   const size_t slash = rest.find('/');
@@ -42,29 +83,42 @@ Route MatchKeyed(Method method, std::string_view rest) {
     if (action->find('/') != std::string_view::npos) return Route{};
   }
 
-  Op op = Op::kNotFound;
+  const uint8_t kind = CollectionKind(collection);
+  MethodOps ops;
   if (!action) {
-    if (collection == "counters") op = Op::kGetCounter;
-    if (collection == "crdt") op = Op::kCrdtGet;
-    if (collection == "uniques") op = Op::kUniqueGet;
-    if (collection == "samples") op = Op::kSampleGet;
-    if (collection == "history") op = Op::kHistory;
+    if (collection == "counters") {
+      ops = {.get = Op::kGetCounter,
+             .put = Op::kSetCounter,
+             .del = Op::kDeleteKey,
+             .allow = "GET, PUT, DELETE"};
+    }
+    if (collection == "crdt") ops = {.get = Op::kCrdtGet, .del = Op::kDeleteKey};
+    if (collection == "uniques") ops = {.get = Op::kUniqueGet, .del = Op::kDeleteKey};
+    if (collection == "samples") ops = {.get = Op::kSampleGet, .del = Op::kDeleteKey};
+    if (ops.del != Op::kNotFound && ops.allow.empty()) ops.allow = "GET, DELETE";
+    if (collection == "history") ops = {.get = Op::kHistory, .allow = "GET"};
+  } else if (*action == "expiry") {
+    if (kind != 0) {
+      ops = {.get = Op::kGetExpiry,
+             .put = Op::kSetExpiry,
+             .del = Op::kPersist,
+             .allow = "GET, PUT, DELETE"};
+    }
   } else if (*action == "increment") {
-    if (collection == "counters") op = Op::kIncrement;
-    if (collection == "crdt") op = Op::kCrdtIncrement;
+    if (collection == "counters") ops = {.post = Op::kIncrement, .allow = "POST"};
+    if (collection == "crdt") ops = {.post = Op::kCrdtIncrement, .allow = "POST"};
   } else if (*action == "merge") {
-    if (collection == "crdt") op = Op::kCrdtMerge;
+    if (collection == "crdt") ops = {.post = Op::kCrdtMerge, .allow = "POST"};
   } else if (*action == "add") {
-    if (collection == "uniques") op = Op::kUniqueAdd;
-    if (collection == "samples") op = Op::kSampleAdd;
+    if (collection == "uniques") ops = {.post = Op::kUniqueAdd, .allow = "POST"};
+    if (collection == "samples") ops = {.post = Op::kSampleAdd, .allow = "POST"};
   } else if (*action == "history") {
-    if (collection == "uniques") op = Op::kUniqueHistory;
+    if (collection == "uniques") ops = {.get = Op::kUniqueHistory, .allow = "GET"};
   }
-  if (op == Op::kNotFound) return Route{};
-  // Actions write (POST), except a unique key's history, which reads.
-  const bool reads = !action || op == Op::kUniqueHistory;
-  Route r = Fixed(op, reads ? Method::kGet : Method::kPost, method);
+  if (ops.allow.empty()) return Route{};
+  Route r = Pick(ops, method);
   r.raw_key = key;
+  r.kind = kind;
   return r;
 }
 
@@ -85,6 +139,11 @@ bool HasKey(Op op) {
     case Op::kSampleGet:
     case Op::kHistory:
     case Op::kUniqueHistory:
+    case Op::kDeleteKey:
+    case Op::kSetCounter:
+    case Op::kGetExpiry:
+    case Op::kSetExpiry:
+    case Op::kPersist:
       return true;
     default:
       return false;
@@ -115,6 +174,8 @@ Route Match(Method method, std::string_view target) {
     r = Fixed(Op::kUniqueUnion, Method::kPost, method);
   } else if (path == "/v1/history:top") {
     r = Fixed(Op::kHistoryTop, Method::kGet, method);
+  } else if (path == "/v1/keys") {
+    r = Fixed(Op::kListKeys, Method::kGet, method);
   } else if (path.starts_with("/v1/")) {
     r = MatchKeyed(method, path.substr(4));
   }

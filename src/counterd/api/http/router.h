@@ -21,7 +21,7 @@
 
 namespace counterd::api::http {
 
-enum class Method : uint8_t { kGet, kPost, kOther };
+enum class Method : uint8_t { kGet, kPost, kPut, kDelete, kOther };
 
 // Every operation of the HTTP API; also the `op` label of the request metrics, so the label's
 // cardinality is fixed (a raw path never becomes a label).
@@ -45,8 +45,14 @@ enum class Op : uint8_t {
   kHealthz,
   kReadyz,
   kMetrics,
-  kNotFound,  // no route has this path
-  kInvalid,   // the request could not be read (bad framing, oversized head)
+  kDeleteKey,   // DELETE /v1/{collection}/{key}
+  kSetCounter,  // PUT /v1/counters/{key}
+  kGetExpiry,   // GET /v1/{collection}/{key}/expiry
+  kSetExpiry,   // PUT /v1/{collection}/{key}/expiry
+  kPersist,     // DELETE /v1/{collection}/{key}/expiry
+  kListKeys,    // GET /v1/keys
+  kNotFound,    // no route has this path
+  kInvalid,     // the request could not be read (bad framing, oversized head)
 };
 inline constexpr size_t kOpCount = static_cast<size_t>(Op::kInvalid) + 1;
 
@@ -59,9 +65,12 @@ bool HasKey(Op op);
 struct Route {
   Op op = Op::kNotFound;
   bool method_ok = false;    // false: answer 405 with `allow`
-  std::string_view allow;    // "GET" or "POST" (empty for kNotFound)
+  std::string_view allow;    // the methods the path takes, "GET, DELETE" (empty for kNotFound)
   std::string_view raw_key;  // the {key} segment as sent (empty when the route has none)
   std::string_view query;    // after '?', without it
+  // The kind the collection of a keyed path holds (core::KindBit: counters 1, crdt 2, uniques
+  // 4, samples 8); 0 for other paths.
+  uint8_t kind = 0;
 };
 
 // Matches a request target ("/path?query"). The views point into `target`.

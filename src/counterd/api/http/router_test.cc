@@ -39,6 +39,26 @@ TEST(Router, FixedRoutes) {
   EXPECT_EQ(Match(Method::kGet, "/metrics").op, Op::kMetrics);
 }
 
+TEST(Router, KeyspacePathsNameTheirKind) {
+  Route r = Match(Method::kPut, "/v1/counters/a");
+  EXPECT_EQ(r.op, Op::kSetCounter);
+  EXPECT_EQ(r.kind, 1);
+  r = Match(Method::kDelete, "/v1/crdt/a");
+  EXPECT_EQ(r.op, Op::kDeleteKey);
+  EXPECT_EQ(r.kind, 2);
+  EXPECT_EQ(r.raw_key, "a");
+  EXPECT_EQ(Match(Method::kDelete, "/v1/samples/a").kind, 8);
+  EXPECT_EQ(Match(Method::kGet, "/v1/uniques/a/expiry").op, Op::kGetExpiry);
+  EXPECT_EQ(Match(Method::kGet, "/v1/uniques/a/expiry").kind, 4);
+  EXPECT_EQ(Match(Method::kPut, "/v1/counters/a/expiry").op, Op::kSetExpiry);
+  EXPECT_EQ(Match(Method::kDelete, "/v1/counters/a/expiry").op, Op::kPersist);
+  EXPECT_EQ(Match(Method::kGet, "/v1/keys?prefix=a").op, Op::kListKeys);
+  EXPECT_EQ(Match(Method::kGet, "/v1/history/a/expiry").op, Op::kNotFound);
+  EXPECT_FALSE(Match(Method::kPut, "/v1/crdt/a").method_ok);
+  EXPECT_EQ(Match(Method::kPut, "/v1/crdt/a").allow, "GET, DELETE");
+  EXPECT_EQ(OpName(Op::kListKeys), "list_keys");
+}
+
 TEST(Router, EmptyKeySegmentStillRoutes) {
   // The engine then rejects the empty key naming "key".
   Route r = Match(Method::kPost, "/v1/counters//increment");

@@ -23,6 +23,10 @@ Method ToMethod(bhttp::verb verb) {
       return Method::kGet;
     case bhttp::verb::post:
       return Method::kPost;
+    case bhttp::verb::put:
+      return Method::kPut;
+    case bhttp::verb::delete_:
+      return Method::kDelete;
     default:
       return Method::kOther;
   }

@@ -99,6 +99,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // The decoded {key} of the route (empty for routes without one).
   const std::string& key() const { return key_; }
   std::string_view query() const { return route_.query; }
+  const Route& route() const { return route_; }
   // The request body, mutable for in-place parsing; NUL-terminated.
   std::string& body() { return request_.body(); }
   HandlerScratch& scratch() { return scratch_; }

@@ -12,6 +12,7 @@
 #include "counterd/common/errors.h"
 #include "counterd/core/counter_math.h"
 #include "counterd/core/key.h"
+#include "counterd/core/ops.h"
 
 namespace counterd::api::http::handlers {
 namespace {
@@ -64,19 +65,25 @@ void UniqueAdd(Session& s) {
 void UniqueGet(Session& s) {
   // With a time range it is a question for history: the union over the range.
   if (QueryParam(s.query(), "from") || QueryParam(s.query(), "to")) return UniqueRange(s);
-  ReadThen<uint64_t>(
+  using UniqueRead = std::pair<uint64_t, bool>;
+  ReadThen<UniqueRead>(
       s,
-      [&engine = s.engine(), key = std::string_view(s.key())] {
-        return engine.UniqueCount(std::span<const std::string_view>(&key, 1));
+      [&engine = s.engine(), key = std::string_view(s.key())]() -> absl::StatusOr<UniqueRead> {
+        absl::StatusOr<uint64_t> estimate =
+            engine.UniqueCount(std::span<const std::string_view>(&key, 1));
+        if (!estimate.ok()) return estimate.status();
+        return UniqueRead(*estimate, KindExists(engine, key, core::kUniqueKind, *estimate > 0));
       },
-      [](Session& s, absl::StatusOr<uint64_t> estimate) {
-        if (!estimate.ok()) return s.ReplyError(estimate.status());
+      [](Session& s, absl::StatusOr<UniqueRead> read) {
+        if (!read.ok()) return s.ReplyError(read.status());
         JsonWriter& w = JsonOut();
         w.StartObject();
         Key(w, "key");
         String(w, s.key());
+        Key(w, "exists");
+        w.Bool(read->second);
         Key(w, "estimate");
-        w.Uint64(*estimate);
+        w.Uint64(read->first);
         w.EndObject();
         s.ReplyJson();
       });
@@ -146,15 +153,24 @@ void SampleGet(Session& s) {
     }
   }
   using Items = std::vector<std::string>;
-  ReadThen<Items>(
+  using SampleRead = std::pair<Items, bool>;
+  ReadThen<SampleRead>(
       s,
-      [&engine = s.engine(), key = std::string_view(s.key()), k] { return engine.Sample(key, k); },
-      [k](Session& s, absl::StatusOr<Items> items) {
-        if (!items.ok()) return s.ReplyError(items.status());
+      [&engine = s.engine(), key = std::string_view(s.key()), k]() -> absl::StatusOr<SampleRead> {
+        absl::StatusOr<Items> items = engine.Sample(key, k);
+        if (!items.ok()) return items.status();
+        const bool exists = KindExists(engine, key, core::kSampleKind, !items->empty());
+        return SampleRead(*std::move(items), exists);
+      },
+      [k](Session& s, absl::StatusOr<SampleRead> read) {
+        if (!read.ok()) return s.ReplyError(read.status());
+        const Items* items = &read->first;
         JsonWriter& w = JsonOut();
         w.StartObject();
         Key(w, "key");
         String(w, s.key());
+        Key(w, "exists");
+        w.Bool(read->second);
         Key(w, "k");
         w.Int64(k);
         Key(w, "items");

@@ -121,10 +121,34 @@ void CmdDbSize(Call& call) {
       static_cast<int64_t>(s.counter_keys + s.crdt_keys + s.unique_keys + s.sample_keys)));
 }
 
-// SET key integer [GET] [EX s | PX ms | EXAT unix-s | PXAT unix-ms]. Counters hold integers only.
+// SET of HLL bytes: the unique count of the key becomes them, then the deadline if given.
+void SetHll(Call& call, bool get, int64_t deadline) {
+  if (get) return call.Reply(ErrorReply("ERR SET ... GET of an HLL value is not supported"));
+  engine::Engine* engine = call.engine;
+  std::string key = call.args[1];
+  engine->UniqueRestore(
+      key, call.args[2],
+      [reply = std::move(call.reply), deadline, engine, key](absl::StatusOr<uint64_t> set) mutable {
+        if (!set.ok()) return std::move(reply)(ErrorReply(StatusToError(set.status())));
+        if (deadline == 0) return std::move(reply)(SimpleReply("OK"));
+        engine->Expire(key, core::kAllKinds, deadline,
+                       [reply = std::move(reply)](absl::StatusOr<bool> expired) mutable {
+                         std::move(reply)(expired.ok()
+                                              ? SimpleReply("OK")
+                                              : ErrorReply(StatusToError(expired.status())));
+                       });
+      });
+}
+
+// SET key value [GET] [EX s | PX ms | EXAT unix-s | PXAT unix-ms]. The value is an integer (a
+// counter) or a Redis HLL string (what GET of a PFADDed key answers: an import or a copy
+// between servers); counterd holds no other strings.
 void CmdSet(Call& call) {
   int64_t value = 0;
-  if (!core::ParseInt64Strict(call.args[2], &value)) return call.Reply(ErrorReply(kErrNotInteger));
+  const bool is_hll = call.args[2].starts_with("HYLL");
+  if (!is_hll && !core::ParseInt64Strict(call.args[2], &value)) {
+    return call.Reply(ErrorReply(kErrNotInteger));
+  }
   bool get = false;
   int64_t deadline = 0;
   for (size_t i = 3; i < call.args.size(); ++i) {
@@ -150,6 +174,7 @@ void CmdSet(Call& call) {
   }
   engine::Engine* engine = call.engine;
   std::string key = call.args[1];
+  if (is_hll) return SetHll(call, get, deadline);
   call.engine->SetCounter(
       key, value,
       [reply = std::move(call.reply), get, deadline, engine,

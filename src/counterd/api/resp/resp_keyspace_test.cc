@@ -139,5 +139,28 @@ TEST_F(RespServerTest, KeyspaceRepliesMatchRealRedis) {
   EXPECT_EQ(Run({"DBSIZE"}), Run(real.get(), {"DBSIZE"}));
 }
 
+TEST_F(RespServerTest, SetOfRedisHllBytesCopiesTheUniqueCount) {
+  std::unique_ptr<testing::RedisServer> redis = testing::RedisServer::Start({"--databases", "1"});
+  ASSERT_NE(redis, nullptr) << "redis-server did not start";
+  testing::RedisConn real = redis->Connect();
+  for (const int n : {3, 2000}) {  // a sparse and a dense HLL
+    const std::string key = "hll:" + std::to_string(n);
+    for (int i = 0; i < n; ++i) Run(real.get(), {"PFADD", key, "user-" + std::to_string(i)});
+    testing::RedisReply bytes = testing::Command(real.get(), {"GET", key});
+    ASSERT_TRUE(bytes && bytes->type == REDIS_REPLY_STRING);
+    const std::string hll(bytes->str, bytes->len);
+    EXPECT_EQ(Run({"SET", key, hll, "EX", "100"}), "+OK");
+    EXPECT_EQ(Run({"PFCOUNT", key}), Run(real.get(), {"PFCOUNT", key}));
+    EXPECT_EQ(Run({"TYPE", key}), "+string");
+    const std::string ttl = Run({"TTL", key});
+    EXPECT_TRUE(ttl == ":100" || ttl == ":99") << ttl;  // a deadline was set, not its timing
+    // Adding the same items after the copy changes nothing on either side.
+    EXPECT_EQ(Run({"PFADD", key, "user-0"}), Run(real.get(), {"PFADD", key, "user-0"}));
+  }
+  EXPECT_EQ(Run({"SET", "x", "HYLLbroken"}).substr(0, 4), "-ERR");
+  EXPECT_EQ(Run({"EXISTS", "x"}), ":0");
+  EXPECT_EQ(Run({"SET", "x", "hello"}), "-ERR value is not an integer or out of range");
+}
+
 }  // namespace
 }  // namespace counterd::api::resp

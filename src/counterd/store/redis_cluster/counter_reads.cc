@@ -12,8 +12,10 @@ using Clock = std::chrono::steady_clock;
 using core::WrapAdd;
 
 // Reads that overlap the start or the publication of an epoch (both short, once per epoch) are
-// retried; after this many tries the read fails as unavailable rather than guess.
-constexpr int kReadTries = 200;
+// retried; past a time budget the read fails as unavailable rather than guess.
+// The budget is time, not a count: on a loaded machine one fetch can outlast an epoch, and a
+// fixed number of tries then gives up on a value that is merely busy.
+constexpr auto kReadBudget = std::chrono::seconds(2);
 constexpr auto kReadRetryPause = std::chrono::microseconds(100);
 
 }  // namespace
@@ -24,7 +26,8 @@ CounterReads::CounterReads(LocalStore* pending, std::chrono::milliseconds cache_
 
 absl::StatusOr<CounterRead> CounterReads::Read(std::string_view key, const Fetch& fetch) {
   CacheShard& cache = CacheFor(key);
-  for (int attempt = 1; attempt <= kReadTries; ++attempt) {
+  const auto give_up = Clock::now() + kReadBudget;
+  for (int attempt = 1; attempt == 1 || Clock::now() < give_up; ++attempt) {
     if (attempt > 1) {
       retries_.fetch_add(1, std::memory_order_relaxed);
       std::this_thread::sleep_for(kReadRetryPause);
