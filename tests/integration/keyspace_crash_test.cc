@@ -1,7 +1,8 @@
-// Kill -9 at random moments while clients increment, set, delete, expire and persist keys; after
-// each restart every key is exactly what its acknowledged operations made it (value, existence,
-// deadline), except that the one operation a client sent without an answer may or may not have
-// happened.
+// Kill -9 at random moments while clients write, set, delete, expire and persist keys of every
+// kind (counters, CRDTs, HLLs, samples); after each restart every key is exactly what its
+// acknowledged operations made it (value, existence, deadline), except that the one operation a
+// client sent without an answer may or may not have happened.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
@@ -19,7 +20,8 @@
 namespace counterd::testing {
 namespace {
 
-// What a key is: its counter (nullopt: it does not exist) and whether it has a deadline.
+// What a key is: its value (counter or CRDT; 1 for an HLL or a sample that exists; nullopt: it
+// does not exist) and whether it has a deadline.
 struct KeyState {
   std::optional<int64_t> value;
   bool deadline = false;
@@ -31,16 +33,24 @@ std::string Show(const KeyState& s) {
          (s.deadline ? " with a deadline" : "");
 }
 
+// Each name holds one kind (a deadline belongs to the name, so mixing kinds under one name would
+// make the model the store's own logic again); the collection is in the name: "c0.counters.3".
+std::string CollectionOf(const std::string& key) {
+  const size_t a = key.find('.'), b = key.rfind('.');
+  return key.substr(a + 1, b - a - 1);
+}
+
 // The key as counterd reports it; nullopt when it could not be read.
 std::optional<KeyState> ReadKey(HttpClient& http, const std::string& key) {
-  HttpResponse value = http.Get("/v1/counters/" + key);
-  HttpResponse expiry = http.Get("/v1/counters/" + key + "/expiry");
+  const std::string path = "/v1/" + CollectionOf(key) + "/" + key;
+  HttpResponse value = http.Get(path);
+  HttpResponse expiry = http.Get(path + "/expiry");
   if (value.status != 200 || expiry.status != 200) return std::nullopt;
   rapidjson::Document v, e;
   v.Parse(value.body.c_str());
   e.Parse(expiry.body.c_str());
   KeyState s;
-  if (v["exists"].GetBool()) s.value = v["value"].GetInt64();
+  if (v["exists"].GetBool()) s.value = v.HasMember("value") ? v["value"].GetInt64() : 1;
   s.deadline = !e["deadline_ms"].IsNull();
   return s;
 }
@@ -50,7 +60,11 @@ std::optional<KeyState> ReadKey(HttpClient& http, const std::string& key) {
 class Client {
  public:
   explicit Client(int id) : id_(id), rng_(7000 + id) {
-    for (int i = 0; i < 8; ++i) model_["c" + std::to_string(id) + "k" + std::to_string(i)] = {};
+    for (const char* collection : {"counters", "crdt", "uniques", "samples"}) {
+      for (int i = 0; i < 4; ++i) {
+        model_[fmt::format("c{}.{}.{}", id, collection, i)] = {};
+      }
+    }
   }
 
   void Run(int port, const std::atomic<bool>* stop) {
@@ -59,27 +73,37 @@ class Client {
       auto it = model_.begin();
       std::advance(it, static_cast<long>(rng_() % model_.size()));
       const std::string& key = it->first;
+      const std::string collection = CollectionOf(key);
+      const std::string path = "/v1/" + collection + "/" + key;
       KeyState next = it->second;
       HttpResponse r;
       const int op = static_cast<int>(rng_() % 10);
-      if (op < 5) {
-        const int64_t delta = 1 + static_cast<int64_t>(rng_() % 9);
-        next.value = next.value.value_or(0) + delta;
-        r = http.Post("/v1/counters/" + key + "/increment",
-                      "{\"delta\":" + std::to_string(delta) + "}");
-      } else if (op == 5) {
+      const int64_t delta = 1 + static_cast<int64_t>(rng_() % 9);
+      if (op < 5) {  // a write of the kind: the key exists afterwards
+        if (collection == "counters") {
+          next.value = next.value.value_or(0) + delta;
+          r = http.Post(path + "/increment", fmt::format(R"({{"delta":{}}})", delta));
+        } else if (collection == "crdt") {
+          next.value = next.value.value_or(0) + delta;
+          r = http.Post(path + "/increment",
+                        fmt::format(R"({{"replica":"r{}","delta":{}}})", id_, delta));
+        } else {
+          next.value = 1;
+          r = http.Post(path + "/add", fmt::format(R"({{"items":["i{}"]}})", delta));
+        }
+      } else if (op == 5 && collection == "counters") {
         const int64_t value = static_cast<int64_t>(rng_() % 1000) - 500;
         next = {.value = value, .deadline = false};  // SET drops the deadline
-        r = http.Request("PUT", "/v1/counters/" + key, "{\"value\":" + std::to_string(value) + "}");
-      } else if (op == 6) {
-        next = {};
-        r = http.Request("DELETE", "/v1/counters/" + key, "");
+        r = http.Request("PUT", path, fmt::format(R"({{"value":{}}})", value));
+      } else if (op <= 6) {
+        next = {};  // a CRDT is reset: later increments count from zero again
+        r = http.Request("DELETE", path, "");
       } else if (op == 7) {
         next.deadline = next.value.has_value();  // far in the future: it never fires here
-        r = http.Request("PUT", "/v1/counters/" + key + "/expiry", R"({"ttl_ms":3600000})");
+        r = http.Request("PUT", path + "/expiry", R"({"ttl_ms":3600000})");
       } else {
         next.deadline = false;
-        r = http.Request("DELETE", "/v1/counters/" + key + "/expiry", "");
+        r = http.Request("DELETE", path + "/expiry", "");
       }
       if (r.status == 200) {
         it->second = next;
