@@ -12,7 +12,7 @@ PACKAGES=(
   libxxhash-dev libzstd-dev libssl-dev libcpp-jwt-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libhiredis-dev redis-server redis-tools prometheus clickhouse-server
-  nodejs npm
+  librocksdb-dev postgresql-15 nodejs npm
 )
 
 missing=()

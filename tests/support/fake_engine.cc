@@ -413,14 +413,43 @@ absl::StatusOr<std::vector<std::string>> FakeEngine::Sample(std::string_view key
   return std::vector<std::string>(it->second.begin(), it->second.begin() + n);
 }
 
-absl::StatusOr<std::vector<history::Point>> FakeEngine::History(std::string_view key, int64_t from,
-                                                                int64_t to, history::Step step) {
+absl::StatusOr<history::Series> FakeEngine::History(std::string_view key, int64_t from, int64_t to,
+                                                    history::Step step, std::string_view) {
   std::lock_guard lock(mu_);
   ++calls_;
   if (absl::Status s = core::ValidateKey(key); !s.ok()) return s;
   if (absl::Status s = history::ValidateHistoryQuery(from, to, step); !s.ok()) return s;
   if (absl::Status s = TakeReadFailure(); !s.ok()) return s;
-  return std::vector<history::Point>();
+  return history::Series{.step = step};
+}
+
+absl::StatusOr<history::UniqueAnswer> FakeEngine::UniqueHistory(std::string_view key, int64_t from,
+                                                                int64_t to, history::Step step,
+                                                                std::string_view) {
+  std::lock_guard lock(mu_);
+  ++calls_;
+  if (absl::Status s = core::ValidateKey(key); !s.ok()) return s;
+  if (absl::Status s = history::ValidateHistoryQuery(from, to, step); !s.ok()) return s;
+  if (absl::Status s = TakeReadFailure(); !s.ok()) return s;
+  return history::UniqueAnswer{.step = step};
+}
+
+absl::StatusOr<history::UniqueAnswer> FakeEngine::UniqueUnionOver(std::string_view key,
+                                                                  int64_t from, int64_t to,
+                                                                  std::string_view store) {
+  return UniqueHistory(key, from, to, history::Step::kDay, store);
+}
+
+absl::StatusOr<history::TopKeys> FakeEngine::HistoryTop(int64_t from, int64_t to, size_t limit,
+                                                        std::string_view prefix, std::string_view) {
+  std::lock_guard lock(mu_);
+  ++calls_;
+  if (absl::Status s = history::ValidateTopQuery(limit, prefix); !s.ok()) return s;
+  if (absl::Status s = history::ValidateHistoryQuery(from, to, history::Step::kDay); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = TakeReadFailure(); !s.ok()) return s;
+  return history::TopKeys{};
 }
 
 // ---------------------------------------------------------------- operations

@@ -93,8 +93,17 @@ class FakeEngine final : public engine::Engine {
   absl::StatusOr<uint8_t> Kinds(std::string_view key) override;
   absl::StatusOr<std::optional<int64_t>> Deadline(std::string_view key) override;
   absl::StatusOr<engine::ScanPage> Scan(uint64_t cursor, size_t count, uint8_t kinds) override;
-  absl::StatusOr<std::vector<history::Point>> History(std::string_view key, int64_t from,
-                                                      int64_t to, history::Step step) override;
+  absl::StatusOr<history::Series> History(std::string_view key, int64_t from, int64_t to,
+                                          history::Step step, std::string_view store) override;
+  absl::StatusOr<history::UniqueAnswer> UniqueHistory(std::string_view key, int64_t from,
+                                                      int64_t to, history::Step step,
+                                                      std::string_view store) override;
+  absl::StatusOr<history::UniqueAnswer> UniqueUnionOver(std::string_view key, int64_t from,
+                                                        int64_t to,
+                                                        std::string_view store) override;
+  absl::StatusOr<history::TopKeys> HistoryTop(int64_t from, int64_t to, size_t limit,
+                                              std::string_view prefix,
+                                              std::string_view store) override;
 
   absl::Status Snapshot() override;
   absl::Status WriteHealth() const override;

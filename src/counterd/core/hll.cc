@@ -313,6 +313,10 @@ uint64_t HyperLogLog::CountUnion(std::span<const HyperLogLog* const> hlls) {
   return EstimateFromHistogram(HistogramOf(max));
 }
 
+uint64_t HyperLogLog::EstimateRegisters(const Registers& registers) {
+  return EstimateFromHistogram(HistogramOf(registers));
+}
+
 std::optional<uint64_t> HyperLogLog::cached_count() const {
   const uint8_t* card = U8(bytes_) + 8;
   if (card[7] & 0x80) return std::nullopt;

@@ -117,6 +117,9 @@ class HyperLogLog {
 
   // PFCOUNT k1..kn: the estimate of the register-wise maximum; null entries count as empty.
   static uint64_t CountUnion(std::span<const HyperLogLog* const> hlls);
+  // The Ertl estimate of registers given one byte each (what CountUnion computes once it has
+  // the register-wise maximum), for callers that accumulate registers themselves.
+  static uint64_t EstimateRegisters(const Registers& registers);
 
   // The exact Redis string value.
   const std::string& bytes() const { return bytes_; }

@@ -53,7 +53,10 @@ using RedisBackendOptions = store::redis_cluster::RedisClusterOptions;
 using RedisBackendStats = store::RedisBackendStats;
 using HistoryOptions = history::HistoryOptions;
 
+// One history store's progress (or, as EngineStats::history, all of them: the highest lag, the
+// lowest position, summed counters).
 struct HistoryStats {
+  std::string store;  // "local", "clickhouse"; "" when history is off
   bool clickhouse = false;
   bool started = false;
   uint64_t exported_through = 0;
@@ -83,7 +86,8 @@ struct EngineOptions {
   // Set: live values go to this Redis Cluster (store/redis_cluster/backend.h); unset: the
   // embedded store.
   std::optional<RedisBackendOptions> redis;
-  // History: exported to ClickHouse when a URL is set, else kept as a local per-minute rollup.
+  // History stores: ClickHouse when its URL is set, the local tiered store
+  // by default (history/history_store.h).
   HistoryOptions history;
   // Key quotas per namespace (store/key_quota.h); null: none.
   std::shared_ptr<const store::KeyQuota> key_quota;
@@ -130,8 +134,9 @@ struct EngineStats {
   std::vector<uint64_t> wal_sync_latency_counts;
   double wal_sync_latency_sum_s = 0;
   bool redis_mode = false;
-  RedisBackendStats redis;  // only with redis_mode
-  HistoryStats history;
+  RedisBackendStats redis;                   // only with redis_mode
+  HistoryStats history;                      // every store together
+  std::vector<HistoryStats> history_stores;  // each store, the default one first
 };
 
 class Engine {
@@ -223,12 +228,29 @@ class Engine {
   [[nodiscard]] virtual absl::StatusOr<ScanPage> Scan(uint64_t cursor, size_t count,
                                                       uint8_t kinds) = 0;
 
-  // Sums of counter deltas per step between [from, to) (unix seconds, UTC), from ClickHouse or
-  // the local rollup (history/series.h rules: only non-zero buckets; errors name "to").
-  [[nodiscard]] virtual absl::StatusOr<std::vector<history::Point>> History(std::string_view key,
-                                                                            int64_t from,
-                                                                            int64_t to,
-                                                                            history::Step step) = 0;
+  // History queries name a store: "" for the node's default (ClickHouse, else the local
+  // tiered store), or "local" / "clickhouse". Errors: invalid_value
+  // naming "store" (no such store on this node), unimplemented (history is off), the range's
+  // (history/series.h rules: errors name "to"), unavailable (an external store is down).
+  //
+  // Sums of counter deltas per step between [from, to) (unix seconds, UTC); the answer says its
+  // step, coarser than asked when only a coarser tier still covers `from` (history/tiers.h).
+  [[nodiscard]] virtual absl::StatusOr<history::Series> History(std::string_view key, int64_t from,
+                                                                int64_t to, history::Step step,
+                                                                std::string_view store) = 0;
+  // Unique estimates of an HLL key per step in [from, to) and of the union over the range.
+  [[nodiscard]] virtual absl::StatusOr<history::UniqueAnswer> UniqueHistory(
+      std::string_view key, int64_t from, int64_t to, history::Step step,
+      std::string_view store) = 0;
+  // The estimate of the union over [from, to) alone ("unique viewers this week"), at the
+  // finest step the range allows (hours, or days for ranges of more than 10,000 hours).
+  [[nodiscard]] virtual absl::StatusOr<history::UniqueAnswer> UniqueUnionOver(
+      std::string_view key, int64_t from, int64_t to, std::string_view store) = 0;
+  // The `limit` keys starting with `prefix` with the highest sums in [from, to).
+  [[nodiscard]] virtual absl::StatusOr<history::TopKeys> HistoryTop(int64_t from, int64_t to,
+                                                                    size_t limit,
+                                                                    std::string_view prefix,
+                                                                    std::string_view store) = 0;
 
   // ---- operations ----
   // Takes a snapshot now and lets the WAL drop what it covers. Blocks until done.

@@ -82,8 +82,17 @@ class EngineImpl final : public Engine {
   absl::StatusOr<uint64_t> UniqueCount(std::span<const std::string_view> keys) override;
   absl::StatusOr<std::optional<std::string>> UniqueBytes(std::string_view key) override;
   absl::StatusOr<std::vector<std::string>> Sample(std::string_view key, int64_t k) override;
-  absl::StatusOr<std::vector<history::Point>> History(std::string_view key, int64_t from,
-                                                      int64_t to, history::Step step) override;
+  absl::StatusOr<history::Series> History(std::string_view key, int64_t from, int64_t to,
+                                          history::Step step, std::string_view store) override;
+  absl::StatusOr<history::UniqueAnswer> UniqueHistory(std::string_view key, int64_t from,
+                                                      int64_t to, history::Step step,
+                                                      std::string_view store) override;
+  absl::StatusOr<history::UniqueAnswer> UniqueUnionOver(std::string_view key, int64_t from,
+                                                        int64_t to,
+                                                        std::string_view store) override;
+  absl::StatusOr<history::TopKeys> HistoryTop(int64_t from, int64_t to, size_t limit,
+                                              std::string_view prefix,
+                                              std::string_view store) override;
   absl::Status WriteHealth() const override;
   absl::Status BackendHealth() const override { return backend_->Health(); }
   EngineStats Stats() const override;
@@ -99,16 +108,19 @@ class EngineImpl final : public Engine {
   int64_t NowMs() const;
   // Removes up to `max` names whose deadline passed (logged deletes); how many it removed.
   size_t ExpireDue(size_t max);
+  // The history store a query names ("" = the default one).
+  absl::StatusOr<const history::HistoryStore*> HistoryStoreNamed(std::string_view store) const;
 
   const EngineOptions options_;
   DataDir dir_;
   std::unique_ptr<store::Backend> backend_;
-  std::unique_ptr<history::HistoryStore> history_;
+  std::vector<std::unique_ptr<history::HistoryStore>> history_;  // the default one first
   std::unique_ptr<wal::WalWriter> wal_;
   std::unique_ptr<WritePipeline> pipeline_;
-  // The WAL's followers: the backend's sinks first, then history. Stopped before the WAL closes.
+  // The WAL's followers: the backend's sinks first, then one per history store (in history_'s
+  // order). Stopped before the WAL closes.
   std::vector<std::unique_ptr<wal::Follower>> followers_;
-  wal::Follower* history_follower_ = nullptr;
+  std::vector<wal::Follower*> history_followers_;
   wal::Follower* backend_follower_ = nullptr;  // the backend's sink (Redis), when it has one
   std::optional<wal::WalConsumer> snapshot_consumer_;
 

@@ -22,7 +22,8 @@ EngineImpl::~EngineImpl() {
   stop_.Stop();
   if (snapshot_thread_.joinable()) snapshot_thread_.join();
   // Followers first: their threads use the WAL; what they did not finish stays in it.
-  history_follower_ = backend_follower_ = nullptr;
+  history_followers_.clear();
+  backend_follower_ = nullptr;
   followers_.clear();
   // A clean shutdown leaves a fresh snapshot so the next start replays little.
   if (recovered_ && wal_->health().ok()) (void)Snapshot();
@@ -42,8 +43,8 @@ absl::Status EngineImpl::Recover() {
                           .redis = options_.redis});
   if (!backend.ok()) return backend.status();
   backend_ = std::move(*backend);
-  absl::StatusOr<std::unique_ptr<history::HistoryStore>> history =
-      history::OpenHistoryStore(options_.history, dir_.node_id(), dir_.path() + "/history");
+  absl::StatusOr<std::vector<std::unique_ptr<history::HistoryStore>>> history =
+      history::OpenHistoryStores(options_.history, dir_.node_id(), dir_.path() + "/history");
   if (!history.ok()) return history.status();
   history_ = std::move(*history);
 
@@ -57,11 +58,12 @@ absl::Status EngineImpl::Recover() {
         std::make_unique<wal::Follower>(followed.sink, followed.options, dir_.wal_dir()));
     backend_follower_ = followers_.back().get();
   }
-  const bool local_history = !history_->Stats().clickhouse;
-  followers_.push_back(std::make_unique<wal::Follower>(
-      history_.get(), wal::FollowerOptions{.name = "history", .flush_on_stop = local_history},
-      dir_.wal_dir()));
-  history_follower_ = followers_.back().get();
+  // One follower per history store, each with its own WAL consumer (and so its own lag).
+  for (const auto& store : history_) {
+    followers_.push_back(
+        std::make_unique<wal::Follower>(store.get(), store->follower_options(), dir_.wal_dir()));
+    history_followers_.push_back(followers_.back().get());
+  }
   std::vector<std::function<void(std::string_view)>> observers;
   for (const auto& follower : followers_) observers.push_back(follower->DurableObserver());
 

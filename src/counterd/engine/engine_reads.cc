@@ -1,5 +1,9 @@
 // Reads, health and stats: validated here, answered by the backend and the history store.
 
+#include <fmt/format.h>
+
+#include <algorithm>
+
 #include "counterd/common/errors.h"
 #include "counterd/core/key.h"
 #include "counterd/engine/engine_impl.h"
@@ -36,10 +40,59 @@ absl::StatusOr<std::vector<std::string>> EngineImpl::Sample(std::string_view key
   return backend_->ReadSample(key, static_cast<size_t>(k));
 }
 
-absl::StatusOr<std::vector<history::Point>> EngineImpl::History(std::string_view key, int64_t from,
-                                                                int64_t to, history::Step step) {
+absl::StatusOr<const history::HistoryStore*> EngineImpl::HistoryStoreNamed(
+    std::string_view store) const {
+  if (history_.empty()) {
+    return Error(Err::kUnimplemented, "",
+                 "this node keeps no history (--history-local off and no external store)");
+  }
+  if (store.empty()) return history_.front().get();
+  std::string names;
+  for (const auto& h : history_) {
+    if (h->name() == store) return h.get();
+    names += fmt::format("{}{}", names.empty() ? "" : ", ", h->name());
+  }
+  return Error(Err::kInvalidValue, "store",
+               fmt::format("store must be one of this node's history stores ({})", names));
+}
+
+absl::StatusOr<history::Series> EngineImpl::History(std::string_view key, int64_t from, int64_t to,
+                                                    history::Step step, std::string_view store) {
   if (absl::Status s = core::ValidateKey(key); !s.ok()) return s;
-  return history_->Query(key, from, to, step);
+  absl::StatusOr<const history::HistoryStore*> h = HistoryStoreNamed(store);
+  if (!h.ok()) return h.status();
+  return (*h)->Query(key, from, to, step);
+}
+
+absl::StatusOr<history::UniqueAnswer> EngineImpl::UniqueHistory(std::string_view key, int64_t from,
+                                                                int64_t to, history::Step step,
+                                                                std::string_view store) {
+  if (absl::Status s = core::ValidateKey(key); !s.ok()) return s;
+  absl::StatusOr<const history::HistoryStore*> h = HistoryStoreNamed(store);
+  if (!h.ok()) return h.status();
+  return (*h)->QueryUniques(key, from, to, step);
+}
+
+absl::StatusOr<history::UniqueAnswer> EngineImpl::UniqueUnionOver(std::string_view key,
+                                                                  int64_t from, int64_t to,
+                                                                  std::string_view store) {
+  if (absl::Status s = core::ValidateKey(key); !s.ok()) return s;
+  absl::StatusOr<const history::HistoryStore*> h = HistoryStoreNamed(store);
+  if (!h.ok()) return h.status();
+  // The finest registers the range allows: hours up to 10,000 of them, else days (the range is
+  // then checked against 10,000 days).
+  const history::Step step = history::ValidateHistoryQuery(from, to, history::Step::kHour).ok()
+                                 ? history::Step::kHour
+                                 : history::Step::kDay;
+  return (*h)->QueryUniques(key, from, to, step);
+}
+
+absl::StatusOr<history::TopKeys> EngineImpl::HistoryTop(int64_t from, int64_t to, size_t limit,
+                                                        std::string_view prefix,
+                                                        std::string_view store) {
+  absl::StatusOr<const history::HistoryStore*> h = HistoryStoreNamed(store);
+  if (!h.ok()) return h.status();
+  return (*h)->Top(from, to, limit, prefix);
 }
 
 absl::Status EngineImpl::WriteHealth() const {
@@ -89,18 +142,36 @@ EngineStats EngineImpl::Stats() const {
   stats.token_hits = token_hits_.load(std::memory_order_relaxed);
   stats.expired_keys = expired_.load(std::memory_order_relaxed);
 
-  const history::HistoryStoreStats h = history_->Stats();
-  const wal::FollowerStats f = history_follower_->Stats();
-  stats.history = HistoryStats{.clickhouse = h.clickhouse,
-                               .started = f.started,
-                               .exported_through = h.exported_through,
-                               .lag_records = f.lag_records,
-                               .lag_seconds = f.lag_seconds,
-                               .rows_exported = h.rows_exported,
-                               .inserts = h.inserts,
-                               .failures = h.failures + f.failures,
-                               .flushes = h.flushes,
-                               .last_error = h.last_error.empty() ? f.last_error : h.last_error};
+  HistoryStats& all = stats.history;
+  for (size_t i = 0; i < history_.size(); ++i) {
+    const history::HistoryStoreStats h = history_[i]->Stats();
+    const wal::FollowerStats f = history_followers_[i]->Stats();
+    const HistoryStats one{.store = h.store,
+                           .clickhouse = h.clickhouse,
+                           .started = f.started,
+                           .exported_through = h.exported_through,
+                           .lag_records = f.lag_records,
+                           .lag_seconds = f.lag_seconds,
+                           .rows_exported = h.rows_exported,
+                           .inserts = h.inserts,
+                           .failures = h.failures + f.failures,
+                           .flushes = h.flushes,
+                           .last_error = h.last_error.empty() ? f.last_error : h.last_error};
+    if (i == 0) {
+      all = one;
+    } else {
+      all.started = all.started && one.started;
+      all.exported_through = std::min(all.exported_through, one.exported_through);
+      all.lag_records = std::max(all.lag_records, one.lag_records);
+      all.lag_seconds = std::max(all.lag_seconds, one.lag_seconds);
+      all.rows_exported += one.rows_exported;
+      all.inserts += one.inserts;
+      all.failures += one.failures;
+      all.flushes += one.flushes;
+      if (all.last_error.empty()) all.last_error = one.last_error;
+    }
+    stats.history_stores.push_back(one);
+  }
   return stats;
 }
 

@@ -13,6 +13,7 @@
 #include "counterd/common/string_map.h"
 #include "counterd/core/key.h"
 #include "counterd/core/ops.h"
+#include "counterd/history/history_buffer.h"
 
 namespace counterd::history {
 
@@ -78,6 +79,7 @@ constexpr std::string_view kColumns[][2] = {
 
 struct HistoryExporter::OpenBatch {
   absl::flat_hash_map<std::string, absl::InlinedVector<Point, 1>, StrHash, StrEq> sums;
+  HistoryBuffer uniques;  // registers per (key, hour) and (key, day)
   size_t rows = 0;
   uint64_t last_lsn = 0;  // 0: nothing added
   int64_t last_minute = 0;
@@ -90,6 +92,11 @@ struct HistoryExporter::SealedBatch {
   uint64_t last_lsn = 0;
   size_t rows = 0;  // data rows (the marker row not counted)
   std::string body;
+  // Unique registers rows: inserted before the data rows, once (a repeat is harmless: the
+  // registers merge by maximum).
+  size_t unique_rows = 0;
+  std::string unique_body;
+  bool uniques_sent = false;
   std::string query_id;
   int64_t oldest_us = 0;
   bool in_doubt = false;  // an attempt may have been applied: settle before sending again
@@ -112,6 +119,14 @@ absl::Status ValidateExporterOptions(const ExporterOptions& options) {
                  fmt::format("batch rows must be 1..{}", kMaxBatchRows));
   }
   return absl::OkStatus();
+}
+
+std::string HistoryExporter::CreateUniqueTableSql(std::string_view database) {
+  return fmt::format(
+      "CREATE TABLE IF NOT EXISTS {}.{} (key String, step String, bucket DateTime('UTC'), "
+      "node String, lsn UInt64, registers String) ENGINE = MergeTree() "
+      "ORDER BY (key, step, bucket)",
+      QuoteSqlIdentifier(database), kUniqueTable);
 }
 
 std::string HistoryExporter::CreateTableSql(std::string_view database) {
@@ -179,6 +194,7 @@ absl::StatusOr<uint64_t> HistoryExporter::Start() {
   absl::StatusOr<std::string> r = client_->Query(
       fmt::format("CREATE DATABASE IF NOT EXISTS {}", QuoteSqlIdentifier(options_.database)));
   if (r.ok()) r = client_->Query(CreateTableSql(options_.database));
+  if (r.ok()) r = client_->Query(CreateUniqueTableSql(options_.database));
   if (r.ok()) {
     r = client_->Query(
         fmt::format("SELECT name, type FROM system.columns WHERE database = {} AND table = {}",
@@ -238,7 +254,7 @@ absl::Status HistoryExporter::Add(uint64_t lsn, int64_t timestamp_us, std::strin
   }
   absl::StatusOr<std::vector<core::Op>> ops = core::DecodeOps(payload);
   if (!ops.ok()) return ops.status();
-  if (open_->rows >= options_.batch_rows) {
+  if (open_->rows + open_->uniques.unique_rows() >= options_.batch_rows) {
     if (sealed_) {
       return Error(Err::kUnavailable, "",
                    fmt::format("history export backlog full ({} rows wait for ClickHouse); "
@@ -249,6 +265,7 @@ absl::Status HistoryExporter::Add(uint64_t lsn, int64_t timestamp_us, std::strin
   }
   const int64_t minute = std::clamp<int64_t>(MinuteOfMicros(timestamp_us), 0, kMaxDateTimeMinute);
   OpenBatch& open = *open_;
+  open_->uniques.AddUniqueOps(timestamp_us, *ops);
   for (const core::Op& op : *ops) {
     if (op.type != core::OpType::kCounterAdd) continue;
     auto it = open.sums.find(op.key);
@@ -283,7 +300,7 @@ bool HistoryExporter::ShouldFlush() const {
   if (!started_) return false;
   if (sealed_) return true;
   if (open_->last_lsn == 0) return false;
-  return open_->rows >= options_.batch_rows ||
+  return open_->rows + open_->uniques.unique_rows() >= options_.batch_rows ||
          options_.clock() - open_->since >= options_.batch_interval;
 }
 
@@ -303,9 +320,28 @@ void HistoryExporter::Seal() {
       ++batch->rows;
     }
   }
-  if (batch->rows == 0) {
+  for (const auto& [key, uniques] : open->uniques.uniques()) {
+    const std::string escaped = EscapeTsv(key);
+    for (auto [buckets, step] :
+         {std::pair{&uniques.hours, "hour"}, std::pair{&uniques.days, "day"}}) {
+      for (const auto& [t, hll] : *buckets) {
+        fmt::format_to(std::back_inserter(batch->unique_body), "{}\t{}\t{}\t{}\t{}\t{}\n", escaped,
+                       step, FormatMinute(std::clamp<int64_t>(t, 0, kMaxDateTimeMinute)), node,
+                       open->last_lsn, EscapeTsv(hll.bytes()));
+        ++batch->unique_rows;
+      }
+    }
+  }
+  batch->last_lsn = open->last_lsn;
+  batch->oldest_us = open->oldest_us;
+  if (batch->rows == 0 && batch->unique_rows == 0) {
     // Nothing for history in these records: no INSERT (see the design note).
     Exported(open->last_lsn, 0, false);
+    return;
+  }
+  if (batch->rows == 0) {
+    // Only unique registers: their INSERT, no marker (the next marker's range covers them).
+    sealed_ = std::move(batch);
     return;
   }
   // The marker goes last: should a block ever be split, the marker is the last part written.
@@ -313,8 +349,6 @@ void HistoryExporter::Seal() {
                  FormatMinute(open->last_minute), node, open->last_lsn, first,
                  open->last_lsn - first + 1);
   batch->first_lsn = first;
-  batch->last_lsn = open->last_lsn;
-  batch->oldest_us = open->oldest_us;
   batch->query_id = fmt::format("{}{}-{}", QueryIdPrefix(options_.node_id), first, open->last_lsn);
   sealed_ = std::move(batch);
 }
@@ -331,6 +365,23 @@ absl::Status HistoryExporter::Flush() {
 
 absl::Status HistoryExporter::Send() {
   SealedBatch& batch = *sealed_;
+  if (!batch.uniques_sent && batch.unique_rows > 0) {
+    // On the control connection: an unanswered one needs no settling, it is simply sent again.
+    absl::Status status = control_->Insert(
+        fmt::format("INSERT INTO {}.{} (key, step, bucket, node, lsn, registers) FORMAT "
+                    "TabSeparated",
+                    QuoteSqlIdentifier(options_.database), kUniqueTable),
+        batch.unique_body);
+    if (!status.ok()) return Failed(status);
+    batch.uniques_sent = true;
+  }
+  if (batch.rows == 0) {
+    const uint64_t through = batch.last_lsn;
+    const size_t rows = batch.unique_rows;
+    sealed_.reset();
+    Exported(through, rows, true);
+    return absl::OkStatus();
+  }
   if (batch.in_doubt && client_->awaiting_answer()) {
     // The earlier attempt's connection is still open: its answer is conclusive.
     Delivery delivery = Delivery::kUnknown;
@@ -388,7 +439,7 @@ absl::Status HistoryExporter::Send() {
 }
 
 absl::Status HistoryExporter::Sent() {
-  const size_t rows = sealed_->rows;
+  const size_t rows = sealed_->rows + sealed_->unique_rows;
   const uint64_t through = sealed_->last_lsn;
   marked_through_ = through;
   sealed_.reset();
@@ -401,57 +452,15 @@ ExporterStats HistoryExporter::stats() const {
   return stats_;
 }
 
-absl::StatusOr<std::vector<Point>> HistoryExporter::Query(std::string_view key, int64_t from,
-                                                          int64_t to, Step step,
-                                                          size_t max_points) const {
-  if (absl::Status s = core::ValidateKey(key); !s.ok()) return s;
-  if (absl::Status s = ValidateHistoryQuery(from, to, step, max_points); !s.ok()) return s;
-  // DateTime holds 1970..2106: nothing is stored outside.
-  from = std::clamp<int64_t>(from, 0, UINT32_MAX);
-  to = std::clamp<int64_t>(to, 0, UINT32_MAX);
-  if (to <= from) return std::vector<Point>{};
-  const int64_t seconds = StepSeconds(step);
-  // Buckets by arithmetic on unix seconds: independent of any time zone (server or column).
-  const std::string sql = fmt::format(
-      "SELECT intDiv(toUInt32(minute), {0}) * {0} AS t, sum(value) AS v FROM {1}.{2} "
-      "WHERE key = {3} AND minute >= toDateTime({4}) AND minute < toDateTime({5}) "
-      "GROUP BY t HAVING v != 0 ORDER BY t",
-      seconds, QuoteSqlIdentifier(options_.database), kHistoryTable, QuoteSqlString(key), from, to);
-
-  std::unique_ptr<ClickHouseClient> client;
-  {
-    std::lock_guard lock(pool_mu_);
-    if (!pool_.empty()) {
-      client = std::move(pool_.back());
-      pool_.pop_back();
-    }
-  }
-  if (!client) client = std::make_unique<ClickHouseClient>(endpoint_, options_.client);
-  absl::StatusOr<std::string> answer = client->Query(sql);
-  {
-    std::lock_guard lock(pool_mu_);
-    if (pool_.size() < 8) pool_.push_back(std::move(client));
-  }
-  if (!answer.ok()) return answer.status();
-
-  std::vector<Point> points;
-  std::string_view rest = *answer;
-  while (!rest.empty()) {
-    size_t eol = rest.find('\n');
-    std::string_view line = rest.substr(0, eol);
-    rest = eol == std::string_view::npos ? std::string_view() : rest.substr(eol + 1);
-    if (line.empty()) continue;
-    size_t tab = line.find('\t');
-    if (tab == std::string_view::npos) {
-      return Error(Err::kInternal, "", fmt::format("ClickHouse answered a bad row \"{}\"", line));
-    }
-    absl::StatusOr<int64_t> t = ParseNumber<int64_t>(line.substr(0, tab), "a history bucket");
-    absl::StatusOr<int64_t> v = ParseNumber<int64_t>(line.substr(tab + 1), "a history sum");
-    if (!t.ok()) return t.status();
-    if (!v.ok()) return v.status();
-    points.push_back({*t, *v});
-  }
-  return points;
+HistoryStoreStats HistoryExporter::Stats() const {
+  const ExporterStats e = stats();
+  return HistoryStoreStats{.store = "clickhouse",
+                           .clickhouse = true,
+                           .exported_through = e.exported_through,
+                           .rows_exported = e.rows_exported,
+                           .inserts = e.inserts,
+                           .failures = e.failures,
+                           .last_error = e.last_error};
 }
 
 }  // namespace counterd::history

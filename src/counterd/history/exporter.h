@@ -87,6 +87,7 @@
 namespace counterd::history {
 
 inline constexpr std::string_view kHistoryTable = "counter_minutes";
+inline constexpr std::string_view kUniqueTable = "unique_registers";
 inline constexpr size_t kMaxBatchRows = 100000;
 
 struct ExporterOptions {
@@ -150,6 +151,10 @@ class HistoryExporter final : public HistoryStore {
   ExporterStats stats() const;
 
   // ---- HistoryStore (history_store.h): Resume = Start, Add(record) = Add(lsn, ts, payload).
+  std::string_view name() const override { return "clickhouse"; }
+  wal::FollowerOptions follower_options() const override {
+    return wal::FollowerOptions{.name = "history-clickhouse"};
+  }
   absl::StatusOr<uint64_t> Resume(uint64_t) override { return Start(); }
   absl::Status Add(const wal::WalRecord& r) override {
     return Add(r.lsn, r.timestamp_us, r.payload);
@@ -158,14 +163,22 @@ class HistoryExporter final : public HistoryStore {
   int64_t oldest_pending_us() const override { return stats().oldest_pending_us; }
   HistoryStoreStats Stats() const override;
 
-  // History of `key` from ClickHouse, rules as MinuteSeries::Points (series.h). Errors: the
-  // key's (kInvalidKey naming "key"), the range's ("to"), kUnavailable when ClickHouse is.
-  [[nodiscard]] absl::StatusOr<std::vector<Point>> Query(
+  // History of `key` from ClickHouse, rules as MinuteSeries::Points (series.h), always at the
+  // step asked for (ClickHouse keeps every minute). Errors: the key's (kInvalidKey naming
+  // "key"), the range's ("to"), kUnavailable when ClickHouse is. (exporter_queries.cc)
+  [[nodiscard]] absl::StatusOr<Series> Query(std::string_view key, int64_t from, int64_t to,
+                                             Step step,
+                                             size_t max_points = kMaxHistoryPoints) const override;
+  // Unique estimates from the registers rows (hours, or days when asked per day).
+  [[nodiscard]] absl::StatusOr<UniqueAnswer> QueryUniques(
       std::string_view key, int64_t from, int64_t to, Step step,
       size_t max_points = kMaxHistoryPoints) const override;
+  [[nodiscard]] absl::StatusOr<TopKeys> Top(int64_t from, int64_t to, size_t limit,
+                                            std::string_view prefix) const override;
 
   // The SQL Start() runs, for docs and tests.
   static std::string CreateTableSql(std::string_view database);
+  static std::string CreateUniqueTableSql(std::string_view database);
 
  private:
   struct OpenBatch;
@@ -179,6 +192,8 @@ class HistoryExporter final : public HistoryStore {
   absl::StatusOr<uint64_t> ReadMarker();
   absl::StatusOr<uint64_t> CountRunning(std::string_view query_id_prefix, bool exact);
   std::string table() const;
+  // One statement on a pooled query connection (any thread).
+  absl::StatusOr<std::string> RunQuery(const std::string& sql) const;
 
   const ClickHouseEndpoint endpoint_;
   const ExporterOptions options_;

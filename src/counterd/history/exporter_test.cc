@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "counterd/common/errors.h"
+#include "counterd/core/hll.h"
 #include "counterd/core/ops.h"
 #include "counterd/history/clickhouse_client.h"
 #include "counterd/history/exporter_test_fixture.h"
@@ -106,14 +107,16 @@ TEST_F(HistoryClickHouseTest, ExportThenQueryEqualsWhatWasAdded) {
   for (const std::string& key : Keys()) {
     auto minutes = exporter.Query(key, from, to, Step::kMinute);
     ASSERT_TRUE(minutes.ok());
-    EXPECT_EQ(*exporter.Query(key, from, to, Step::kHour), *Rebucket(*minutes, Step::kHour));
-    EXPECT_EQ(*exporter.Query(key, from, to, Step::kDay), *Rebucket(*minutes, Step::kDay));
+    EXPECT_EQ(exporter.Query(key, from, to, Step::kHour)->points,
+              *Rebucket(minutes->points, Step::kHour));
+    EXPECT_EQ(exporter.Query(key, from, to, Step::kDay)->points,
+              *Rebucket(minutes->points, Step::kDay));
   }
   // Empty range and unknown key: empty series; bad ranges and keys name their field.
-  EXPECT_TRUE(exporter.Query("content:1", kT0 - 7200, kT0 - 3600, Step::kMinute)->empty());
-  EXPECT_TRUE(exporter.Query("never:seen", kT0, kT0 + 86400, Step::kHour)->empty());
+  EXPECT_TRUE(exporter.Query("content:1", kT0 - 7200, kT0 - 3600, Step::kMinute)->points.empty());
+  EXPECT_TRUE(exporter.Query("never:seen", kT0, kT0 + 86400, Step::kHour)->points.empty());
   EXPECT_TRUE(
-      exporter.Query("content:1", 5'000'000'000, 6'000'000'000, Step::kDay, 20000)->empty());
+      exporter.Query("content:1", 5'000'000'000, 6'000'000'000, Step::kDay, 20000)->points.empty());
   EXPECT_EQ(ErrorField(exporter.Query("content:1", kT0, kT0, Step::kHour).status()), "to");
   EXPECT_EQ(ErrorName(exporter.Query("content:1", kT0, kT0 + 86400 * 30, Step::kMinute).status()),
             "too_large");
@@ -171,17 +174,18 @@ TEST_F(HistoryClickHouseTest, RestartResumesAndRefedRecordsAreNotCountedTwice) {
 TEST_F(HistoryClickHouseTest, EmptyBatchesAdvanceWithoutInsert) {
   HistoryExporter exporter(Endpoint(), Options("node-a"));
   ASSERT_TRUE(exporter.Start().ok());
-  std::string unique_only;
+  // A sample add is not history (unique adds are: their registers are exported).
+  std::string sample_only;
   core::Op op;
-  op.type = core::OpType::kUniqueAdd;
-  op.key = "u:1";
+  op.type = core::OpType::kSampleAdd;
+  op.key = "s:1";
   op.items = {"x"};
-  core::EncodeOps({op}, &unique_only);
+  core::EncodeOps({op}, &sample_only);
   std::string cancel;
   core::Op inc{.type = core::OpType::kCounterAdd, .key = "content:1", .delta = 5};
   core::Op dec{.type = core::OpType::kCounterAdd, .key = "content:1", .delta = -5};
   core::EncodeOps({inc, dec}, &cancel);
-  ASSERT_TRUE(exporter.Add(1, kT0 * 1'000'000, unique_only).ok());
+  ASSERT_TRUE(exporter.Add(1, kT0 * 1'000'000, sample_only).ok());
   ASSERT_TRUE(exporter.Add(2, kT0 * 1'000'000, cancel).ok());
   ASSERT_TRUE(exporter.Flush().ok());
   EXPECT_EQ(exporter.exported_through(), 2u);
@@ -194,7 +198,7 @@ TEST_F(HistoryClickHouseTest, EmptyBatchesAdvanceWithoutInsert) {
   Audit a = MarkerAudit(*direct_, "hist", "node-a");
   EXPECT_EQ(a.covered, 3u);
   EXPECT_EQ(a.max_lsn, 3u);
-  EXPECT_EQ(*exporter.Query("content:1", kT0, kT0 + 60, Step::kMinute),
+  EXPECT_EQ(exporter.Query("content:1", kT0, kT0 + 60, Step::kMinute)->points,
             (std::vector<Point>{{kT0, 5}}));
   // Malformed payload: an error, nothing kept, LSN not covered.
   EXPECT_EQ(ErrorName(exporter.Add(4, kT0 * 1'000'000, "\x05garbage")), "malformed_state");
@@ -256,6 +260,52 @@ TEST_F(HistoryClickHouseTest, QueriesRunWhileTheExporterWrites) {
   ASSERT_TRUE(fed.ok()) << fed;
   EXPECT_GT(answered.load(), 0);
   ExpectHistoryEquals(exporter, ledger);
+}
+
+// Unique registers per hour and day go to their own table; queries merge the rows (several
+// batches, a replayed batch) by maximum, so estimates equal those of HLLs holding the items.
+TEST_F(HistoryClickHouseTest, UniqueRegistersAreExportedAndMergedByMaximum) {
+  const int64_t day0 = kT0 / 86400 * 86400;
+  core::HyperLogLog want_day0, want_day1, want_hour;
+  std::vector<std::pair<int64_t, std::string>> records;  // (unix s, payload)
+  for (int i = 0; i < 300; ++i) {
+    const int64_t t = day0 + (i % 2) * 86400 + 3600 * (i % 5);
+    const std::string item = fmt::format("user:{}", i * 7 % 250);  // some repeat
+    (i % 2 == 0 ? want_day0 : want_day1).Add(item);
+    if (i % 2 == 0 && i % 5 == 0) want_hour.Add(item);
+    core::Op op{.type = core::OpType::kUniqueAdd, .key = "v:1"};
+    op.items = {item};
+    std::string payload;
+    core::EncodeOps({op}, &payload);
+    records.push_back({t, payload});
+  }
+  for (int run = 0; run < 2; ++run) {
+    // The second run replays every record (a restart from an older position): registers are
+    // inserted again and must change nothing.
+    HistoryExporter exporter(Endpoint(), Options("node-a", 40));
+    ASSERT_TRUE(exporter.Start().ok());
+    uint64_t lsn = 0;
+    for (const auto& [t, payload] : records) {
+      ++lsn;
+      if (exporter.ShouldFlush()) {
+        ASSERT_TRUE(exporter.Flush().ok());
+      }
+      ASSERT_TRUE(exporter.Add(run == 0 ? lsn : lsn + 1000, t * 1'000'000, payload).ok());
+    }
+    ASSERT_TRUE(exporter.Flush().ok());
+    absl::StatusOr<UniqueAnswer> days =
+        exporter.QueryUniques("v:1", day0, day0 + 2 * 86400, Step::kDay);
+    ASSERT_TRUE(days.ok()) << days.status();
+    EXPECT_EQ(days->points, (std::vector<UniquePoint>{{day0, want_day0.Estimate()},
+                                                      {day0 + 86400, want_day1.Estimate()}}));
+    const core::HyperLogLog* both[] = {&want_day0, &want_day1};
+    EXPECT_EQ(days->union_estimate, core::HyperLogLog::CountUnion(both));
+    absl::StatusOr<UniqueAnswer> hour =
+        exporter.QueryUniques("v:1", day0, day0 + 3600, Step::kHour);
+    ASSERT_TRUE(hour.ok()) << hour.status();
+    EXPECT_EQ(hour->step, Step::kHour);
+    EXPECT_EQ(hour->union_estimate, want_hour.Estimate());
+  }
 }
 
 }  // namespace

@@ -58,6 +58,14 @@ struct Point {
   friend bool operator==(const Point&, const Point&) = default;
 };
 
+// A history answer: the step its points are given in (the one asked for, or a coarser one when
+// only a coarser tier holds the range: tiers.h) and the non-zero buckets, oldest first.
+struct Series {
+  Step step = Step::kMinute;
+  std::vector<Point> points;
+  friend bool operator==(const Series&, const Series&) = default;
+};
+
 // "minute" | "hour" | "day" (exactly, lower case). kInvalidValue naming "step" otherwise.
 [[nodiscard]] absl::StatusOr<Step> ParseStep(std::string_view text);
 // The inverse: "minute", "hour", "day".

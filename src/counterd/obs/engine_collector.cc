@@ -83,24 +83,47 @@ metrics::CollectorId RegisterEngineCollector(metrics::Registry& registry, engine
            {"store", s.redis_mode ? "redis-cluster" : "embedded"}},
           1}});
     {
+      // Unlabelled: every store together (the highest lag, the lowest position), so one alert
+      // covers them all; *_store_*{store}: each store on its own.
       const engine::HistoryStats& h = s.history;
       out.Gauge("counterd_history_lag_records",
-                "Durable WAL records not yet durable in the history store (ClickHouse or the "
-                "local rollup).",
+                "Durable WAL records not yet durable in a history store (the most behind one).",
                 d(h.lag_records));
       out.Gauge("counterd_history_lag_seconds",
-                "Age of the oldest WAL record not yet durable in the history store.",
-                h.lag_seconds);
-      out.Gauge("counterd_history_exported_lsn", "Every record up to this LSN is in history.",
-                d(h.exported_through));
-      out.Counter("counterd_history_rows_exported_total", "Rows inserted into ClickHouse.",
+                "Age of the oldest WAL record not yet durable in a history store.", h.lag_seconds);
+      out.Gauge("counterd_history_exported_lsn",
+                "Every record up to this LSN is in every history store.", d(h.exported_through));
+      out.Counter("counterd_history_rows_exported_total",
+                  "Rows written into history stores (ClickHouse rows, local tier entries).",
                   d(h.rows_exported));
-      out.Counter("counterd_history_inserts_total", "INSERTs into ClickHouse that succeeded.",
-                  d(h.inserts));
+      out.Counter("counterd_history_inserts_total",
+                  "INSERTs into external history stores that succeeded.", d(h.inserts));
       out.Counter("counterd_history_failures_total",
                   "Failed history exports or flushes (retried with backoff).", d(h.failures));
-      out.Family("counterd_history_info", "Where history is kept.", Type::kGauge,
-                 {{{{"store", h.clickhouse ? "clickhouse" : "local"}}, 1}});
+      std::vector<metrics::Sample> info, lag, lag_s, lsn, rows, fails;
+      for (const engine::HistoryStats& one : s.history_stores) {
+        const metrics::Labels store = {{"store", one.store}};
+        info.push_back({store, 1});
+        lag.push_back({store, d(one.lag_records)});
+        lag_s.push_back({store, one.lag_seconds});
+        lsn.push_back({store, d(one.exported_through)});
+        rows.push_back({store, d(one.rows_exported)});
+        fails.push_back({store, d(one.failures)});
+      }
+      if (info.empty()) info.push_back({{{"store", "off"}}, 1});
+      out.Family("counterd_history_info", "Where history is kept (one sample per store).",
+                 Type::kGauge, info);
+      out.Family("counterd_history_store_lag_records",
+                 "Durable WAL records not yet durable in this history store.", Type::kGauge, lag);
+      out.Family("counterd_history_store_lag_seconds",
+                 "Age of the oldest WAL record not yet durable in this history store.",
+                 Type::kGauge, lag_s);
+      out.Family("counterd_history_store_exported_lsn",
+                 "Every record up to this LSN is in this history store.", Type::kGauge, lsn);
+      out.Family("counterd_history_store_rows_exported_total",
+                 "Rows written into this history store.", Type::kCounter, rows);
+      out.Family("counterd_history_store_failures_total",
+                 "Failed exports or flushes of this history store.", Type::kCounter, fails);
     }
     if (s.redis_mode) {
       const engine::RedisBackendStats& r = s.redis;

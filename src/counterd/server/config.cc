@@ -91,26 +91,54 @@ absl::StatusOr<ServerConfig> ParseFlags(int argc, char** argv, int* exit_code,
   double local_flush_s = static_cast<double>(h.local_flush_interval.count()) / 1000;
   app.add_option("--clickhouse-url", h.clickhouse_url,
                  "ClickHouse HTTP interface (e.g. http://127.0.0.1:8123): history is exported "
-                 "there exactly once (default: a local per-minute rollup in the data dir)");
+                 "there exactly once");
   app.add_option("--clickhouse-database", h.clickhouse_database,
                  "ClickHouse database for the history tables (created when missing)")
       ->capture_default_str();
+  std::string history_local = "auto";
+  app.add_option("--history-local", history_local,
+                 "the local tiered history store: auto (when no ClickHouse is set), on, or off "
+                 "(with no ClickHouse: no history at all)")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
+      ->capture_default_str();
   app.add_option("--history-batch-rows", h.batch_rows,
-                 "rows that close an export batch (one INSERT; a WAL record is never split, so a "
-                 "batch may pass it by one record's rows)")
+                 "rows that close an export batch (one INSERT; a WAL record is "
+                 "never split, so a batch may pass it by one record's rows)")
       ->check(CLI::Range(size_t{1}, size_t{100000}))
       ->capture_default_str();
   app.add_option("--history-batch-ms", batch_ms,
-                 "milliseconds an export batch may wait before its INSERT")
+                 "milliseconds an export batch may wait before it is sent")
       ->check(CLI::Range(int64_t{1}, int64_t{600000}))
       ->capture_default_str();
-  app.add_option("--history-retention", h.local_retention_s,
-                 "seconds of per-minute history the local rollup keeps (without ClickHouse)")
-      ->check(CLI::Range(int64_t{60}, int64_t{100} * 365 * 86400))
+  constexpr int64_t kCentury = int64_t{100} * 365 * 86400;
+  app.add_option("--history-minute-retention", h.minute_retention_s,
+                 "seconds the local store keeps per-minute sums (then hours answer)")
+      ->check(CLI::Range(int64_t{3600}, kCentury))
+      ->capture_default_str();
+  app.add_option("--history-hour-retention", h.hour_retention_s,
+                 "seconds the local store keeps per-hour sums (then days answer)")
+      ->check(CLI::Range(int64_t{3600}, kCentury))
+      ->capture_default_str();
+  app.add_option("--history-retention", h.retention_s,
+                 "seconds of history the local store keeps at all (its days; 0 = forever)")
+      ->check(CLI::Range(int64_t{0}, kCentury))
       ->capture_default_str();
   app.add_option("--history-flush-interval", local_flush_s,
-                 "seconds between writes of the local rollup file (the WAL keeps what is newer)")
+                 "seconds between writes of the local store's buffer (the WAL keeps what is "
+                 "newer)")
       ->check(CLI::Range(0.01, 86400.0))
+      ->capture_default_str();
+  app.add_option("--history-buffer-bytes", h.local_buffer_bytes,
+                 "memory the local store sums deltas in before it writes them")
+      ->check(CLI::Range(size_t{1} << 16, size_t{1} << 34))
+      ->capture_default_str();
+  app.add_option("--history-cache-bytes", h.local_cache_bytes,
+                 "block cache of the local store's LSM (index blocks included)")
+      ->check(CLI::Range(size_t{1} << 20, size_t{1} << 38))
+      ->capture_default_str();
+  app.add_option("--history-write-buffer-bytes", h.local_write_buffer_bytes,
+                 "memtables of the local store's LSM, all tiers together")
+      ->check(CLI::Range(size_t{1} << 20, size_t{1} << 36))
       ->capture_default_str();
   std::string jwt_secret_file, jwks_file, issuer, audience;
   std::vector<std::string> public_keys;
@@ -206,6 +234,9 @@ absl::StatusOr<ServerConfig> ParseFlags(int argc, char** argv, int* exit_code,
   config.log_level = obs::ParseLevel(log_level).value_or(obs::Level::kInfo);
   config.log_format = obs::ParseLogFormat(log_format).value_or(obs::LogFormat::kText);
   h.batch_interval = std::chrono::milliseconds(batch_ms);
+  h.local = history_local == "on"    ? history::LocalHistoryMode::kOn
+            : history_local == "off" ? history::LocalHistoryMode::kOff
+                                     : history::LocalHistoryMode::kAuto;
   h.local_flush_interval = std::chrono::milliseconds(static_cast<int64_t>(local_flush_s * 1000));
   if (!redis_cluster.empty()) {
     absl::StatusOr<std::vector<std::string>> seeds = redis::ParseSeeds(redis_cluster);

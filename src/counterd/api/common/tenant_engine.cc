@@ -317,14 +317,72 @@ absl::StatusOr<engine::ScanPage> TenantEngine::Scan(uint64_t cursor, size_t coun
   return page;
 }
 
-absl::StatusOr<std::vector<history::Point>> TenantEngine::History(std::string_view key,
-                                                                  int64_t from, int64_t to,
-                                                                  history::Step step) {
+absl::StatusOr<history::Series> TenantEngine::History(std::string_view key, int64_t from,
+                                                      int64_t to, history::Step step,
+                                                      std::string_view store) {
   if (absl::Status s = Admit(OpKind::kRead, 1); !s.ok()) return s;
   std::string buffer;
   absl::StatusOr<std::string_view> stored = Stored(key, &buffer);
   if (!stored.ok()) return stored.status();
-  return engine_->History(*stored, from, to, step);
+  return engine_->History(*stored, from, to, step, store);
+}
+
+absl::StatusOr<history::UniqueAnswer> TenantEngine::UniqueHistory(std::string_view key,
+                                                                  int64_t from, int64_t to,
+                                                                  history::Step step,
+                                                                  std::string_view store) {
+  if (absl::Status s = Admit(OpKind::kRead, 1); !s.ok()) return s;
+  std::string buffer;
+  absl::StatusOr<std::string_view> stored = Stored(key, &buffer);
+  if (!stored.ok()) return stored.status();
+  return engine_->UniqueHistory(*stored, from, to, step, store);
+}
+
+absl::StatusOr<history::UniqueAnswer> TenantEngine::UniqueUnionOver(std::string_view key,
+                                                                    int64_t from, int64_t to,
+                                                                    std::string_view store) {
+  if (absl::Status s = Admit(OpKind::kRead, 1); !s.ok()) return s;
+  std::string buffer;
+  absl::StatusOr<std::string_view> stored = Stored(key, &buffer);
+  if (!stored.ok()) return stored.status();
+  return engine_->UniqueUnionOver(*stored, from, to, store);
+}
+
+absl::StatusOr<history::TopKeys> TenantEngine::HistoryTop(int64_t from, int64_t to, size_t limit,
+                                                          std::string_view prefix,
+                                                          std::string_view store) {
+  if (absl::Status s = Admit(OpKind::kRead, 1); !s.ok()) return s;
+  const std::string_view ns = access_.name();
+  const bool is_default = ns == core::kDefaultNamespace;
+  const std::string stored_prefix =
+      is_default ? std::string(prefix) : std::string(ns) + "/" + std::string(prefix);
+  absl::StatusOr<history::TopKeys> top = engine_->HistoryTop(from, to, limit, stored_prefix, store);
+  if (!top.ok()) return top;
+  size_t kept = 0;
+  bool dropped = false;
+  for (history::KeySum& entry : top->keys) {
+    std::string& name = entry.key;
+    const size_t slash = name.find('/');
+    if (slash != std::string::npos) {
+      if (std::string_view(name).substr(0, slash) != ns) {
+        dropped = true;  // another tenant's (only possible in the default namespace)
+        continue;
+      }
+      name.erase(0, slash + 1);
+    } else if (!is_default) {
+      dropped = true;
+      continue;
+    }
+    if (&top->keys[kept] != &entry) top->keys[kept] = std::move(entry);
+    ++kept;
+  }
+  top->keys.resize(kept);
+  if (dropped) {
+    top->total = 0;
+    for (const history::KeySum& entry : top->keys) top->total += entry.value;
+    top->matched = top->keys.size();
+  }
+  return top;
 }
 
 absl::Status TenantEngine::Snapshot() {

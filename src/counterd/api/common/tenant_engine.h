@@ -83,8 +83,20 @@ class TenantEngine final : public engine::Engine {
   // Only this namespace's names, as the tenant wrote them (the prefix taken off); a page may
   // hold fewer names than `count`, or none, before the scan is complete (as Redis's SCAN).
   absl::StatusOr<engine::ScanPage> Scan(uint64_t cursor, size_t count, uint8_t kinds) override;
-  absl::StatusOr<std::vector<history::Point>> History(std::string_view key, int64_t from,
-                                                      int64_t to, history::Step step) override;
+  absl::StatusOr<history::Series> History(std::string_view key, int64_t from, int64_t to,
+                                          history::Step step, std::string_view store) override;
+  absl::StatusOr<history::UniqueAnswer> UniqueHistory(std::string_view key, int64_t from,
+                                                      int64_t to, history::Step step,
+                                                      std::string_view store) override;
+  absl::StatusOr<history::UniqueAnswer> UniqueUnionOver(std::string_view key, int64_t from,
+                                                        int64_t to,
+                                                        std::string_view store) override;
+  // Only this namespace's keys, as the tenant wrote them. In the default namespace other
+  // tenants' keys ("<ns>/...") are dropped from the answer after the query, so it may then hold
+  // fewer than `limit` keys, and its total and matched count only the keys kept.
+  absl::StatusOr<history::TopKeys> HistoryTop(int64_t from, int64_t to, size_t limit,
+                                              std::string_view prefix,
+                                              std::string_view store) override;
 
   // ---- the node's
   absl::Status Snapshot() override;

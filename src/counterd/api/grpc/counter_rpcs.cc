@@ -1,4 +1,4 @@
-// Counter RPCs: increment, read, batch increment, batch read, history.
+// Counter RPCs: increment, read, batch increment, batch read.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -10,7 +10,6 @@
 
 #include "counterd/api/grpc/service.h"
 #include "counterd/common/errors.h"
-#include "counterd/history/series.h"
 
 namespace counterd::api::grpcapi {
 
@@ -111,60 +110,6 @@ grpc::ServerUnaryReactor* CounterdService::BatchGet(grpc::CallbackServerContext*
         return absl::OkStatus();
       },
       [ctx, reactor](absl::Status s) { FinishUnary(ctx, reactor, s); });
-  return reactor;
-}
-
-grpc::ServerUnaryReactor* CounterdService::GetHistory(grpc::CallbackServerContext* ctx,
-                                                      const v1::GetHistoryRequest* req,
-                                                      v1::GetHistoryResponse* resp) {
-  absl::StatusOr<TenantEngine> tenant = Tenant(ctx);
-  if (!tenant.ok()) return FinishNow(ctx, tenant.status());
-  history::Step step = history::Step::kMinute;
-  switch (req->step()) {
-    case v1::HISTORY_STEP_UNSPECIFIED:
-    case v1::HISTORY_STEP_MINUTE:
-      break;
-    case v1::HISTORY_STEP_HOUR:
-      step = history::Step::kHour;
-      break;
-    case v1::HISTORY_STEP_DAY:
-      step = history::Step::kDay;
-      break;
-    default:
-      return FinishNow(ctx, Error(Err::kInvalidValue, "step",
-                                  fmt::format("unknown step {}", static_cast<int>(req->step()))));
-  }
-  // Milliseconds on the wire, minutes inside: a bucket holds the minutes whose start is in
-  // [from, to), so bounds round down to the second (floor, also below 0).
-  const auto seconds = [](int64_t ms) { return ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000); };
-  const int64_t from = seconds(req->from_ms()), to = seconds(req->to_ms());
-  // The range's rules are the engine's, in seconds; this one is said in the client's units.
-  if (req->to_ms() <= req->from_ms()) {
-    return FinishNow(ctx, Error(Err::kInvalidValue, "to_ms",
-                                fmt::format("to_ms ({}) must be after from_ms ({})", req->to_ms(),
-                                            req->from_ms())));
-  }
-  // A ClickHouse query is a network round trip: never on a callback thread.
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reads_->Blocking(
-      completion_thread_.get_executor(),
-      [engine = *tenant, req, from, to, step]() mutable {
-        return engine.History(req->key(), from, to, step);
-      },
-      [ctx, reactor, req, resp](absl::StatusOr<std::vector<history::Point>> points) {
-        if (!points.ok()) {
-          return FinishUnary(ctx, reactor, HistoryFault(points.status(), kGrpcFields));
-        }
-        resp->set_key(req->key());
-        resp->set_step(req->step() == v1::HISTORY_STEP_UNSPECIFIED ? v1::HISTORY_STEP_MINUTE
-                                                                   : req->step());
-        for (const history::Point& p : *points) {
-          v1::HistoryPoint* out = resp->add_points();
-          out->set_t(p.t * 1000);
-          out->set_value(p.value);
-        }
-        FinishUnary(ctx, reactor, absl::OkStatus());
-      });
   return reactor;
 }
 

@@ -170,5 +170,49 @@ TEST_F(GrpcServerTest, GetHistorySumsTheIncrementsAndNamesBadFields) {
   EXPECT_EQ(Fault(s, ctx3), Fault(grpc::StatusCode::INVALID_ARGUMENT, "invalid_key", "key"));
 }
 
+TEST_F(GrpcServerTest, GetUniqueHistoryEstimatesPerDayAndOverTheRange) {
+  {
+    grpc::ClientContext ctx;
+    v1::UniqueAddRequest req;
+    req.set_key("viewers:1");
+    for (const char* item : {"a", "b", "c", "d"}) req.add_items(item);
+    v1::UniqueAddResponse resp;
+    ASSERT_TRUE(stub_->UniqueAdd(&ctx, req, &resp).ok());
+  }
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  v1::GetUniqueHistoryResponse resp;
+  grpc::Status status;
+  ASSERT_TRUE(Eventually("the unique history to hold the items", [&] {
+    grpc::ClientContext ctx;
+    v1::GetUniqueHistoryRequest req;
+    req.set_key("viewers:1");
+    req.set_from_ms(now_ms - 86'400'000);
+    req.set_to_ms(now_ms + 86'400'000);
+    resp.Clear();
+    status = stub_->GetUniqueHistory(&ctx, req, &resp);
+    return !status.ok() || resp.union_estimate() == 4;
+  }));
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(resp.key(), "viewers:1");
+  EXPECT_EQ(resp.step(), v1::HISTORY_STEP_DAY);  // unspecified: per day
+  ASSERT_GE(resp.points_size(), 1);
+  EXPECT_EQ(resp.points(0).t() % 86'400'000, 0);
+
+  grpc::ClientContext ctx;
+  v1::GetUniqueHistoryRequest bad;
+  bad.set_key("viewers:1");
+  bad.set_from_ms(10);
+  bad.set_to_ms(10);
+  grpc::Status s = stub_->GetUniqueHistory(&ctx, bad, &resp);
+  EXPECT_EQ(Fault(s, ctx), Fault(grpc::StatusCode::INVALID_ARGUMENT, "invalid_value", "to_ms"));
+  grpc::ClientContext ctx2;
+  bad.set_to_ms(60'000);
+  bad.set_store("nowhere");
+  s = stub_->GetUniqueHistory(&ctx2, bad, &resp);
+  EXPECT_EQ(Fault(s, ctx2), Fault(grpc::StatusCode::INVALID_ARGUMENT, "invalid_value", "store"));
+}
+
 }  // namespace
 }  // namespace counterd::api::grpcapi

@@ -143,9 +143,14 @@ class CounterdService final : public v1::Counterd::CallbackService {
                                       const v1::GetSampleRequest* req,
                                       v1::GetSampleResponse* resp) override;
 
+  // history_rpcs.cc
   grpc::ServerUnaryReactor* GetHistory(grpc::CallbackServerContext* ctx,
                                        const v1::GetHistoryRequest* req,
                                        v1::GetHistoryResponse* resp) override;
+
+  grpc::ServerUnaryReactor* GetUniqueHistory(grpc::CallbackServerContext* ctx,
+                                             const v1::GetUniqueHistoryRequest* req,
+                                             v1::GetUniqueHistoryResponse* resp) override;
 
   // ---- keyspace_rpcs.cc ----
   grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext* ctx, const v1::DeleteRequest* req,

@@ -1,4 +1,4 @@
-// History queries, snapshots and the health endpoints.
+// Snapshots and the health endpoints.
 #include <fmt/format.h>
 
 #include <optional>
@@ -10,74 +10,8 @@
 #include "counterd/api/http/handler_families.h"
 #include "counterd/api/http/json_reply.h"
 #include "counterd/common/errors.h"
-#include "counterd/history/series.h"
 
 namespace counterd::api::http::handlers {
-namespace {
-
-struct HistoryQuery {
-  int64_t from = 0, to = 0;
-  history::Step step = history::Step::kMinute;
-};
-
-// from and to are required (unix seconds or RFC 3339); step defaults to minute.
-absl::StatusOr<HistoryQuery> ParseHistoryQuery(std::string_view query) {
-  HistoryQuery q;
-  for (const auto& [name, target] : {std::pair{"from", &q.from}, std::pair{"to", &q.to}}) {
-    std::optional<std::string> text = QueryParam(query, name);
-    if (!text) {
-      return Error(Err::kMissingField, name,
-                   fmt::format("query parameter {} is required (unix seconds or RFC 3339)", name));
-    }
-    absl::StatusOr<int64_t> t = history::ParseTime(*text, name);
-    if (!t.ok()) return t.status();
-    *target = *t;
-  }
-  if (std::optional<std::string> step = QueryParam(query, "step")) {
-    absl::StatusOr<history::Step> parsed = history::ParseStep(*step);
-    if (!parsed.ok()) return parsed.status();
-    q.step = *parsed;
-  }
-  return q;  // the range's rules are the engine's (history::ValidateHistoryQuery)
-}
-
-}  // namespace
-
-void History(Session& s) {
-  absl::StatusOr<HistoryQuery> q = ParseHistoryQuery(s.query());
-  if (!q.ok()) return s.ReplyError(q.status());
-  using Points = std::vector<history::Point>;
-  const history::Step step = q->step;
-  const auto render = [step](Session& s, absl::StatusOr<Points> points) {
-    if (!points.ok()) return s.ReplyError(points.status());
-    JsonWriter& w = JsonOut();
-    w.StartObject();
-    Key(w, "key");
-    String(w, s.key());
-    Key(w, "step");
-    String(w, history::StepName(step));
-    Key(w, "points");
-    w.StartArray();
-    for (const history::Point& p : *points) {
-      w.StartObject();
-      Key(w, "t");
-      w.Int64(p.t);
-      Key(w, "value");
-      w.Int64(p.value);
-      w.EndObject();
-    }
-    w.EndArray();
-    w.EndObject();
-    s.ReplyJson();
-  };
-  // A ClickHouse query is a network round trip: never on an io thread.
-  BlockingThen<Points>(
-      s,
-      [&engine = s.engine(), key = std::string_view(s.key()), q = *q] {
-        return engine.History(key, q.from, q.to, q.step);
-      },
-      render);
-}
 
 void Snapshot(Session& s) {
   // Snapshot() blocks for as long as writing the store takes: never on an io thread.

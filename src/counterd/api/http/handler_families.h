@@ -2,7 +2,8 @@
 //
 // Dispatch (handlers.cc) runs one of these per routed request; each family lives in its own
 // file: counter_handlers.cc (increments, reads, batches), crdt_handlers.cc, unique_handlers.cc
-// (uniques and samples), admin_handlers.cc (history, snapshot, health). The helpers at the top
+// (uniques and samples), history_handlers.cc (history of counters and uniques, top keys),
+// admin_handlers.cc (snapshot, health). The helpers at the top
 // are shared by the families (defined in handlers.cc).
 //
 // Thread-safety: everything runs on the session's strand.
@@ -79,8 +80,14 @@ void SetExpiry(Session& s);
 void Persist(Session& s);
 void ListKeys(Session& s);
 
-// ---- admin_handlers.cc ----
+// ---- history_handlers.cc ----
 void History(Session& s);
+void UniqueHistory(Session& s);
+// GET /v1/uniques/{key}?from=&to=: the estimate of the union over the range (from UniqueGet).
+void UniqueRange(Session& s);
+void HistoryTop(Session& s);
+
+// ---- admin_handlers.cc ----
 void Snapshot(Session& s);
 void Readyz(Session& s);
 void Healthz(Session& s);

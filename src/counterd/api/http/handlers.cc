@@ -69,6 +69,10 @@ void Dispatch(Session& s, Op op) {
       return SampleGet(s);
     case Op::kHistory:
       return History(s);
+    case Op::kUniqueHistory:
+      return UniqueHistory(s);
+    case Op::kHistoryTop:
+      return HistoryTop(s);
     case Op::kSnapshot:
       return Snapshot(s);
     case Op::kHealthz:

@@ -6,11 +6,12 @@ namespace counterd::api::http {
 namespace {
 
 constexpr std::array<std::string_view, kOpCount> kOpNames = {
-    "increment",  "get_counter", "batch_increment", "batch_get",   "crdt_increment",
-    "crdt_get",   "crdt_merge",  "unique_add",      "unique_get",  "unique_union",
-    "sample_add", "sample_get",  "history",         "snapshot",    "healthz",
-    "readyz",     "metrics",     "delete_key",      "set_counter", "get_expiry",
-    "set_expiry", "persist",     "list_keys",       "not_found",   "invalid",
+    "increment",   "get_counter", "batch_increment", "batch_get",      "crdt_increment",
+    "crdt_get",    "crdt_merge",  "unique_add",      "unique_get",     "unique_union",
+    "sample_add",  "sample_get",  "history",         "unique_history", "history_top",
+    "snapshot",    "healthz",     "readyz",          "metrics",        "delete_key",
+    "set_counter", "get_expiry",  "set_expiry",      "persist",        "list_keys",
+    "not_found",   "invalid",
 };
 
 Route Fixed(Op op, Method want, Method got) {
@@ -111,6 +112,8 @@ Route MatchKeyed(Method method, std::string_view rest) {
   } else if (*action == "add") {
     if (collection == "uniques") ops = {.post = Op::kUniqueAdd, .allow = "POST"};
     if (collection == "samples") ops = {.post = Op::kSampleAdd, .allow = "POST"};
+  } else if (*action == "history") {
+    if (collection == "uniques") ops = {.get = Op::kUniqueHistory, .allow = "GET"};
   }
   if (ops.allow.empty()) return Route{};
   Route r = Pick(ops, method);
@@ -135,6 +138,7 @@ bool HasKey(Op op) {
     case Op::kSampleAdd:
     case Op::kSampleGet:
     case Op::kHistory:
+    case Op::kUniqueHistory:
     case Op::kDeleteKey:
     case Op::kSetCounter:
     case Op::kGetExpiry:
@@ -168,6 +172,8 @@ Route Match(Method method, std::string_view target) {
     r = Fixed(Op::kBatchGet, Method::kPost, method);
   } else if (path == "/v1/uniques:union") {
     r = Fixed(Op::kUniqueUnion, Method::kPost, method);
+  } else if (path == "/v1/history:top") {
+    r = Fixed(Op::kHistoryTop, Method::kGet, method);
   } else if (path == "/v1/keys") {
     r = Fixed(Op::kListKeys, Method::kGet, method);
   } else if (path.starts_with("/v1/")) {

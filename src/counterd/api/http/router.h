@@ -39,6 +39,8 @@ enum class Op : uint8_t {
   kSampleAdd,
   kSampleGet,
   kHistory,
+  kUniqueHistory,
+  kHistoryTop,
   kSnapshot,
   kHealthz,
   kReadyz,

@@ -63,6 +63,8 @@ void UniqueAdd(Session& s) {
 }
 
 void UniqueGet(Session& s) {
+  // With a time range it is a question for history: the union over the range.
+  if (QueryParam(s.query(), "from") || QueryParam(s.query(), "to")) return UniqueRange(s);
   using UniqueRead = std::pair<uint64_t, bool>;
   ReadThen<UniqueRead>(
       s,
