@@ -12,8 +12,13 @@ PACKAGES=(
   libxxhash-dev libzstd-dev libssl-dev libcpp-jwt-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libhiredis-dev redis-server redis-tools prometheus clickhouse-server
-  librocksdb-dev postgresql-15 nodejs npm
+  librocksdb-dev postgresql-15
 )
+
+# Node (for the client tests) may come from elsewhere with its own npm: ask for the Debian
+# packages only when the commands are missing (Debian's npm conflicts with such a node).
+command -v node >/dev/null || PACKAGES+=(nodejs)
+command -v npm >/dev/null || PACKAGES+=(npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
