@@ -13,47 +13,9 @@
 #include "counterd/core/reservoir.h"
 #include "counterd/engine/validate.h"
 #include "counterd/history/series.h"
+#include "tests/support/fake_engine_state.h"
 
 namespace counterd::testing {
-namespace {
-
-// The engine's token and item rules (engine.cc), word for word.
-absl::Status CheckToken(std::string_view token) {
-  if (token.size() <= engine::kMaxTokenBytes) return absl::OkStatus();
-  return Error(
-      Err::kInvalidValue, "token",
-      fmt::format("token is {} bytes; the limit is {}", token.size(), engine::kMaxTokenBytes));
-}
-
-absl::Status CheckItems(std::span<const std::string_view> items, bool allow_empty_item) {
-  if (absl::Status s = engine::ValidateItemCount(items.size()); !s.ok()) return s;
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (items[i].size() > engine::kMaxItemBytes || (!allow_empty_item && items[i].empty())) {
-      return Error(Err::kInvalidValue, fmt::format("items[{}]", i),
-                   fmt::format("items must be {}..{} bytes, got {}", allow_empty_item ? 0 : 1,
-                               engine::kMaxItemBytes, items[i].size()));
-    }
-  }
-  return absl::OkStatus();
-}
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
-
-struct FakeEngine::State {
-  std::map<std::string, int64_t, std::less<>> counters;
-  std::map<std::pair<std::string, std::string>, int64_t> tokens;  // (key, token) -> first value
-  std::map<std::string, core::CrdtCounter, std::less<>> crdts;
-  std::map<std::string, core::HyperLogLog, std::less<>> uniques;
-  std::map<std::string, std::vector<std::string>, std::less<>> samples;
-  std::map<std::string, int64_t, std::less<>> deadlines;  // kept, never enforced
-};
-
 FakeEngine::FakeEngine() : state_(std::make_unique<State>()) {}
 
 FakeEngine::~FakeEngine() = default;
@@ -139,7 +101,7 @@ void FakeEngine::Increment(std::string_view key, int64_t delta, std::string_view
     std::lock_guard lock(mu_);
     ++calls_;
     absl::Status s = core::ValidateKey(key);
-    if (s.ok()) s = CheckToken(token);
+    if (s.ok()) s = engine::ValidateToken(token);
     if (!s.ok()) return std::move(done)(s);  // refusals complete inline, as the engine's do
     const auto seen = state_->tokens.find({std::string(key), std::string(token)});
     if (!token.empty() && seen != state_->tokens.end()) {
@@ -173,7 +135,7 @@ void FakeEngine::BatchIncrement(std::span<const engine::IncrementRequest> items,
     results.reserve(items.size());
     for (const engine::IncrementRequest& item : items) {
       absl::Status s = core::ValidateKey(item.key);
-      if (s.ok()) s = CheckToken(item.token);
+      if (s.ok()) s = engine::ValidateToken(item.token);
       if (!s.ok()) {
         results.emplace_back(s);
         continue;
@@ -253,7 +215,7 @@ void FakeEngine::UniqueAdd(std::string_view key, std::span<const std::string_vie
     std::lock_guard lock(mu_);
     ++calls_;
     absl::Status s = core::ValidateKey(key);
-    if (s.ok()) s = CheckItems(items, /*allow_empty_item=*/true);
+    if (s.ok()) s = engine::ValidateItems(items, /*allow_empty_item=*/true);
     if (!s.ok()) return std::move(done)(s);
     if (absl::Status refused = TakeWriteFailure(); !refused.ok()) {
       result = refused;
@@ -329,7 +291,7 @@ void FakeEngine::SampleAdd(std::string_view key, std::span<const std::string_vie
     std::lock_guard lock(mu_);
     ++calls_;
     absl::Status s = core::ValidateKey(key);
-    if (s.ok()) s = CheckItems(items, /*allow_empty_item=*/false);
+    if (s.ok()) s = engine::ValidateItems(items, /*allow_empty_item=*/false);
     if (!s.ok()) return std::move(done)(s);
     if (absl::Status refused = TakeWriteFailure(); !refused.ok()) {
       result = refused;
@@ -354,7 +316,7 @@ absl::StatusOr<engine::CounterRead> FakeEngine::GetCounter(std::string_view key)
   auto it = state_->counters.find(key);
   return engine::CounterRead{.exists = it != state_->counters.end(),
                              .value = it == state_->counters.end() ? 0 : it->second,
-                             .as_of_unix_ms = NowMs()};
+                             .as_of_unix_ms = FakeNowMs()};
 }
 
 absl::StatusOr<core::CrdtCounter> FakeEngine::GetCrdt(std::string_view key) {
@@ -479,139 +441,6 @@ engine::EngineStats FakeEngine::Stats() const {
   stats.sample_keys = state_->samples.size();
   stats.tokens = state_->tokens.size();
   return stats;
-}
-
-// ---------------------------------------------------------------- keyspace (no expiry clock)
-
-uint8_t FakeEngine::KindsLocked(std::string_view key) const {
-  uint8_t kinds = 0;
-  if (state_->counters.contains(key)) kinds |= core::kCounterKind;
-  if (auto it = state_->crdts.find(key); it != state_->crdts.end() && !it->second.Empty()) {
-    kinds |= core::kCrdtKind;
-  }
-  if (state_->uniques.contains(key)) kinds |= core::kUniqueKind;
-  if (state_->samples.contains(key)) kinds |= core::kSampleKind;
-  return kinds;
-}
-
-void FakeEngine::IncrementWithTtl(const engine::IncrementRequest& request,
-                                  engine::Done<int64_t> done) {
-  if (request.ttl_ms > 0) {
-    std::lock_guard lock(mu_);
-    state_->deadlines[std::string(request.key)] = NowMs() + request.ttl_ms;
-  }
-  Increment(request.key, request.delta, request.token, std::move(done));
-}
-
-void FakeEngine::Delete(std::span<const std::string_view> keys, uint8_t kinds,
-                        engine::Done<size_t> done) {
-  absl::StatusOr<size_t> result;
-  {
-    std::lock_guard lock(mu_);
-    ++calls_;
-    if (absl::Status s = engine::ValidateKeys(keys); !s.ok()) return std::move(done)(s);
-    if (absl::Status refused = TakeWriteFailure(); !refused.ok()) {
-      result = refused;
-    } else {
-      size_t removed = 0;
-      for (std::string_view key : keys) {
-        if ((KindsLocked(key) & kinds) == 0) continue;
-        ++removed;
-        if ((kinds & core::kCounterKind) != 0) state_->counters.erase(std::string(key));
-        if ((kinds & core::kCrdtKind) != 0) {
-          if (auto it = state_->crdts.find(key); it != state_->crdts.end()) it->second.Reset();
-        }
-        if ((kinds & core::kUniqueKind) != 0) state_->uniques.erase(std::string(key));
-        if ((kinds & core::kSampleKind) != 0) state_->samples.erase(std::string(key));
-      }
-      result = removed;
-    }
-  }
-  Finish([done = std::move(done), result = std::move(result)]() mutable {
-    std::move(done)(std::move(result));
-  });
-}
-
-void FakeEngine::SetCounter(std::string_view key, int64_t value,
-                            engine::Done<std::optional<int64_t>> done) {
-  absl::StatusOr<std::optional<int64_t>> result;
-  {
-    std::lock_guard lock(mu_);
-    ++calls_;
-    if (absl::Status s = core::ValidateKey(key); !s.ok()) return std::move(done)(s);
-    if (absl::Status refused = TakeWriteFailure(); !refused.ok()) {
-      result = refused;
-    } else {
-      std::optional<int64_t> previous;
-      if (auto it = state_->counters.find(key); it != state_->counters.end()) previous = it->second;
-      state_->counters[std::string(key)] = value;
-      state_->deadlines.erase(std::string(key));
-      result = previous;
-    }
-  }
-  Finish([done = std::move(done), result = std::move(result)]() mutable {
-    std::move(done)(std::move(result));
-  });
-}
-
-void FakeEngine::Expire(std::string_view key, uint8_t kinds, int64_t deadline_ms,
-                        engine::Done<bool> done) {
-  absl::StatusOr<bool> result;
-  {
-    std::lock_guard lock(mu_);
-    ++calls_;
-    if (absl::Status s = core::ValidateKey(key); !s.ok()) return std::move(done)(s);
-    if (absl::Status refused = TakeWriteFailure(); !refused.ok()) {
-      result = refused;
-    } else if ((KindsLocked(key) & kinds) == 0) {
-      result = false;
-    } else {
-      if (deadline_ms > 0) {
-        state_->deadlines[std::string(key)] = deadline_ms;
-      } else {
-        state_->deadlines.erase(std::string(key));
-      }
-      result = true;
-    }
-  }
-  Finish([done = std::move(done), result = std::move(result)]() mutable {
-    std::move(done)(std::move(result));
-  });
-}
-
-absl::StatusOr<uint8_t> FakeEngine::Kinds(std::string_view key) {
-  std::lock_guard lock(mu_);
-  ++calls_;
-  if (absl::Status s = core::ValidateKey(key); !s.ok()) return s;
-  if (absl::Status s = TakeReadFailure(); !s.ok()) return s;
-  return KindsLocked(key);
-}
-
-absl::StatusOr<std::optional<int64_t>> FakeEngine::Deadline(std::string_view key) {
-  std::lock_guard lock(mu_);
-  ++calls_;
-  if (absl::Status s = core::ValidateKey(key); !s.ok()) return s;
-  if (absl::Status s = TakeReadFailure(); !s.ok()) return s;
-  auto it = state_->deadlines.find(key);
-  if (it == state_->deadlines.end() || KindsLocked(key) == 0) return std::optional<int64_t>();
-  return std::optional<int64_t>(it->second);
-}
-
-// One page with every name (the fake's keyspaces are small).
-absl::StatusOr<engine::ScanPage> FakeEngine::Scan(uint64_t, size_t, uint8_t kinds) {
-  std::lock_guard lock(mu_);
-  ++calls_;
-  if (absl::Status s = TakeReadFailure(); !s.ok()) return s;
-  engine::ScanPage page;
-  auto add = [&](const auto& map, core::KindBit kind) {
-    if ((kinds & kind) == 0) return;
-    for (const auto& entry : map) page.keys.emplace_back(kind, entry.first);
-  };
-  add(state_->counters, core::kCounterKind);
-  add(state_->crdts, core::kCrdtKind);
-  add(state_->uniques, core::kUniqueKind);
-  add(state_->samples, core::kSampleKind);
-  return page;
 }
 
 }  // namespace counterd::testing
