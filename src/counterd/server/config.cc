@@ -160,6 +160,16 @@ absl::StatusOr<ServerConfig> ParseFlags(int argc, char** argv, int* exit_code,
   app.add_option("--metrics-namespaces", config.tenancy.metrics_namespaces,
                  "namespaces with their own metric label (the rest count as \"other\")")
       ->capture_default_str();
+  app.add_option("--idle-timeout-ms", config.idle_timeout_ms,
+                 "HTTP: close a connection idle this long; answer 408 to a request still being "
+                 "sent after this long")
+      ->check(CLI::Range(1, 24 * 3600 * 1000))
+      ->capture_default_str();
+  app.add_option("--tls-cert-file", config.tls.cert_file,
+                 "TLS on every listener: the server certificate chain (PEM)");
+  app.add_option("--tls-key-file", config.tls.key_file, "the certificate's private key (PEM)");
+  app.add_option("--tls-client-ca-file", config.tls.client_ca_file,
+                 "mutual TLS: clients must present a certificate signed by one of these CAs");
   app.add_option("--resp-namespace", config.resp_namespace,
                  "namespace of RESP connections with auth off (default: the default namespace)");
   // [limits] tables are read by ReadLimits; anything else unknown in the file is an error.
@@ -218,6 +228,9 @@ absl::StatusOr<ServerConfig> ParseFlags(int argc, char** argv, int* exit_code,
       jwt.rsa_public_keys.emplace_back(kid, std::move(pem));
     }
     config.tenancy.jwt = std::move(jwt);
+  }
+  if (absl::Status s = api::ValidateTlsOptions(config.tls); !s.ok()) {
+    return fail(ErrorField(s), s);
   }
   if (!config.resp_namespace.empty()) {
     if (absl::Status s = core::ValidateNamespace(config.resp_namespace); !s.ok()) {

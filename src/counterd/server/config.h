@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "counterd/api/common/tenancy.h"
+#include "counterd/api/tls.h"
 #include "counterd/engine/engine.h"
 #include "counterd/obs/log.h"
 
@@ -23,6 +24,11 @@ struct ServerConfig {
   int http_threads = 0;   // 0: one per core
   size_t max_body_bytes = 8u << 20;
   size_t max_connections = 10000;
+  // HTTP: a connection idle this long between requests is closed, and a request not fully read
+  // this long after it began is answered 408 and closed (slow clients).
+  int idle_timeout_ms = 60'000;
+  // TLS on every listener (api/tls.h); off unless a certificate is given.
+  api::TlsOptions tls;
   // Tenancy: auth (JWT keys; auth is on when any key is given), limits (from the config file's
   // [limits] tables, server/limits_file.h), per-namespace metrics.
   api::TenancyOptions tenancy;

@@ -20,6 +20,7 @@
 #include "counterd/api/grpc/grpc_server.h"
 #include "counterd/api/http/http_server.h"
 #include "counterd/api/resp/server.h"
+#include "counterd/api/tls.h"
 #include "counterd/common/errors.h"
 #include "counterd/engine/engine.h"
 #include "counterd/obs/engine_collector.h"
@@ -103,6 +104,21 @@ int main(int argc, char** argv) {
                   .count()}},
       "engine open");
   const metrics::CollectorId engine_collector = obs::RegisterEngineCollector(registry, **engine);
+  // One certificate for every listener, loaded before anything listens.
+  std::shared_ptr<boost::asio::ssl::context> tls_context;
+  api::TlsFiles tls_files;
+  if (config->tls.enabled()) {
+    absl::StatusOr<std::shared_ptr<boost::asio::ssl::context>> context =
+        api::MakeServerTlsContext(config->tls);
+    absl::StatusOr<api::TlsFiles> files =
+        context.ok() ? api::ReadTlsFiles(config->tls) : context.status();
+    if (!files.ok()) {
+      start_failed("tls", "", files.status());
+      return 1;
+    }
+    tls_context = std::move(*context);
+    tls_files = std::move(*files);
+  }
   // One pool for the engine calls that may block, whichever front-end makes them.
   auto reads = std::make_shared<api::ReadExecutor>(**engine);
   api::http::HttpOptions http_options;
@@ -112,6 +128,8 @@ int main(int argc, char** argv) {
   http_options.max_connections = config->max_connections;
   http_options.reads = reads;
   http_options.tenancy = *tenancy;
+  http_options.tls = tls_context;
+  http_options.idle_timeout = std::chrono::milliseconds(config->idle_timeout_ms);
   absl::StatusOr<std::unique_ptr<api::http::HttpServer>> http =
       api::http::HttpServer::Start(http_options, engine->get(), &registry);
   if (!http.ok()) {
@@ -128,6 +146,7 @@ int main(int argc, char** argv) {
     resp_options.reads = reads;
     resp_options.tenancy = *tenancy;
     resp_options.default_namespace = config->resp_namespace;
+    resp_options.tls = tls_context;
     absl::StatusOr<std::unique_ptr<api::resp::RespServer>> started =
         api::resp::RespServer::Start(resp_options, engine->get(), &registry);
     if (!started.ok()) {
@@ -144,6 +163,9 @@ int main(int argc, char** argv) {
     grpc_options.address = config->grpc_addr;
     grpc_options.reads = reads;
     grpc_options.tenancy = *tenancy;
+    grpc_options.tls_cert_pem = tls_files.cert_pem;
+    grpc_options.tls_key_pem = tls_files.key_pem;
+    grpc_options.tls_client_ca_pem = tls_files.client_ca_pem;
     absl::StatusOr<std::unique_ptr<api::grpcapi::GrpcServer>> started =
         api::grpcapi::GrpcServer::Start(grpc_options, engine->get(), &registry);
     if (!started.ok()) {

@@ -67,6 +67,9 @@ struct GrpcOptions {
   // Tenancy (api/common/tenancy.h): `authorization: Bearer <JWT>` metadata with auth on,
   // `x-counterd-namespace` with auth off. Null: auth off, no limits.
   std::shared_ptr<Tenancy> tenancy;
+  // TLS (api/tls.h ReadTlsFiles): with a certificate the port speaks only TLS, through gRPC's
+  // own SSL credentials; with a client CA as well, clients must present a certificate it signed.
+  std::string tls_cert_pem, tls_key_pem, tls_client_ca_pem;
 };
 
 class CounterdService;

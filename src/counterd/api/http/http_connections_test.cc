@@ -37,6 +37,55 @@ TEST_F(HttpServerTest, BodyOverTheLimitIs413AndCloses) {
   EXPECT_EQ(d.Post("/v1/counters/l:1/increment", fits).status, 200);
 }
 
+TEST_F(HttpServerTest, SlowLorisIsAnswered408WhileOthersAreServed) {
+  HttpOptions options;
+  options.idle_timeout = std::chrono::milliseconds(1000);
+  Restart(options);
+  // Headers one byte at a time, never finished: each byte arrives well within any per-read
+  // timeout, so only a bound on the whole request stops it.
+  Client slow(port());
+  std::atomic<bool> stop{false};
+  std::thread trickle([&] {
+    const std::string head =
+        "POST /v1/counters/s:1/increment HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: ";
+    slow.Write(head);
+    while (!stop.load()) {
+      slow.Write("a");
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  // Meanwhile other clients are served (each on a fresh connection: a test thread descheduled
+  // for longer than the short idle timeout must not fail the test).
+  for (int i = 0; i < 5; ++i) {
+    Client other(port());
+    EXPECT_EQ(other.Post("/v1/counters/s:2/increment", R"({"delta":1})").status, 200);
+  }
+  Reply r = slow.Read();
+  stop = true;
+  trickle.join();
+  ExpectError(r, 408, "timeout", "");
+  EXPECT_FALSE(r.keep_alive);
+  EXPECT_TRUE(slow.ClosedByServer(std::chrono::seconds(5)));
+  Client reader(port());
+  EXPECT_EQ(reader.Get("/v1/counters/s:2")["value"].GetInt64(), 5);
+  Client reader2(port());
+  EXPECT_FALSE(reader2.Get("/v1/counters/s:1")["exists"].GetBool());  // nothing half-applied
+}
+
+TEST_F(HttpServerTest, SlowBodyIsAnswered408) {
+  HttpOptions options;
+  options.idle_timeout = std::chrono::milliseconds(300);
+  Restart(options);
+  Client slow(port());
+  // The head is complete, the body promised is never sent.
+  slow.Write(
+      "POST /v1/counters/b:1/increment HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+      "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"delta\":");
+  ExpectError(slow.Read(), 408, "timeout", "");
+  Client c(port());
+  EXPECT_FALSE(c.Get("/v1/counters/b:1")["exists"].GetBool());
+}
+
 TEST_F(HttpServerTest, HeadersOverTheLimitAre413) {
   Client c(port());
   Reply r = c.Call("GET", "/healthz", "", {{"X-Pad", std::string(20 << 10, 'h')}});

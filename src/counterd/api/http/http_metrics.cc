@@ -20,6 +20,10 @@ HttpMetrics::HttpMetrics(metrics::Registry& registry)
       connections_(registry.GetGauge("counterd_http_connections", "Open HTTP connections.")),
       rejected_(registry.GetCounter("counterd_http_connections_rejected_total",
                                     "HTTP connections refused because max_connections was "
-                                    "reached.")) {}
+                                    "reached.")),
+      tls_handshake_failures_(registry.GetCounter(
+          "counterd_http_tls_handshake_failures_total",
+          "HTTP connections closed because the TLS handshake failed or timed out (plaintext on "
+          "a TLS port, an untrusted client certificate).")) {}
 
 }  // namespace counterd::api::http

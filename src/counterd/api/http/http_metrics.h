@@ -7,6 +7,7 @@
 //   counterd_http_connections                               open connections
 //   counterd_http_connections_rejected_total                connections refused over
 //   max_connections
+//   counterd_http_tls_handshake_failures_total              TLS handshakes failed or timed out
 //
 // op is the router's operation name (router.h OpName), so a raw path never becomes a label;
 // code is the error catalogue's name of the reply ("ok" on success).
@@ -32,11 +33,13 @@ class HttpMetrics {
   }
   metrics::Gauge& connections() { return connections_; }
   metrics::Counter& rejected() { return rejected_; }
+  metrics::Counter& tls_handshake_failures() { return tls_handshake_failures_; }
 
  private:
   obs::RequestMetrics requests_;
   metrics::Gauge& connections_;
   metrics::Counter& rejected_;
+  metrics::Counter& tls_handshake_failures_;
 };
 
 }  // namespace counterd::api::http

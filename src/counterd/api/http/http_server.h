@@ -51,6 +51,10 @@
 #include "counterd/engine/engine.h"
 #include "counterd/obs/metrics.h"
 
+namespace boost::asio::ssl {
+class context;
+}  // namespace boost::asio::ssl
+
 namespace counterd::api {
 class ReadExecutor;
 class Tenancy;
@@ -85,6 +89,9 @@ struct HttpOptions {
   // `Authorization: Bearer <JWT>`; with auth off, `X-Counterd-Namespace` (default: the default
   // namespace). Null: auth off, no limits.
   std::shared_ptr<Tenancy> tenancy;
+  // Set: every connection speaks TLS (api/tls.h MakeServerTlsContext); a client that fails the
+  // handshake (plaintext, an untrusted certificate) is closed. Null: plaintext.
+  std::shared_ptr<boost::asio::ssl::context> tls;
 };
 
 class HttpServer {

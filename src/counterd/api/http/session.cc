@@ -16,6 +16,7 @@ constexpr std::string_view kJson = "application/json";
 constexpr auto kLingerTime = std::chrono::seconds(2);
 constexpr size_t kMaxDrainBytes = 8u << 20;
 constexpr auto kRejectReadTimeout = std::chrono::seconds(5);
+constexpr std::chrono::milliseconds kHandshakeTimeout{10'000};
 
 Method ToMethod(bhttp::verb verb) {
   switch (verb) {
@@ -54,9 +55,14 @@ const absl::Status& PlainReplyOutcome(int status) {
 // --------------------------------------------------------------------------- sessions
 
 Session::Session(tcp::socket&& socket, ServerContext& ctx, bool reject)
-    : ctx_(ctx), stream_(std::move(socket)), reject_(reject) {
+    : ctx_(ctx),
+      stream_(ctx.tls ? HttpStream(beast::tcp_stream(std::move(socket)), *ctx.tls)
+                      : HttpStream(beast::tcp_stream(std::move(socket)))),
+      request_timer_(stream_.get_executor()),
+      reject_(reject) {
   beast::error_code ec;
-  stream_.socket().set_option(tcp::no_delay(true), ec);  // replies are one write: no Nagle wait
+  stream_.plain().socket().set_option(tcp::no_delay(true),
+                                      ec);  // replies are one write: no Nagle wait
   if (!reject_) ctx_.metrics.connections().Add(1);
 }
 
@@ -80,7 +86,27 @@ void Session::Start() {
     // Stop() may have walked the list just before this session joined it.
     if (ctx_.stopping.load()) stop_requested_ = true;
   }
-  net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); });
+  net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+    if (self->stream_.tls()) return self->Handshake();
+    self->Read();
+  });
+}
+
+void Session::Handshake() {
+  // A client that connects and sends nothing (or plaintext) must not hold the connection.
+  stream_.plain().expires_after(
+      std::min<std::chrono::milliseconds>(ctx_.options.idle_timeout, kHandshakeTimeout));
+  stream_.async_handshake([self = shared_from_this()](beast::error_code ec) {
+    if (ec) {
+      // Plaintext on a TLS port, an untrusted client certificate, a timeout: nothing to answer
+      // in a protocol the client speaks, so close (the client reads EOF).
+      self->ctx_.metrics.tls_handshake_failures().Increment();
+      self->closing_ = true;
+      self->stream_.plain().close();
+      return;
+    }
+    self->Read();
+  });
 }
 
 void Session::RequestStop(bool hard) {
@@ -93,11 +119,14 @@ void Session::StopOnStrand(bool hard) {
   keep_alive_ = false;
   if (hard || closing_) {  // closing_: lingering after a last reply; stop waiting
     closing_ = true;
-    stream_.close();  // pending operations complete with operation_aborted
+    request_timer_.cancel();
+    stream_.plain().close();  // pending operations complete with operation_aborted
     return;
   }
   // Idle between requests: nothing in flight, close now. Otherwise the reply closes it.
-  if (reading_ && buffer_.size() == 0 && parser_ && !parser_->got_some()) stream_.cancel();
+  if (reading_ && buffer_.size() == 0 && parser_ && !parser_->got_some()) {
+    stream_.plain().cancel();
+  }
 }
 
 // --------------------------------------------------------------------------- reading
@@ -108,9 +137,19 @@ void Session::Read() {
   parser_.emplace(std::piecewise_construct, std::make_tuple(std::move(spare_body_)));
   parser_->body_limit(ctx_.options.max_body_bytes);
   parser_->header_limit(static_cast<uint32_t>(ctx_.options.max_header_bytes));
-  stream_.expires_after(
+  // Our own timer rather than the stream's: the stream's closes the socket when it fires, and a
+  // slow client is owed a 408 first.
+  stream_.plain().expires_never();
+  request_timed_out_ = false;
+  request_timer_.expires_after(
       reject_ ? std::chrono::duration_cast<std::chrono::milliseconds>(kRejectReadTimeout)
               : ctx_.options.idle_timeout);
+  request_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (ec || !self->reading_) return;  // cancelled: the request arrived in time
+    self->request_timed_out_ = true;
+    beast::error_code ignored;
+    self->stream_.plain().socket().cancel(ignored);  // the read completes: operation_aborted
+  });
   reading_ = true;
   bhttp::async_read_header(stream_, buffer_, *parser_,
                            beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
@@ -138,7 +177,16 @@ void Session::ReadBody() {
 
 void Session::OnRead(beast::error_code ec, size_t /*bytes*/) {
   reading_ = false;
+  request_timer_.cancel();
   if (!ec) return Handle();
+  if (request_timed_out_ && !closing_ && !stop_requested_ && parser_->got_some()) {
+    // Slow loris: part of a request, the rest not in time. Say so, then close.
+    route_ = Route{.op = Op::kInvalid};
+    version_ = 11;
+    return ReplyFramingError(Error(
+        Err::kTimeout, "",
+        fmt::format("the request did not arrive within {} ms", ctx_.options.idle_timeout.count())));
+  }
   if (ec == bhttp::error::body_limit) {
     // The head was read: attribute the refusal to its route.
     const auto& head = parser_->get();
@@ -277,7 +325,7 @@ void Session::Send(int status, std::string_view content_type, std::string_view t
   res.keep_alive(keep_alive_);
   res.body().assign(text.data(), text.size());
   res.prepare_payload();
-  stream_.expires_after(ctx_.options.write_timeout);
+  stream_.plain().expires_after(ctx_.options.write_timeout);
   bhttp::async_write(stream_, response_,
                      beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
 }
@@ -296,16 +344,24 @@ void Session::OnWrite(beast::error_code ec, size_t /*bytes*/) {
 void Session::Shutdown(bool linger) {
   if (closing_) return;
   closing_ = true;
+  if (stream_.tls()) {
+    // close_notify, so the client knows the reply is complete; bounded like the linger.
+    if (!linger || stop_requested_) return stream_.plain().close();
+    stream_.plain().expires_after(kLingerTime);
+    stream_.async_shutdown(
+        [self = shared_from_this()](beast::error_code) { self->stream_.plain().close(); });
+    return;
+  }
   beast::error_code ec;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream_.plain().socket().shutdown(tcp::socket::shutdown_send, ec);
   // While the server stops, nobody waits for a slow client to go away.
   if (!linger || ec || stop_requested_) {
-    stream_.close();
+    stream_.plain().close();
     return;
   }
   // Read (and drop) what the client still sends until it closes, so closing with unread data
   // does not reset the connection before the client has read our reply.
-  stream_.expires_after(kLingerTime);
+  stream_.plain().expires_after(kLingerTime);
   buffer_.consume(buffer_.size());
   Drain();
 }
@@ -315,7 +371,7 @@ void Session::Drain() {
                           [self = shared_from_this()](beast::error_code ec, size_t bytes) {
                             self->drained_ += bytes;
                             if (ec || self->drained_ > kMaxDrainBytes || self->stop_requested_) {
-                              self->stream_.close();
+                              self->stream_.plain().close();
                               return;
                             }
                             self->Drain();

@@ -21,8 +21,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <list>
@@ -41,6 +43,7 @@
 #include "counterd/api/http/http_metrics.h"
 #include "counterd/api/http/http_server.h"
 #include "counterd/api/http/router.h"
+#include "counterd/api/tls.h"
 #include "counterd/engine/engine.h"
 
 namespace counterd::api::http {
@@ -49,6 +52,8 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = boost::asio::ip::tcp;
+// A connection's bytes: plain TCP, or TLS over it when the server has a certificate.
+using HttpStream = MaybeTlsStream<beast::tcp_stream, beast::ssl_stream<beast::tcp_stream>>;
 
 class Session;
 
@@ -60,7 +65,8 @@ struct ServerContext {
         registry(r),
         metrics(*r),
         reads(o.reads ? o.reads : std::make_shared<ReadExecutor>(*e)),
-        tenancy(o.tenancy ? o.tenancy : *Tenancy::Create({}, nullptr)) {}
+        tenancy(o.tenancy ? o.tenancy : *Tenancy::Create({}, nullptr)),
+        tls(o.tls) {}
 
   const HttpOptions options;
   engine::Engine* const engine;
@@ -69,6 +75,8 @@ struct ServerContext {
   // Snapshot(), history queries and (with the Redis backend) reads: calls that block.
   const std::shared_ptr<ReadExecutor> reads;
   const std::shared_ptr<Tenancy> tenancy;
+  // Set: every connection is TLS (handshake first).
+  const std::shared_ptr<boost::asio::ssl::context> tls;
   // Engine completions on their way to the sessions' strands: one hand-off per group commit.
   // Each runs its session's continuation on the strand (inline, as the strand is idle while
   // its session waits for the engine).
@@ -134,6 +142,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
  private:
+  void Handshake();
   void Read();
   void OnHeader(beast::error_code ec, size_t bytes);
   void ReadBody();
@@ -150,7 +159,11 @@ class Session : public std::enable_shared_from_this<Session> {
   void StopOnStrand(bool hard);
 
   ServerContext& ctx_;
-  beast::tcp_stream stream_;
+  HttpStream stream_;
+  // Bounds each request's arrival (from the end of the previous reply to the last body byte):
+  // idle connections are closed, a request still arriving is answered 408 (slow clients).
+  net::steady_timer request_timer_;
+  bool request_timed_out_ = false;
   const bool reject_;
   std::list<std::weak_ptr<Session>>::iterator registration_;
   bool registered_ = false;

@@ -57,6 +57,7 @@ struct ServerState {
   std::atomic<uint64_t> connected_clients{0};
   std::atomic<uint64_t> total_connections_received{0};
   std::atomic<uint64_t> rejected_connections{0};
+  std::atomic<uint64_t> tls_handshake_failures{0};  // TLS listener: closed in the handshake
   std::atomic<uint64_t> total_commands_processed{0};
 };
 

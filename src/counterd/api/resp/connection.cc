@@ -19,6 +19,8 @@ constexpr size_t kReadBufferBytes = 16 << 10;
 // After the last reply of a closing connection: how long to swallow what the client still sends
 // (closing with unread input would reset the connection and could destroy our reply in flight).
 constexpr auto kDrainTimeout = std::chrono::seconds(1);
+// A TLS client that has not completed its handshake by then is closed.
+constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
 
 std::string EndpointText(const tcp::endpoint& ep) {
   return fmt::format("{}:{}", ep.address().to_string(), ep.port());
@@ -61,8 +63,9 @@ void PendingReply::operator()() && {
 
 Connection::Connection(ServerContext* ctx, Socket socket, uint64_t id)
     : ctx_(ctx),
-      socket_(std::move(socket)),
-      strand_(socket_.get_executor()),
+      stream_(ctx->options.tls ? RespStream(std::move(socket), *ctx->options.tls)
+                               : RespStream(std::move(socket))),
+      strand_(stream_.get_executor()),
       drain_timer_(strand_),
       parser_(ParserLimits{.max_args = ctx->options.max_args,
                            .max_bulk_bytes = ctx->options.max_bulk_bytes,
@@ -71,9 +74,9 @@ Connection::Connection(ServerContext* ctx, Socket socket, uint64_t id)
   session_.id = id;
   session_.access = ctx_->listener_access;  // unset with auth on: AUTH first
   boost::system::error_code ec;
-  if (auto ep = socket_.remote_endpoint(ec); !ec) session_.peer = EndpointText(ep);
-  if (auto ep = socket_.local_endpoint(ec); !ec) session_.local = EndpointText(ep);
-  socket_.set_option(tcp::no_delay(true), ec);
+  if (auto ep = stream_.plain().remote_endpoint(ec); !ec) session_.peer = EndpointText(ep);
+  if (auto ep = stream_.plain().local_endpoint(ec); !ec) session_.local = EndpointText(ep);
+  stream_.plain().set_option(tcp::no_delay(true), ec);
   ctx_->state.connected_clients.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -84,7 +87,27 @@ Connection::~Connection() {
 }
 
 void Connection::Start() {
-  net::post(strand_, [self = shared_from_this()] { self->DoRead(); });
+  net::post(strand_, [self = shared_from_this()] {
+    if (self->stream_.tls()) return self->Handshake();
+    self->DoRead();
+  });
+}
+
+void Connection::Handshake() {
+  drain_timer_.expires_after(kHandshakeTimeout);
+  drain_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (!ec) self->CloseNow();
+  });
+  stream_.async_handshake([self = shared_from_this()](const boost::system::error_code& ec) {
+    self->drain_timer_.cancel();
+    // Plaintext on a TLS port, an untrusted client certificate: nothing can be answered in a
+    // protocol the client speaks, so close (it reads EOF, as from redis-server).
+    if (ec) {
+      self->ctx_->state.tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
+      return self->CloseNow();
+    }
+    self->DoRead();
+  });
 }
 
 void Connection::Close() {
@@ -94,7 +117,7 @@ void Connection::Close() {
 void Connection::DoRead() {
   if (closed_ || reading_ || input_done_) return;
   reading_ = true;
-  socket_.async_read_some(net::buffer(in_.data() + in_end_, in_.size() - in_end_),
+  stream_.async_read_some(net::buffer(in_.data() + in_end_, in_.size() - in_end_),
                           [self = shared_from_this()](const boost::system::error_code& ec,
                                                       size_t n) { self->OnRead(ec, n); });
 }
@@ -168,7 +191,7 @@ void Connection::MaybeWrite() {
   }
   if (!out_.empty()) {
     writing_ = true;
-    net::async_write(socket_, net::buffer(out_),
+    net::async_write(stream_, net::buffer(out_),
                      [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
                        self->OnWrite(ec);
                      });
@@ -189,8 +212,18 @@ void Connection::OnWrite(const boost::system::error_code& ec) {
 
 void Connection::FinishAndClose() {
   if (peer_eof_) return CloseNow();
+  if (stream_.tls()) {
+    // close_notify (bounded by the drain timeout), then close.
+    drain_timer_.expires_after(kDrainTimeout);
+    drain_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (!ec) self->CloseNow();
+    });
+    stream_.async_shutdown(
+        [self = shared_from_this()](const boost::system::error_code&) { self->CloseNow(); });
+    return;
+  }
   boost::system::error_code ec;
-  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  stream_.plain().shutdown(tcp::socket::shutdown_send, ec);
   if (ec) return CloseNow();
   drain_timer_.expires_after(kDrainTimeout);
   drain_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
@@ -201,7 +234,7 @@ void Connection::FinishAndClose() {
 
 void Connection::DrainRead() {
   if (closed_) return;
-  socket_.async_read_some(net::buffer(in_),
+  stream_.async_read_some(net::buffer(in_),
                           [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
                             if (ec) return self->CloseNow();
                             self->DrainRead();
@@ -214,7 +247,7 @@ void Connection::CloseNow() {
   slots_.clear();
   drain_timer_.cancel();
   boost::system::error_code ec;
-  socket_.close(ec);
+  stream_.plain().close(ec);
 }
 
 void AcceptConnection(ServerContext* ctx, Socket socket) {
@@ -230,8 +263,10 @@ void AcceptConnection(ServerContext* ctx, Socket socket) {
     }
   }
   if (conn) return conn->Start();
-  // Full: tell the client why, as Redis does, then close.
+  // Full: tell the client why, as Redis does, then close. Over TLS the reply would need a
+  // handshake the node is too full to spend: close at once.
   ctx->state.rejected_connections.fetch_add(1, std::memory_order_relaxed);
+  if (ctx->options.tls) return;
   auto rejected = std::make_shared<Socket>(std::move(socket));
   auto text = std::make_shared<std::string>(ErrorReply(kErrMaxClients));
   net::async_write(*rejected, net::buffer(*text),

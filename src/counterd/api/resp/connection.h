@@ -18,6 +18,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <cstdint>
@@ -35,6 +36,7 @@
 #include "counterd/api/resp/parser.h"
 #include "counterd/api/resp/resp_metrics.h"
 #include "counterd/api/resp/server.h"
+#include "counterd/api/tls.h"
 
 namespace counterd::api::resp {
 
@@ -42,6 +44,8 @@ namespace net = boost::asio;
 using tcp = boost::asio::ip::tcp;
 using Strand = net::strand<net::io_context::executor_type>;
 using Socket = net::basic_stream_socket<tcp, Strand>;
+// A connection's bytes: the socket, or TLS over it when the listener has a certificate.
+using RespStream = MaybeTlsStream<Socket, net::ssl::stream<Socket>>;
 
 class Connection;
 
@@ -97,6 +101,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   friend struct Completion;
   friend struct PendingReply;
 
+  void Handshake();
   void DoRead();
   void OnRead(const boost::system::error_code& ec, size_t n);
   void ProcessInput();
@@ -114,7 +119,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   };
 
   ServerContext* const ctx_;
-  Socket socket_;
+  RespStream stream_;
   Strand strand_;
   net::steady_timer drain_timer_;
   Session session_;

@@ -38,6 +38,10 @@
 #include "counterd/engine/engine.h"
 #include "counterd/obs/metrics.h"
 
+namespace boost::asio::ssl {
+class context;
+}  // namespace boost::asio::ssl
+
 namespace counterd::api {
 class ReadExecutor;
 class Tenancy;
@@ -69,6 +73,10 @@ struct RespOptions {
   std::shared_ptr<Tenancy> tenancy;
   // With auth off, the namespace of every connection to this listener ("" = the default).
   std::string default_namespace;
+  // Set: every connection speaks TLS (api/tls.h), as `redis-server --tls-port` does; a client
+  // that fails the handshake (plaintext, an untrusted certificate) or sends nothing for 10 s is
+  // closed. Null: plaintext.
+  std::shared_ptr<boost::asio::ssl::context> tls;
 };
 
 class RespServer {

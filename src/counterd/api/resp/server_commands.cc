@@ -151,6 +151,7 @@ std::string StatsSection(const Call& call, const engine::EngineStats& stats) {
   Line(&out, "total_connections_received", call.state->total_connections_received.load());
   Line(&out, "total_commands_processed", call.state->total_commands_processed.load());
   Line(&out, "rejected_connections", call.state->rejected_connections.load());
+  Line(&out, "counterd_tls_handshake_failures", call.state->tls_handshake_failures.load());
   Line(&out, "counterd_token_hits", stats.token_hits);
   return out;
 }
