@@ -13,6 +13,7 @@ PACKAGES=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libhiredis-dev redis-server redis-tools prometheus clickhouse-server
   librocksdb-dev postgresql-15
+  curl openssl  # the TLS test drives curl and makes its test CA with openssl
 )
 
 # Node (for the client tests) may come from elsewhere with its own npm: ask for the Debian

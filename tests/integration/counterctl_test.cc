@@ -37,9 +37,9 @@ class CounterctlTest : public ::testing::Test {
 
 TEST_F(CounterctlTest, CommandsPrintReadableAndJsonAnswers) {
   EXPECT_EQ(Counterctl(dir_, http_ + " incr content:1 --by 5").output, "content:1 = 5\n");
-  EXPECT_EQ(Counterctl(dir_, http_ + " incr content:1 --by 5 --token t").output,
+  EXPECT_EQ(Counterctl(dir_, http_ + " incr content:1 --by 5 --idempotency-token t").output,
             "content:1 = 10\n");
-  EXPECT_EQ(Counterctl(dir_, http_ + " incr content:1 --by 5 --token t").output,
+  EXPECT_EQ(Counterctl(dir_, http_ + " incr content:1 --by 5 --idempotency-token t").output,
             "content:1 = 10\n");  // a retry with the same token applies nothing
   EXPECT_EQ(Counterctl(dir_, http_ + " get content:1 content:2").output,
             "content:1 = 10\ncontent:2 = 0\n");

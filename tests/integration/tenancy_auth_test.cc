@@ -291,5 +291,30 @@ TEST_F(TenancyAuth, ARotatedJwksTakesTheNewKeyAndRefusesTheRemovedOne) {
   EXPECT_EQ(HttpClient(node_.process->http_port()).Get("/healthz").status, 200);
 }
 
+TEST(TenancyMetricsAuth, MetricsNeedAnAdminTokenWithMetricsAuthAndHealthStaysOpen) {
+  TempDir dir;
+  WriteFile(dir.path() + "/secret", std::string(kSecret) + "\n");
+  std::string log;
+  TenancyNode node =
+      TenancyNode::Start(dir,
+                         {"--auth-jwt-secret-file", dir.path() + "/secret", "--auth-issuer",
+                          kIssuer, "--auth-audience", kAudience, "--metrics-auth"},
+                         &log);
+  ASSERT_NE(node.process, nullptr) << log;
+  HttpClient anonymous(node.process->http_port());
+  EXPECT_EQ(anonymous.Get("/healthz").status, 200);
+  EXPECT_EQ(anonymous.Get("/readyz").status, 200);
+  EXPECT_EQ(anonymous.Get("/metrics").status, 401);
+  EXPECT_EQ(HttpAs(node, {.token = Token("acme")})->Get("/metrics").status, 403);
+  HttpResponse scrape = HttpAs(node, {.token = Token("ops", "counters:admin")})->Get("/metrics");
+  EXPECT_EQ(scrape.status, 200);
+  // The refusals above are counted by reason.
+  EXPECT_NE(
+      scrape.body.find(
+          R"(counterd_namespace_refusals_total{namespace="unknown",reason="unauthenticated"})"),
+      std::string::npos)
+      << scrape.body;
+}
+
 }  // namespace
 }  // namespace counterd::testing

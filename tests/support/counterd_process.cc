@@ -11,7 +11,8 @@ namespace counterd::testing {
 
 std::unique_ptr<CounterdProcess> CounterdProcess::Start(const std::string& data_dir,
                                                         std::vector<std::string> extra_flags,
-                                                        std::string* log_out) {
+                                                        std::string* log_out,
+                                                        const cli::HttpClientTls& tls) {
   auto node = std::make_unique<CounterdProcess>();
   node->port_ = FreeLoopbackPort();
   node->log_path_ = data_dir + ".log";
@@ -21,17 +22,22 @@ std::unique_ptr<CounterdProcess> CounterdProcess::Start(const std::string& data_
   auto proc = Subprocess::Start(argv, node->log_path_);
   if (!proc.ok()) return nullptr;
   node->process_ = std::move(*proc);
-  HttpClient client(node->port_);
+  HttpClient client(node->port_, tls);
   bool healthy = false;
+  HttpResponse last;
   (void)Eventually(
       [&] {
         if (!node->process_->Running()) return true;  // it exited: nothing to wait for
-        healthy = client.Get("/healthz").status == 200;
+        last = client.Get("/healthz");
+        healthy = last.status == 200;
         return healthy;
       },
       std::chrono::seconds(30));
   if (healthy) return node;
-  if (log_out) *log_out = ReadFileOrEmpty(node->log_path_);
+  if (log_out) {
+    *log_out = ReadFileOrEmpty(node->log_path_) +
+               "\nlast health check: " + std::to_string(last.status) + " " + last.error;
+  }
   return nullptr;
 }
 

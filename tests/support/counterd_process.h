@@ -25,10 +25,12 @@ using cli::HttpResponse;
 
 class CounterdProcess {
  public:
-  // Null when it did not come up within 30 s (the log is then in *log_out, if given).
+  // Null when it did not come up within 30 s (the log is then in *log_out, if given). With
+  // `tls.ca_file` set the health check speaks HTTPS (the node runs with --tls-cert-file).
   static std::unique_ptr<CounterdProcess> Start(const std::string& data_dir,
                                                 std::vector<std::string> extra_flags = {},
-                                                std::string* log_out = nullptr);
+                                                std::string* log_out = nullptr,
+                                                const cli::HttpClientTls& tls = {});
   int http_port() const { return port_; }
   const std::string& log_path() const { return log_path_; }
   void Kill();      // SIGKILL and reap

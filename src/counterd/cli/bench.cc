@@ -32,6 +32,16 @@ int RunBench(const BenchOptions& o) {
     fmt::print(stderr, "counterctl bench: --dist must be uniform, zipf or single\n");
     return 2;
   }
+  if ((o.async || o.protocol == "resp") && !o.tls.ca_file.empty()) {
+    fmt::print(stderr,
+               "counterctl bench: --tls-ca works with the blocking HTTP and gRPC clients (for "
+               "RESP over TLS use redis-benchmark --tls)\n");
+    return 2;
+  }
+  if (o.async && !o.token.empty()) {
+    fmt::print(stderr, "counterctl bench: --token is not sent by the --async generator\n");
+    return 2;
+  }
   if (o.async && (o.protocol != "http" || o.rate <= 0)) {
     fmt::print(stderr, "counterctl bench: --async is an open loop over HTTP: it needs --rate\n");
     return 2;
@@ -69,7 +79,7 @@ int RunBench(const BenchOptions& o) {
       BenchTally& me = workers[static_cast<size_t>(w)];
       me.acked.assign(picker.size(), 0);
       std::mt19937_64 rng(0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(w + 1));
-      std::unique_ptr<BenchConnection> conn = MakeBenchConnection(o.protocol, o.addr, w);
+      std::unique_ptr<BenchConnection> conn = MakeBenchConnection(o, w);
       const double interval_s = o.rate > 0 ? o.connections / o.rate : 0;
       auto due = start + std::chrono::duration_cast<Clock::duration>(
                              std::chrono::duration<double>(interval_s * w / o.connections));
@@ -145,7 +155,7 @@ int RunBench(const BenchOptions& o) {
   uint64_t mismatched = 0;
   bool verified = false;
   if (o.verify) {
-    std::unique_ptr<BenchConnection> conn = MakeBenchConnection(o.protocol, o.addr, -1);
+    std::unique_ptr<BenchConnection> conn = MakeBenchConnection(o, -1);
     verified = true;
     for (size_t begin = 0; begin < acked.size() && verified; begin += 1000) {
       const size_t stop_at = std::min(acked.size(), begin + 1000);

@@ -18,6 +18,8 @@
 #include <cstdint>
 #include <string>
 
+#include "counterd/cli/http_client.h"
+
 namespace counterd::cli {
 
 struct BenchOptions {
@@ -36,6 +38,8 @@ struct BenchOptions {
   bool json = false;
   bool verify = true;
   std::string key_prefix;  // default: a fresh random prefix per run
+  std::string token;       // --token: JWT (HTTP/gRPC authorization, RESP AUTH)
+  HttpClientTls tls;       // --tls-ca: TLS to the listener (HTTP, gRPC)
 };
 
 // Runs the benchmark and prints the report. Returns the process exit code (0 when every

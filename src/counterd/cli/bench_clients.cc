@@ -5,6 +5,9 @@
 #include <hiredis/hiredis.h>
 #include <rapidjson/document.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "counterd/cli/commands.h"
 #include "counterd/cli/http_client.h"
 #include "counterd/v1/counterd.grpc.pb.h"
@@ -12,14 +15,18 @@
 namespace counterd::cli {
 namespace {
 
-int PortOf(const std::string& addr) {
-  size_t colon = addr.rfind(':');
-  return colon == std::string::npos ? 8080 : std::stoi(addr.substr(colon + 1));
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 class HttpBench final : public BenchConnection {
  public:
-  explicit HttpBench(const std::string& addr) : http_(PortOf(addr)) {}
+  explicit HttpBench(const BenchOptions& o) : http_(PortOf(o.addr), o.tls) {
+    if (!o.token.empty()) http_.SetHeader("Authorization", "Bearer " + o.token);
+  }
   bool Increment(const std::vector<const std::string*>& keys, std::string* error,
                  bool* fatal) override {
     HttpIncrementRequest(keys, &target_, &body_);
@@ -48,12 +55,20 @@ class HttpBench final : public BenchConnection {
 
 class GrpcBench final : public BenchConnection {
  public:
-  GrpcBench(const std::string& addr, int id) {
+  GrpcBench(const BenchOptions& o, int id) : token_(o.token) {
     grpc::ChannelArguments args;
     args.SetInt("counterd.bench.connection", id);  // one TCP connection per bench connection
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    stub_ = v1::Counterd::NewStub(
-        grpc::CreateCustomChannel(addr, grpc::InsecureChannelCredentials(), args));
+    std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+    if (!o.tls.ca_file.empty()) {
+      grpc::SslCredentialsOptions ssl;
+      ssl.pem_root_certs = ReadText(o.tls.ca_file);
+      if (!o.tls.cert_file.empty()) ssl.pem_cert_chain = ReadText(o.tls.cert_file);
+      if (!o.tls.key_file.empty()) ssl.pem_private_key = ReadText(o.tls.key_file);
+      credentials = grpc::SslCredentials(ssl);
+      args.SetSslTargetNameOverride(o.tls.server_name);
+    }
+    stub_ = v1::Counterd::NewStub(grpc::CreateCustomChannel(o.addr, credentials, args));
   }
   ~GrpcBench() override {
     if (stream_) {
@@ -66,6 +81,7 @@ class GrpcBench final : public BenchConnection {
     *fatal = false;
     if (keys.size() == 1) {
       grpc::ClientContext ctx;
+      Authorize(ctx);
       v1::IncrementRequest req;
       req.set_key(*keys[0]);
       req.set_delta(1);
@@ -78,6 +94,7 @@ class GrpcBench final : public BenchConnection {
     }
     if (!stream_) {
       ctx_ = std::make_unique<grpc::ClientContext>();
+      Authorize(*ctx_);
       stream_ = stub_->IncrementStream(ctx_.get());
     }
     batch_.Clear();
@@ -105,6 +122,7 @@ class GrpcBench final : public BenchConnection {
   }
   bool Read(const std::vector<const std::string*>& keys, std::vector<int64_t>* values) override {
     grpc::ClientContext ctx;
+    Authorize(ctx);
     v1::BatchGetRequest req;
     for (const std::string* k : keys) req.add_keys(*k);
     v1::BatchGetResponse res;
@@ -115,6 +133,11 @@ class GrpcBench final : public BenchConnection {
   }
 
  private:
+  void Authorize(grpc::ClientContext& ctx) const {
+    if (!token_.empty()) ctx.AddMetadata("authorization", "Bearer " + token_);
+  }
+
+  const std::string token_;
   std::unique_ptr<v1::Counterd::Stub> stub_;
   std::unique_ptr<grpc::ClientContext> ctx_;
   std::unique_ptr<grpc::ClientReaderWriter<v1::IncrementBatch, v1::BatchAck>> stream_;
@@ -124,8 +147,14 @@ class GrpcBench final : public BenchConnection {
 
 class RespBench final : public BenchConnection {
  public:
-  explicit RespBench(const std::string& addr)
-      : ctx_(redisConnect("127.0.0.1", PortOf(addr)), redisFree) {}
+  explicit RespBench(const BenchOptions& o)
+      : ctx_(redisConnect("127.0.0.1", PortOf(o.addr)), redisFree) {
+    if (ctx_ && !ctx_->err && !o.token.empty()) {
+      auto* reply = static_cast<redisReply*>(redisCommand(ctx_.get(), "AUTH %s", o.token.c_str()));
+      if (reply == nullptr || reply->type == REDIS_REPLY_ERROR) ctx_->err = REDIS_ERR_OTHER;
+      if (reply != nullptr) freeReplyObject(reply);
+    }
+  }
   bool Increment(const std::vector<const std::string*>& keys, std::string* error,
                  bool* fatal) override {
     *fatal = !ctx_ || ctx_->err;
@@ -202,11 +231,10 @@ bool HttpIncrementAcked(int status, std::string_view body, size_t keys) {
   return status == 200 && (keys == 1 || body.find("\"error\"") == std::string_view::npos);
 }
 
-std::unique_ptr<BenchConnection> MakeBenchConnection(const std::string& protocol,
-                                                     const std::string& addr, int id) {
-  if (protocol == "grpc") return std::make_unique<GrpcBench>(addr, id);
-  if (protocol == "resp") return std::make_unique<RespBench>(addr);
-  return std::make_unique<HttpBench>(addr);
+std::unique_ptr<BenchConnection> MakeBenchConnection(const BenchOptions& options, int id) {
+  if (options.protocol == "grpc") return std::make_unique<GrpcBench>(options, id);
+  if (options.protocol == "resp") return std::make_unique<RespBench>(options);
+  return std::make_unique<HttpBench>(options);
 }
 
 }  // namespace counterd::cli

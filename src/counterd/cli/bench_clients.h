@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "counterd/cli/bench.h"
+
 namespace counterd::cli {
 
 class BenchConnection {
@@ -33,8 +35,9 @@ void HttpIncrementRequest(const std::vector<const std::string*>& keys, std::stri
 // Whether the reply to that request acknowledged every increment.
 bool HttpIncrementAcked(int status, std::string_view body, size_t keys);
 
-// protocol: "http" | "grpc" | "resp"; addr "host:port" of that protocol's listener.
-std::unique_ptr<BenchConnection> MakeBenchConnection(const std::string& protocol,
-                                                     const std::string& addr, int id);
+// options.protocol: "http" | "grpc" | "resp"; options.addr "host:port" of that listener; with
+// its token and TLS (RESP over TLS is not offered: Debian's hiredis 0.14 has no TLS; use
+// `redis-benchmark --tls`).
+std::unique_ptr<BenchConnection> MakeBenchConnection(const BenchOptions& options, int id);
 
 }  // namespace counterd::cli

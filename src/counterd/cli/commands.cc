@@ -32,14 +32,24 @@ std::string StringArrayJson(const char* name, const std::vector<std::string>& va
   return buffer.GetString();
 }
 
+}  // namespace
+
+HttpClient ClientFor(const Target& t) {
+  HttpClient http(PortOf(t.addr), t.tls);
+  if (!t.token.empty()) http.SetHeader("Authorization", "Bearer " + t.token);
+  return http;
+}
+
+namespace {
+
 // Sends the request; on success parses the body into *doc and returns -1 (go on), otherwise
 // prints the failure and returns the exit code.
 int Send(const Target& t, const std::string& method, const std::string& path,
          const std::string& body, rapidjson::Document* doc) {
-  HttpClient http(PortOf(t.addr));
+  HttpClient http = ClientFor(t);
   HttpResponse r = http.Request(method, path, body);
   if (r.status == 0) {
-    fmt::print(stderr, "counterctl: cannot reach counterd at {}\n", t.addr);
+    fmt::print(stderr, "counterctl: cannot reach counterd at {}: {}\n", t.addr, r.error);
     return 2;
   }
   doc->Parse(r.body.c_str());

@@ -12,12 +12,19 @@
 #include <string>
 #include <vector>
 
+#include "counterd/cli/http_client.h"
+
 namespace counterd::cli {
 
 struct Target {
   std::string addr = "127.0.0.1:8080";
   bool json = false;
+  std::string token;  // --token: a JWT sent as `Authorization: Bearer` ("" = none)
+  HttpClientTls tls;  // --tls-ca (and --tls-cert/--tls-key): HTTPS to the node
 };
+
+// A client for `t`: its port, TLS and token.
+HttpClient ClientFor(const Target& t);
 
 int Incr(const Target& t, const std::string& key, int64_t by, const std::string& token);
 int Get(const Target& t, const std::vector<std::string>& keys);
@@ -53,6 +60,21 @@ struct ImportOptions {
 // Redis into counterd, with their deadlines; other types are reported and skipped
 // (docs/keyspace.md "Importing from Redis").
 int ImportFromRedis(const ImportOptions& options);
+
+// ---- token_command.cc ----
+struct TokenOptions {
+  std::string secret_file;       // HS256 (the file's bytes, a trailing newline dropped)
+  std::string private_key_file;  // RS256 (PEM)
+  std::string kid;
+  std::string ns;
+  std::string scope = "counters:read counters:write";
+  std::string ttl = "1h";
+  std::string issuer, audience, subject;
+};
+// Prints a signed token for the node's own keys; exit 2 on a bad flag or unreadable key.
+int MintTokenCommand(const TokenOptions& options);
+// "90s", "30m", "1h", "7d" or plain seconds, > 0; nullopt otherwise.
+std::optional<int64_t> ParseDurationSeconds(const std::string& text);
 
 // The port of "host:port" (8080 when there is none).
 int PortOf(const std::string& addr);

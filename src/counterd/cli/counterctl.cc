@@ -1,6 +1,7 @@
 // counterctl — the operator's command line for counterd.
 //
-//   counterctl incr KEY [--by N] [--token T]       counterctl get KEY [KEY...]
+//   counterctl [--token JWT] [--tls-ca CA.pem] <command> ...   (auth and TLS for every command)
+//   counterctl incr KEY [--by N] [--idempotency-token T]       counterctl get KEY [KEY...]
 //   counterctl uniques add KEY ITEM... | count KEY... | union KEY...
 //   counterctl crdt incr KEY --replica R [--by N] [--kind g|pn] | get KEY | merge KEY --state JSON
 //   counterctl sample add KEY ITEM... | get KEY [--k N]
@@ -9,6 +10,7 @@
 //   counterctl expire KEY (--ttl-ms N | --persist) [--kind K]
 //   counterctl import --from-redis HOST:PORT [--resp-addr HOST:PORT] [--match P] [--dry-run]
 //   counterctl bench ...                             load generator (see bench.h)
+//   counterctl token (--secret-file F | --private-key F [--kid K]) --ns NS --scope S --ttl 1h
 //   counterctl wal check DIR     verify every WAL record in DIR (a data dir or its wal/ folder);
 //                                exit 0 when intact (a torn tail is reported, not an error),
 //                                1 with the segment and offset of the first corrupt record.
@@ -71,13 +73,23 @@ int main(int argc, char** argv) {
   app.add_option("--protocol", protocol, "http (gRPC and RESP clients: use their own tools)")
       ->check(CLI::IsMember({"http"}));
 
+  // Who we are to the node and how we reach it: every command, bench included.
+  app.add_option("--token", target.token, "JWT sent as Authorization: Bearer (env COUNTERD_TOKEN)")
+      ->envname("COUNTERD_TOKEN");
+  app.add_option("--tls-ca", target.tls.ca_file, "HTTPS: verify the node against these CAs (PEM)");
+  app.add_option("--tls-cert", target.tls.cert_file, "mutual TLS: our certificate (PEM)");
+  app.add_option("--tls-key", target.tls.key_file, "mutual TLS: our private key (PEM)");
+  app.add_option("--tls-server-name", target.tls.server_name,
+                 "the name the node's certificate must carry")
+      ->capture_default_str();
+
   std::string key, token, replica, kind, state, from, to, step = "minute";
   std::vector<std::string> keys, items;
   int64_t by = 1, k = 100;
   CLI::App* incr = app.add_subcommand("incr", "add a signed delta to a counter");
   incr->add_option("key", key)->required();
   incr->add_option("--by", by, "delta (signed int64)")->capture_default_str();
-  incr->add_option("--token", token, "idempotency token: a retry applies nothing");
+  incr->add_option("--idempotency-token", token, "a retry with the same token applies nothing");
   CLI::App* get = app.add_subcommand("get", "read counters");
   get->add_option("keys", keys)->required();
   CLI::App* uniques = app.add_subcommand("uniques", "unique counts (HyperLogLog)");
@@ -147,6 +159,19 @@ int main(int argc, char** argv) {
   import_cmd->add_flag("--dry-run", import.dry_run, "read and count, write nothing");
   import.resp_addr = "127.0.0.1:6380";
 
+  counterd::cli::TokenOptions mint;
+  CLI::App* token_cmd = app.add_subcommand("token", "mint a JWT for local use (prints it)");
+  token_cmd->add_option("--secret-file", mint.secret_file, "HS256: the node's secret file");
+  token_cmd->add_option("--private-key", mint.private_key_file, "RS256: a private key (PEM)");
+  token_cmd->add_option("--kid", mint.kid, "key id put in the header (RS256 key selection)");
+  token_cmd->add_option("--ns", mint.ns, "the namespace the token is for")->required();
+  token_cmd->add_option("--scope", mint.scope, "space-separated scopes")->capture_default_str();
+  token_cmd->add_option("--ttl", mint.ttl, "lifetime: 90s, 30m, 1h, 7d or seconds")
+      ->capture_default_str();
+  token_cmd->add_option("--issuer", mint.issuer, "iss claim");
+  token_cmd->add_option("--audience", mint.audience, "aud claim");
+  token_cmd->add_option("--subject", mint.subject, "sub claim");
+
   CLI::App* wal = app.add_subcommand("wal", "inspect a write-ahead log");
   wal->require_subcommand(1);
   std::string dir;
@@ -178,6 +203,7 @@ int main(int argc, char** argv) {
   bench_cmd->add_flag("--no-verify", no_verify, "skip reading the totals back");
   CLI11_PARSE(app, argc, argv);
   if (check->parsed()) return WalCheck(dir, json);
+  if (token_cmd->parsed()) return counterd::cli::MintTokenCommand(mint);
   target.json = json;
   using namespace counterd::cli;
   if (incr->parsed()) return Incr(target, key, by, token);
@@ -206,6 +232,8 @@ int main(int argc, char** argv) {
   }
   if (bench_cmd->parsed()) {
     bench.addr = bench.addr == "127.0.0.1:8080" ? target.addr : bench.addr;
+    bench.token = target.token;
+    bench.tls = target.tls;
     bench.json = json;
     bench.verify = !no_verify;
     return counterd::cli::RunBench(bench);

@@ -2,9 +2,10 @@
 //
 // Used by counterctl (commands and the load generator) and by the integration tests.
 //
-// One keep-alive connection to 127.0.0.1:port. A request that fails at the transport level
-// (connection refused or reset: the server was killed) returns status 0 and reconnects on the
-// next call.
+// One keep-alive connection to 127.0.0.1:port, plaintext or TLS (the server certificate is
+// verified against a CA file, its name against `server_name`). A request that fails at the
+// transport level (connection refused or reset: the server was killed) returns status 0 and
+// reconnects on the next call.
 //
 // Thread-safety: one HttpClient per thread.
 //
@@ -24,14 +25,27 @@ struct HttpResponse {
   int status = 0;  // 0: transport failure
   std::string body;
   std::map<std::string, std::string> headers;  // lower-case names
+  std::string error;  // status 0: why (connect, TLS handshake, certificate)
+};
+
+struct HttpClientTls {
+  std::string ca_file;    // set: TLS, the server's chain must verify against these CAs
+  std::string cert_file;  // mutual TLS: the client's certificate (PEM) ...
+  std::string key_file;   // ... and its key
+  std::string server_name = "127.0.0.1";  // checked against the certificate (IP or DNS SAN)
 };
 
 class HttpClient {
  public:
   explicit HttpClient(int port);
+  // TLS when `tls.ca_file` is set. A bad CA or certificate file fails every request (status 0,
+  // the reason in last_error()).
+  HttpClient(int port, HttpClientTls tls);
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
+  HttpClient(HttpClient&&) noexcept;
+  HttpClient& operator=(HttpClient&&) noexcept;
 
   HttpResponse Get(const std::string& target);
   HttpResponse Post(const std::string& target, const std::string& body);

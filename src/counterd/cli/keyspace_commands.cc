@@ -21,7 +21,7 @@ std::string Collection(const std::string& kind) {
 // Prints the error of a non-200 reply (or the transport failure) and returns the exit code.
 int Failed(const Target& t, const HttpResponse& r) {
   if (r.status == 0) {
-    fmt::print(stderr, "counterctl: cannot reach counterd at {}\n", t.addr);
+    fmt::print(stderr, "counterctl: cannot reach counterd at {}: {}\n", t.addr, r.error);
     return 2;
   }
   fmt::print(stderr, "error {}: {}\n", r.status, r.body);
@@ -31,7 +31,7 @@ int Failed(const Target& t, const HttpResponse& r) {
 }  // namespace
 
 int Keys(const Target& t, const std::string& prefix, const std::string& kind, int64_t page) {
-  HttpClient http(PortOf(t.addr));
+  HttpClient http = ClientFor(t);
   std::string cursor = "0";
   size_t listed = 0;
   if (t.json) fmt::print("[");
@@ -66,7 +66,7 @@ int Keys(const Target& t, const std::string& prefix, const std::string& kind, in
 }
 
 int Del(const Target& t, const std::vector<std::string>& keys, const std::string& kind) {
-  HttpClient http(PortOf(t.addr));
+  HttpClient http = ClientFor(t);
   const std::vector<std::string> kinds =
       kind.empty() ? std::vector<std::string>{"counter", "crdt", "unique", "sample"}
                    : std::vector<std::string>{kind};
@@ -90,7 +90,7 @@ int Del(const Target& t, const std::vector<std::string>& keys, const std::string
 }
 
 int Set(const Target& t, const std::string& key, int64_t value) {
-  HttpClient http(PortOf(t.addr));
+  HttpClient http = ClientFor(t);
   HttpResponse r = http.Request("PUT", "/v1/counters/" + EscapePath(key),
                                 fmt::format("{{\"value\":{}}}", value));
   if (r.status != 200) return Failed(t, r);
@@ -100,7 +100,7 @@ int Set(const Target& t, const std::string& key, int64_t value) {
 
 int Expire(const Target& t, const std::string& key, const std::string& kind, int64_t ttl_ms,
            bool persist) {
-  HttpClient http(PortOf(t.addr));
+  HttpClient http = ClientFor(t);
   const std::string path = fmt::format("/v1/{}/{}/expiry", Collection(kind), EscapePath(key));
   HttpResponse r = persist ? http.Request("DELETE", path, "")
                            : http.Request("PUT", path, fmt::format("{{\"ttl_ms\":{}}}", ttl_ms));
