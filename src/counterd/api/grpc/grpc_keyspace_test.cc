@@ -59,12 +59,15 @@ TEST_F(GrpcKeyspaceTest, DeleteAndExistsPerKind) {
     ASSERT_TRUE(stub_->GetCrdt(&ctx, req, &resp).ok());
     EXPECT_FALSE(resp.exists());  // kinds are separate key spaces
   }
-  EXPECT_EQ(Delete("k", v1::KEY_KIND_CRDT), 0);
+  std::string missing;
+  EXPECT_EQ(Delete("k", v1::KEY_KIND_CRDT, &missing), -1);  // the name holds no CRDT
+  EXPECT_EQ(missing, Fault(grpc::StatusCode::NOT_FOUND, "not_found", "keys[0]"));
   EXPECT_TRUE(Exists("k"));
   EXPECT_EQ(Delete("k", v1::KEY_KIND_COUNTER), 1);
   EXPECT_FALSE(Exists("k"));
   EXPECT_EQ(Value("k"), 0);
-  EXPECT_EQ(Delete("k", v1::KEY_KIND_UNSPECIFIED), 0);
+  EXPECT_EQ(Delete("k", v1::KEY_KIND_UNSPECIFIED, &missing), -1);
+  EXPECT_EQ(missing, Fault(grpc::StatusCode::NOT_FOUND, "not_found", "keys[0]"));
 
   std::string fault;
   EXPECT_EQ(Delete("bad key", v1::KEY_KIND_UNSPECIFIED, &fault), -1);

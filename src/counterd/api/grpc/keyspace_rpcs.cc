@@ -95,15 +95,20 @@ grpc::ServerUnaryReactor* CounterdService::Delete(grpc::CallbackServerContext* c
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   auto keys = std::make_unique<std::vector<std::string_view>>(StringViews(req->keys()));
   std::span<const std::string_view> view(*keys);
-  tenant->Delete(view, *kinds,
-                 OnCompletionThread<size_t>(
-                     [ctx, reactor, resp, keys = std::move(keys)](absl::StatusOr<size_t> deleted) {
-                       if (deleted.ok()) resp->set_deleted(*deleted);
-                       // The engine names a lone key "key"; here it is the list's first.
-                       FinishUnary(ctx, reactor,
-                                   keys->size() == 1 ? KeyFault(deleted.status(), "keys", 0)
-                                                     : deleted.status());
-                     }));
+  tenant->Delete(
+      view, *kinds,
+      OnCompletionThread<size_t>(
+          [ctx, reactor, resp, keys = std::move(keys)](absl::StatusOr<size_t> deleted) {
+            if (deleted.ok()) resp->set_deleted(*deleted);
+            // Like HTTP's 404 and RESP's :0: a delete that found nothing says so.
+            absl::Status status = deleted.status();
+            if (deleted.ok() && *deleted == 0) {
+              status = keys->size() == 1 ? Error(Err::kNotFound, "key", "no such key")
+                                         : Error(Err::kNotFound, "keys", "none of the keys exists");
+            }
+            // The engine names a lone key "key"; here it is the list's first.
+            FinishUnary(ctx, reactor, keys->size() == 1 ? KeyFault(status, "keys", 0) : status);
+          }));
   return reactor;
 }
 

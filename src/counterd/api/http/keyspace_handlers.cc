@@ -73,6 +73,9 @@ void DeleteKey(Session& s) {
   s.engine().Delete(std::span<const std::string_view>(&key, 1), s.route().kind,
                     s.Resume<size_t>([](Session& s, absl::StatusOr<size_t> removed) {
                       if (!removed.ok()) return s.ReplyError(removed.status());
+                      if (*removed == 0) {  // as RESP answers :0 and gRPC NOT_FOUND
+                        return s.ReplyError(Error(Err::kNotFound, "key", "no such key"));
+                      }
                       JsonWriter& w = JsonOut();
                       w.StartObject();
                       Key(w, "key");
