@@ -5,9 +5,11 @@
 // scan is compared as a set of names.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "counterd/api/resp/resp_test_fixture.h"
@@ -160,6 +162,86 @@ TEST_F(RespServerTest, SetOfRedisHllBytesCopiesTheUniqueCount) {
   EXPECT_EQ(Run({"SET", "x", "HYLLbroken"}).substr(0, 4), "-ERR");
   EXPECT_EQ(Run({"EXISTS", "x"}), ":0");
   EXPECT_EQ(Run({"SET", "x", "hello"}), "-ERR value is not an integer or out of range");
+}
+
+// Keys expiring while a load writes other keys: before its deadline a key is read and listed,
+// from the deadline on it is gone from GET, EXISTS and SCAN at once (the clock decides, not
+// the active cycle), and the active cycle then frees it (DBSIZE). No timing is asserted: each
+// check is against the deadline the server itself reports.
+TEST_F(RespServerTest, KeysExpiringUnderALoadVanishFromReadsAndScanAtTheirDeadline) {
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> load_acked{0};
+  std::thread load([&] {
+    testing::RedisConn c = Connect();
+    for (int i = 0; !stop.load(); ++i) {
+      if (Run(c.get(), {"INCRBY", "load:" + std::to_string(i % 500), "1"}).front() != ':') return;
+      load_acked.fetch_add(1);
+    }
+  });
+  const auto now_ms = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  // SCAN every key: the set of names seen.
+  const auto scan_all = [&] {
+    std::set<std::string> names;
+    std::string cursor = "0";
+    do {
+      testing::RedisReply r = testing::Command(conn_.get(), {"SCAN", cursor, "COUNT", "200"});
+      if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) break;
+      cursor = std::string(r->element[0]->str, r->element[0]->len);
+      for (size_t i = 0; i < r->element[1]->elements; ++i) {
+        names.emplace(r->element[1]->element[i]->str, r->element[1]->element[i]->len);
+      }
+    } while (cursor != "0");
+    return names;
+  };
+  constexpr int kKeys = 20;
+  const int64_t deadline = now_ms() + 600;
+  for (int i = 0; i < kKeys; ++i) {
+    const std::string key = "exp:" + std::to_string(i);
+    ASSERT_EQ(Run({"INCRBY", key, std::to_string(i + 1)}), ":" + std::to_string(i + 1));
+    ASSERT_EQ(Run({"PEXPIREAT", key, std::to_string(deadline)}), ":1");
+  }
+  // Before the deadline (as the server's PTTL says) every key reads and is listed.
+  bool checked_before = false;
+  while (now_ms() < deadline - 100) {
+    const std::string pttl = Run({"PTTL", "exp:0"});
+    if (pttl.front() != ':' || std::stoll(pttl.substr(1)) <= 100) break;
+    std::set<std::string> names = scan_all();
+    if (now_ms() >= deadline) break;  // the scan took us past it: nothing to conclude
+    for (int i = 0; i < kKeys; ++i) {
+      EXPECT_TRUE(names.count("exp:" + std::to_string(i))) << "exp:" << i << " missing early";
+    }
+    EXPECT_EQ(Run({"GET", "exp:3"}), "$4");
+    checked_before = true;
+    break;
+  }
+  // From the deadline on: gone from every read at once.
+  ASSERT_TRUE(testing::Eventually("the deadline to pass", [&] { return now_ms() > deadline; }));
+  for (int i = 0; i < kKeys; ++i) {
+    const std::string key = "exp:" + std::to_string(i);
+    EXPECT_EQ(Run({"GET", key}), "(nil)") << key;
+    EXPECT_EQ(Run({"EXISTS", key}), ":0") << key;
+    EXPECT_EQ(Run({"PTTL", key}), ":-2") << key;
+  }
+  const std::set<std::string> after = scan_all();
+  for (int i = 0; i < kKeys; ++i) {
+    EXPECT_FALSE(after.count("exp:" + std::to_string(i))) << "exp:" << i << " still listed";
+  }
+  // And out of memory: the active cycle deletes them (DBSIZE counts stored names).
+  EXPECT_TRUE(testing::Eventually("the active cycle to free the expired keys", [&] {
+    const std::string size = Run({"DBSIZE"});
+    return size.front() == ':' && std::stoll(size.substr(1)) <= 500;
+  }));
+  stop = true;
+  load.join();
+  EXPECT_GT(load_acked.load(), 0);
+  EXPECT_TRUE(checked_before || now_ms() >= deadline - 100)
+      << "the state before the deadline was never checked";
+  // The load's keys were untouched.
+  EXPECT_NE(Run({"GET", "load:1"}), "(nil)");
 }
 
 }  // namespace
