@@ -154,6 +154,18 @@ TEST_F(TenancyAuth, ATenantReachesOnlyItsOwnKeysOnEveryProtocol) {
   EXPECT_EQ(names(resp_a.get(), {"SCAN", "0", "COUNT", "1000"}),
             (std::set<std::string>{"k:1", "u:2", "u:all"}));
   EXPECT_EQ(ReplyText(Command(resp_a.get(), {"DBSIZE"})), "3");
+  // INFO shows the tenant its own key counts too, never the node's.
+  {
+    RedisReply info = Command(resp_a.get(), {"INFO", "keyspace"});
+    ASSERT_TRUE(info && info->type == REDIS_REPLY_STRING);
+    EXPECT_NE(std::string(info->str, info->len).find("db0:keys=3,"), std::string::npos)
+        << std::string(info->str, info->len);
+    RedisReply ours = Command(resp_a.get(), {"INFO", "counterd"});
+    ASSERT_TRUE(ours && ours->type == REDIS_REPLY_STRING);
+    const std::string text(ours->str, ours->len);
+    EXPECT_NE(text.find("counter_keys:1\r\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("unique_keys:2\r\n"), std::string::npos) << text;
+  }
   EXPECT_EQ(ReplyText(Command(resp_a.get(), {"EXISTS", "u:1"})), "0");
   EXPECT_EQ(ReplyText(Command(resp_a.get(), {"DEL", "u:1", "s:1"})), "0");
   EXPECT_EQ(ReplyText(Command(resp_b.get(), {"PFCOUNT", "u:1"})), "2");

@@ -75,6 +75,14 @@ void CmdHIncrBy(Call& call);
 void CmdHGetAll(Call& call);
 
 // ---- keyspace_commands.cc ----
+// The names per kind a session may know about: its namespace's own (a scan of it) when it is a
+// tenant (auth on, or a namespace other than the default), else the node's totals. DBSIZE and
+// INFO report these, so no tenant learns how much the others hold.
+struct VisibleKeys {
+  uint64_t counters = 0, crdts = 0, uniques = 0, samples = 0;
+  uint64_t total() const { return counters + crdts + uniques + samples; }
+};
+[[nodiscard]] absl::StatusOr<VisibleKeys> CountVisibleKeys(Call& call);
 void CmdDel(Call& call);
 void CmdExists(Call& call);
 void CmdType(Call& call);

@@ -116,24 +116,36 @@ void CmdType(Call& call) {
   call.Reply(SimpleReply(TypeName(*kinds)));
 }
 
-void CmdDbSize(Call& call) {
-  // A tenant's own names only: counted by a scan of its namespace (the node's totals would tell
-  // one tenant how much the others hold).
-  if (call.tenancy->auth_on() || call.tenant->access().name() != core::kDefaultNamespace) {
-    int64_t n = 0;
-    uint64_t cursor = 0;
-    do {
-      absl::StatusOr<engine::ScanPage> page =
-          call.engine->Scan(cursor, engine::kMaxScanCount, core::kAllKinds);
-      if (!page.ok()) return call.Reply(ErrorReply(StatusToError(page.status())));
-      n += static_cast<int64_t>(page->keys.size());
-      cursor = page->next_cursor;
-    } while (cursor != 0);
-    return call.Reply(IntegerReply(n));
+absl::StatusOr<VisibleKeys> CountVisibleKeys(Call& call) {
+  VisibleKeys keys;
+  if (!call.tenancy->auth_on() && call.tenant->access().name() == core::kDefaultNamespace) {
+    const engine::EngineStats s = call.engine->Stats();
+    keys = {.counters = s.counter_keys,
+            .crdts = s.crdt_keys,
+            .uniques = s.unique_keys,
+            .samples = s.sample_keys};
+    return keys;
   }
-  const engine::EngineStats s = call.engine->Stats();
-  call.Reply(IntegerReply(
-      static_cast<int64_t>(s.counter_keys + s.crdt_keys + s.unique_keys + s.sample_keys)));
+  uint64_t cursor = 0;
+  do {
+    absl::StatusOr<engine::ScanPage> page =
+        call.engine->Scan(cursor, engine::kMaxScanCount, core::kAllKinds);
+    if (!page.ok()) return page.status();
+    for (const auto& [kind, name] : page->keys) {
+      (kind == core::kCounterKind  ? keys.counters
+       : kind == core::kCrdtKind   ? keys.crdts
+       : kind == core::kUniqueKind ? keys.uniques
+                                   : keys.samples) += 1;
+    }
+    cursor = page->next_cursor;
+  } while (cursor != 0);
+  return keys;
+}
+
+void CmdDbSize(Call& call) {
+  absl::StatusOr<VisibleKeys> keys = CountVisibleKeys(call);
+  if (!keys.ok()) return call.Reply(ErrorReply(StatusToError(keys.status())));
+  call.Reply(IntegerReply(static_cast<int64_t>(keys->total())));
 }
 
 // SET of HLL bytes: the unique count of the key becomes them, then the deadline if given.

@@ -160,20 +160,18 @@ std::string ReplicationSection() {
   return "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n";
 }
 
-std::string KeyspaceSection(const engine::EngineStats& stats) {
+std::string KeyspaceSection(const VisibleKeys& keys) {
   std::string out = "# Keyspace\r\n";
-  const uint64_t keys =
-      stats.counter_keys + stats.crdt_keys + stats.unique_keys + stats.sample_keys;
-  if (keys > 0) out += fmt::format("db0:keys={},expires=0,avg_ttl=0\r\n", keys);
+  if (keys.total() > 0) out += fmt::format("db0:keys={},expires=0,avg_ttl=0\r\n", keys.total());
   return out;
 }
 
-std::string CounterdSection(const engine::EngineStats& stats) {
+std::string CounterdSection(const VisibleKeys& keys, const engine::EngineStats& stats) {
   std::string out = "# Counterd\r\n";
-  Line(&out, "counter_keys", stats.counter_keys);
-  Line(&out, "crdt_keys", stats.crdt_keys);
-  Line(&out, "unique_keys", stats.unique_keys);
-  Line(&out, "sample_keys", stats.sample_keys);
+  Line(&out, "counter_keys", keys.counters);
+  Line(&out, "crdt_keys", keys.crdts);
+  Line(&out, "unique_keys", keys.uniques);
+  Line(&out, "sample_keys", keys.samples);
   Line(&out, "tokens", stats.tokens);
   return out;
 }
@@ -233,6 +231,12 @@ void CmdInfo(Call& call) {
   if (want[kPersistence] || want[kStats] || want[kKeyspace] || want[kCounterd]) {
     stats = call.engine->Stats();
   }
+  VisibleKeys keys;
+  if (want[kKeyspace] || want[kCounterd]) {
+    absl::StatusOr<VisibleKeys> counted = CountVisibleKeys(call);
+    if (!counted.ok()) return call.Reply(ErrorReply(StatusToError(counted.status())));
+    keys = *counted;
+  }
   std::string text;
   auto add = [&text](const std::string& section) {
     if (!text.empty()) text += "\r\n";
@@ -243,8 +247,8 @@ void CmdInfo(Call& call) {
   if (want[kPersistence]) add(PersistenceSection(call, stats));
   if (want[kStats]) add(StatsSection(call, stats));
   if (want[kReplication]) add(ReplicationSection());
-  if (want[kKeyspace]) add(KeyspaceSection(stats));
-  if (want[kCounterd]) add(CounterdSection(stats));
+  if (want[kKeyspace]) add(KeyspaceSection(keys));
+  if (want[kCounterd]) add(CounterdSection(keys, stats));
   call.Reply(BulkReply(text));
 }
 
