@@ -16,18 +16,8 @@ WORK=$(mktemp -d /tmp/counterd-security-cg-XXXXXX)
 PID=
 cleanup() { [[ -n "$PID" ]] && kill "$PID" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
-(
-  cd "$WORK"
-  openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 1 \
-    -subj '/CN=bench CA' 2>/dev/null
-  openssl req -newkey rsa:2048 -nodes -keyout node.key -out node.csr -subj '/CN=node' 2>/dev/null
-  printf 'subjectAltName=IP:127.0.0.1\n' >node.ext
-  openssl x509 -req -in node.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out node.pem -days 1 \
-    -extfile node.ext 2>/dev/null
-  head -c 48 /dev/urandom | base64 >secret
-)
-TOKEN=$("$BIN/counterctl" token --secret-file "$WORK/secret" --ns bench \
-  --scope "counters:read counters:write" --ttl 1h)
+# shellcheck source=bench/security_setup.sh
+source bench/security_setup.sh
 
 wait_port() { for _ in $(seq 1200); do (: </dev/tcp/127.0.0.1/"$1") 2>/dev/null && return; sleep 0.05; done; }
 ir_of() { callgrind_annotate "$1" 2>/dev/null | sed -n 's/^ *\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' | tr -d ,; }
