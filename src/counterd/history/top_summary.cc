@@ -8,6 +8,7 @@
 #include "counterd/common/errors.h"
 #include "counterd/core/key.h"
 #include "counterd/core/ops.h"
+#include "counterd/history/history_store.h"
 
 namespace counterd::history {
 namespace {
@@ -57,6 +58,25 @@ std::pair<int64_t, int64_t> TopWindowRange(TopWindow window, int64_t now_s) {
     }
   }
   return {minute, minute + 60};
+}
+
+absl::StatusOr<TopQuery> ParseTopQuery(std::string_view window, int64_t k, std::string_view prefix,
+                                       std::string_view source) {
+  TopQuery q;
+  absl::StatusOr<TopWindow> w = ParseTopWindow(window);
+  if (!w.ok()) return w.status();
+  q.window = *w;
+  if (k < 1 || k > static_cast<int64_t>(kMaxTopK)) {
+    return Error(Err::kInvalidValue, "k", fmt::format("k must be an integer 1..{}", kMaxTopK));
+  }
+  q.k = static_cast<size_t>(k);
+  if (absl::Status s = ValidateTopQuery(q.k, prefix); !s.ok()) return s;
+  if (source == "history") {
+    q.history = true;
+  } else if (!source.empty() && source != "summary") {
+    return Error(Err::kInvalidValue, "source", "source must be summary or history");
+  }
+  return q;
 }
 
 absl::StatusOr<std::unique_ptr<TopSummary>> TopSummary::Create(TopSummaryOptions options) {

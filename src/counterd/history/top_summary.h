@@ -71,6 +71,17 @@ enum class TopWindow { k5m, k1h, k24h };
 
 inline constexpr size_t kMaxTopK = 1000;
 
+// A top-keys request as every engine checks it: window, k in 1..kMaxTopK ("k"), a key prefix
+// ("prefix"), and source "", "summary" or "history" ("source"); all kInvalidValue.
+struct TopQuery {
+  TopWindow window = TopWindow::k5m;
+  size_t k = 10;
+  bool history = false;  // source=history
+};
+[[nodiscard]] absl::StatusOr<TopQuery> ParseTopQuery(std::string_view window, int64_t k,
+                                                     std::string_view prefix,
+                                                     std::string_view source);
+
 struct TopKey {
   std::string key;
   int64_t estimate = 0;  // >= the key's increments in the window
