@@ -101,8 +101,8 @@ struct TopAnswer {
 };
 
 struct TopSummaryOptions {
-  size_t capacity = 1024;      // keys per summary (1..core::kMaxSpaceSavingCapacity)
-  size_t max_namespaces = 8;   // namespaces with summaries (the default one included)
+  size_t capacity = 1024;     // keys per summary (1..core::kMaxSpaceSavingCapacity)
+  size_t max_namespaces = 8;  // namespaces with summaries (the default one included)
   // Unix seconds now (tests pass a fake); empty: the system clock.
   std::function<int64_t()> clock;
 };
