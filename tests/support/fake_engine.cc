@@ -414,6 +414,38 @@ absl::StatusOr<history::TopKeys> FakeEngine::HistoryTop(int64_t from, int64_t to
   return history::TopKeys{};
 }
 
+absl::StatusOr<history::TopAnswer> FakeEngine::TopKeys(std::string_view window, int64_t k,
+                                                       std::string_view prefix,
+                                                       std::string_view source) {
+  std::lock_guard lock(mu_);
+  ++calls_;
+  absl::StatusOr<history::TopQuery> q = history::ParseTopQuery(window, k, prefix, source);
+  if (!q.ok()) return q.status();
+  if (absl::Status s = TakeReadFailure(); !s.ok()) return s;
+  const int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+  const auto [from, to] = history::TopWindowRange(q->window, now_s);
+  history::TopAnswer answer{.source = q->history ? "history" : "summary",
+                            .window = q->window,
+                            .from = from,
+                            .to = to,
+                            .capacity = q->history ? 0u : 1024u};
+  const std::string_view ns = core::NamespaceOf(prefix);
+  for (const auto& [key, value] : state_->counters) {
+    if (value <= 0 || !std::string_view(key).starts_with(prefix)) continue;
+    if (core::NamespaceOf(key) != ns) continue;
+    answer.keys.push_back({.key = key, .estimate = value});
+    answer.total += value;
+  }
+  std::sort(answer.keys.begin(), answer.keys.end(),
+            [](const history::TopKey& a, const history::TopKey& b) {
+              return a.estimate != b.estimate ? a.estimate > b.estimate : a.key < b.key;
+            });
+  if (answer.keys.size() > q->k) answer.keys.resize(q->k);
+  return answer;
+}
+
 // ---------------------------------------------------------------- operations
 
 absl::Status FakeEngine::Snapshot() {

@@ -104,6 +104,11 @@ class FakeEngine final : public engine::Engine {
   absl::StatusOr<history::TopKeys> HistoryTop(int64_t from, int64_t to, size_t limit,
                                               std::string_view prefix,
                                               std::string_view store) override;
+  // Exact: the positive counters of the prefix's namespace, highest first (errors 0); the
+  // window only sets from/to.
+  absl::StatusOr<history::TopAnswer> TopKeys(std::string_view window, int64_t k,
+                                             std::string_view prefix,
+                                             std::string_view source) override;
 
   absl::Status Snapshot() override;
   absl::Status WriteHealth() const override;

@@ -39,6 +39,12 @@ int SampleGet(const Target& t, const std::string& key, int64_t k);
 int History(const Target& t, const std::string& key, const std::string& from, const std::string& to,
             const std::string& step);
 
+// ---- top_command.cc ----
+// The k keys with the largest increments over `window` (5m, 1h, 24h), from the node's summary
+// (source "") or exact from history ("history"): "key<TAB>estimate (-error)" lines.
+int Top(const Target& t, const std::string& window, int64_t k, const std::string& prefix,
+        const std::string& source);
+
 // ---- keyspace_commands.cc ----
 // Every key of a scan, page by page ("key<TAB>kind" lines; a JSON array with --json).
 int Keys(const Target& t, const std::string& prefix, const std::string& kind, int64_t page);

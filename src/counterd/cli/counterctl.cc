@@ -6,6 +6,7 @@
 //   counterctl crdt incr KEY --replica R [--by N] [--kind g|pn] | get KEY | merge KEY --state JSON
 //   counterctl sample add KEY ITEM... | get KEY [--k N]
 //   counterctl history KEY [--from T] [--to T] [--step minute|hour|day]
+//   counterctl top [--window 5m|1h|24h] [--k N] [--prefix P] [--source summary|history]
 //   counterctl keys [--prefix P] [--kind K] | del KEY... [--kind K] | set KEY N
 //   counterctl expire KEY (--ttl-ms N | --persist) [--kind K]
 //   counterctl import --from-redis HOST:PORT [--resp-addr HOST:PORT] [--match P] [--dry-run]
@@ -129,6 +130,14 @@ int main(int argc, char** argv) {
   history->add_option("--to", to, "RFC 3339 or unix seconds, exclusive (default: now)");
   history->add_option("--step", step, "minute | hour | day")->capture_default_str();
 
+  std::string window = "5m", source, top_prefix;
+  int64_t top_k = 10;
+  CLI::App* top = app.add_subcommand("top", "the keys with the largest increments of a window");
+  top->add_option("--window", window, "5m | 1h | 24h")->capture_default_str();
+  top->add_option("--k", top_k, "keys to list (1..1000)")->capture_default_str();
+  top->add_option("--prefix", top_prefix, "only keys starting with this");
+  top->add_option("--source", source, "summary (default) | history (exact)");
+
   std::string prefix, key_kind;
   int64_t page = 1000, ttl_ms = 0;
   bool persist = false;
@@ -216,6 +225,7 @@ int main(int argc, char** argv) {
   if (sadd->parsed()) return SampleAdd(target, key, items);
   if (sget->parsed()) return SampleGet(target, key, k);
   if (history->parsed()) return History(target, key, from, to, step);
+  if (top->parsed()) return Top(target, window, top_k, top_prefix, source);
   if (keys_cmd->parsed()) return Keys(target, prefix, key_kind, page);
   if (del->parsed()) return Del(target, keys, key_kind);
   if (set->parsed()) return Set(target, key, by);

@@ -42,6 +42,7 @@
 #include "counterd/core/crdt.h"
 #include "counterd/history/history_store.h"
 #include "counterd/history/series.h"
+#include "counterd/history/top_summary.h"
 #include "counterd/store/backend.h"
 #include "counterd/store/redis_cluster/options.h"
 
@@ -91,6 +92,8 @@ struct EngineOptions {
   HistoryOptions history;
   // Key quotas per namespace (store/key_quota.h); null: none.
   std::shared_ptr<const store::KeyQuota> key_quota;
+  // The top-key summaries (history/top_summary.h), fed by a WAL follower; unset: none.
+  std::optional<history::TopSummaryOptions> top_keys = history::TopSummaryOptions{};
 };
 
 template <typename T>
@@ -120,6 +123,15 @@ struct SampleAddResult {
   size_t size = 0;      // items in the sample now
 };
 
+// The top-key summaries' memory against its bound (history/top_summary.h).
+struct TopKeysStats {
+  bool enabled = false;
+  uint64_t namespaces = 0, summaries = 0, entries = 0, bytes = 0;
+  uint64_t max_entries = 0, max_bytes = 0;  // the bound, from the options
+  uint64_t untracked_records = 0;           // increments of namespaces beyond the limit
+  uint64_t lag_records = 0;                 // durable WAL records not yet summarised
+};
+
 struct EngineStats {
   uint64_t counter_keys = 0, crdt_keys = 0, unique_keys = 0, sample_keys = 0, tokens = 0;
   uint64_t wal_records = 0, wal_bytes_written = 0, wal_syncs = 0, wal_bytes_on_disk = 0;
@@ -137,6 +149,7 @@ struct EngineStats {
   RedisBackendStats redis;                   // only with redis_mode
   HistoryStats history;                      // every store together
   std::vector<HistoryStats> history_stores;  // each store, the default one first
+  TopKeysStats top_keys;
 };
 
 class Engine {
@@ -251,6 +264,17 @@ class Engine {
                                                                     size_t limit,
                                                                     std::string_view prefix,
                                                                     std::string_view store) = 0;
+
+  // The k (1..1000) keys starting with `prefix` (stored form; its namespace is
+  // core::NamespaceOf(prefix)) with the largest increments over `window` ("5m", "1h", "24h",
+  // ending now). `source` "" or "summary": the namespace's Space-Saving summaries (estimates,
+  // errors, the error bound); "history": exact sums from the default history store over the
+  // same buckets. Errors: invalid_value naming "window", "k", "prefix" or "source";
+  // unimplemented (no summaries, or no history); unavailable (a namespace not summarised).
+  [[nodiscard]] virtual absl::StatusOr<history::TopAnswer> TopKeys(std::string_view window,
+                                                                   int64_t k,
+                                                                   std::string_view prefix,
+                                                                   std::string_view source) = 0;
 
   // ---- operations ----
   // Takes a snapshot now and lets the WAL drop what it covers. Blocks until done.

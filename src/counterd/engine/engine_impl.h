@@ -93,6 +93,9 @@ class EngineImpl final : public Engine {
   absl::StatusOr<history::TopKeys> HistoryTop(int64_t from, int64_t to, size_t limit,
                                               std::string_view prefix,
                                               std::string_view store) override;
+  absl::StatusOr<history::TopAnswer> TopKeys(std::string_view window, int64_t k,
+                                             std::string_view prefix,
+                                             std::string_view source) override;
   absl::Status WriteHealth() const override;
   absl::Status BackendHealth() const override { return backend_->Health(); }
   EngineStats Stats() const override;
@@ -115,6 +118,7 @@ class EngineImpl final : public Engine {
   DataDir dir_;
   std::unique_ptr<store::Backend> backend_;
   std::vector<std::unique_ptr<history::HistoryStore>> history_;  // the default one first
+  std::unique_ptr<history::TopSummary> top_;  // the top-key summaries, unless off
   std::unique_ptr<wal::WalWriter> wal_;
   std::unique_ptr<WritePipeline> pipeline_;
   // The WAL's followers: the backend's sinks first, then one per history store (in history_'s
@@ -122,6 +126,7 @@ class EngineImpl final : public Engine {
   std::vector<std::unique_ptr<wal::Follower>> followers_;
   std::vector<wal::Follower*> history_followers_;
   wal::Follower* backend_follower_ = nullptr;  // the backend's sink (Redis), when it has one
+  wal::Follower* top_follower_ = nullptr;      // the top-key summaries', when on
   std::optional<wal::WalConsumer> snapshot_consumer_;
 
   RecoveryReport recovery_;

@@ -24,6 +24,7 @@ EngineImpl::~EngineImpl() {
   // Followers first: their threads use the WAL; what they did not finish stays in it.
   history_followers_.clear();
   backend_follower_ = nullptr;
+  top_follower_ = nullptr;
   followers_.clear();
   // A clean shutdown leaves a fresh snapshot so the next start replays little.
   if (recovered_ && wal_->health().ok()) (void)Snapshot();
@@ -63,6 +64,20 @@ absl::Status EngineImpl::Recover() {
     followers_.push_back(
         std::make_unique<wal::Follower>(store.get(), store->follower_options(), dir_.wal_dir()));
     history_followers_.push_back(followers_.back().get());
+  }
+  // The top-key summaries follow the log too, so the increment path does not change.
+  if (options_.top_keys) {
+    history::TopSummaryOptions top_options = *options_.top_keys;
+    if (!top_options.clock && options_.clock_ms) {
+      top_options.clock = [clock = options_.clock_ms] { return clock() / 1000; };
+    }
+    absl::StatusOr<std::unique_ptr<history::TopSummary>> top =
+        history::TopSummary::Create(std::move(top_options));
+    if (!top.ok()) return top.status();
+    top_ = std::move(*top);
+    followers_.push_back(
+        std::make_unique<wal::Follower>(top_.get(), top_->follower_options(), dir_.wal_dir()));
+    top_follower_ = followers_.back().get();
   }
   std::vector<std::function<void(std::string_view)>> observers;
   for (const auto& follower : followers_) observers.push_back(follower->DurableObserver());

@@ -95,6 +95,30 @@ absl::StatusOr<history::TopKeys> EngineImpl::HistoryTop(int64_t from, int64_t to
   return (*h)->Top(from, to, limit, prefix);
 }
 
+absl::StatusOr<history::TopAnswer> EngineImpl::TopKeys(std::string_view window, int64_t k,
+                                                       std::string_view prefix,
+                                                       std::string_view source) {
+  absl::StatusOr<history::TopQuery> q = history::ParseTopQuery(window, k, prefix, source);
+  if (!q.ok()) return q.status();
+  const int64_t now_s = NowMs() / 1000;
+  if (!q->history) {
+    if (!top_) return Error(Err::kUnimplemented, "", "this node keeps no top-key summaries");
+    return top_->Top(core::NamespaceOf(prefix), q->window, q->k, prefix, now_s);
+  }
+  // The exact answer over the very buckets the summary would merge.
+  const auto [from, to] = history::TopWindowRange(q->window, now_s);
+  absl::StatusOr<const history::HistoryStore*> h = HistoryStoreNamed("");
+  if (!h.ok()) return h.status();
+  absl::StatusOr<history::TopKeys> top = (*h)->Top(from, to, q->k, prefix);
+  if (!top.ok()) return top.status();
+  history::TopAnswer answer{
+      .source = "history", .window = q->window, .from = from, .to = to, .total = top->total};
+  for (history::KeySum& key : top->keys) {
+    if (key.value > 0) answer.keys.push_back({.key = std::move(key.key), .estimate = key.value});
+  }
+  return answer;
+}
+
 absl::Status EngineImpl::WriteHealth() const {
   if (absl::Status s = wal_->health(); !s.ok()) return s;
   // Degraded from the first refused append until space returns (a successful append, or the
@@ -171,6 +195,18 @@ EngineStats EngineImpl::Stats() const {
       if (all.last_error.empty()) all.last_error = one.last_error;
     }
     stats.history_stores.push_back(one);
+  }
+  if (top_) {
+    const history::TopSummaryStats t = top_->Stats();
+    stats.top_keys = {.enabled = true,
+                      .namespaces = t.namespaces,
+                      .summaries = t.summaries,
+                      .entries = t.entries,
+                      .bytes = t.bytes,
+                      .max_entries = top_->max_entries(),
+                      .max_bytes = top_->max_bytes(),
+                      .untracked_records = t.untracked_records,
+                      .lag_records = top_follower_->Stats().lag_records};
   }
   return stats;
 }

@@ -9,6 +9,7 @@
 
 #include "counterd/common/errors.h"
 #include "counterd/engine/engine_test_util.h"
+#include "tests/support/eventually.h"
 #include "tests/support/process.h"
 
 namespace counterd::engine {
@@ -183,6 +184,44 @@ TEST(Engine, ConcurrentWritersAreExact) {
   int64_t sum = 0;
   for (int i = 0; i < 17; ++i) sum += e->GetCounter("k" + std::to_string(i))->value;
   EXPECT_EQ(sum, kThreads * kPerThread);
+}
+
+// The engine's top keys: the summaries follow the WAL (an injected clock places the window),
+// history answers the same buckets exactly, and the summaries can be turned off.
+TEST(EngineTopKeys, SummariesFollowTheLogAndHistoryAnswersTheSameWindow) {
+  TempDir dir;
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  auto e = OpenOrDie(dir.path(), {.clock_ms = [now_ms] { return now_ms; }});
+  ASSERT_TRUE(Incr(*e, "views:1", 4).ok());
+  ASSERT_TRUE(Incr(*e, "views:2", 9).ok());
+  ASSERT_TRUE(Incr(*e, "acme/views:3", 100).ok());
+  absl::StatusOr<history::TopAnswer> top;
+  ASSERT_TRUE(counterd::testing::Eventually("the summaries to hold both increments", [&] {
+    top = e->TopKeys("1h", 10, "views:", "");
+    return top.ok() && top->total == 13;
+  })) << top.status();
+  EXPECT_EQ(top->keys, (std::vector<history::TopKey>{{"views:2", 9, 0}, {"views:1", 4, 0}}));
+  EXPECT_EQ(top->to, (now_ms / 1000) / 60 * 60 + 60);
+  EXPECT_EQ(e->Stats().top_keys.entries, 2u * 2 + 2) << "two minute and two hour summaries";
+  EXPECT_EQ(e->TopKeys("5m", 10, "acme/", "")->keys,
+            (std::vector<history::TopKey>{{"acme/views:3", 100, 0}}));
+  ASSERT_TRUE(counterd::testing::Eventually("history to hold both increments", [&] {
+    top = e->TopKeys("1h", 10, "views:", "history");
+    return top.ok() && top->total == 13;
+  })) << top.status();
+  EXPECT_EQ(top->source, "history");
+  EXPECT_EQ(top->keys, (std::vector<history::TopKey>{{"views:2", 9, 0}, {"views:1", 4, 0}}));
+
+  EXPECT_EQ(ErrorField(e->TopKeys("7m", 10, "", "").status()), "window");
+  EXPECT_EQ(ErrorField(e->TopKeys("5m", 0, "", "").status()), "k");
+  EXPECT_EQ(ErrorField(e->TopKeys("5m", 10, "bad key", "").status()), "prefix");
+  EXPECT_EQ(ErrorField(e->TopKeys("5m", 10, "", "elsewhere").status()), "source");
+  e.reset();
+  auto off = OpenOrDie(dir.path(), {.top_keys = std::nullopt});
+  EXPECT_TRUE(IsError(off->TopKeys("5m", 10, "", "").status(), Err::kUnimplemented));
+  EXPECT_FALSE(off->Stats().top_keys.enabled);
 }
 
 }  // namespace

@@ -156,34 +156,40 @@ absl::StatusOr<TopKeys> HistoryExporter::Top(int64_t from, int64_t to, size_t li
   TopKeys top{.step = Step::kMinute};
   std::tie(from, to) = ClampToDateTime(from, to);
   if (to <= from) return top;
-  const std::string sums = fmt::format(
-      "SELECT key, sum(value) AS v FROM {}.{} WHERE key != '' AND minute >= toDateTime({}) AND "
-      "minute < toDateTime({}){} GROUP BY key HAVING v != 0",
+  // One GROUP BY answers all of it: the ranked keys, and in the TOTALS row (computed after
+  // HAVING, before LIMIT) the sum over every matching key and, as uniqExact(key), their number.
+  // TabSeparated puts the totals row last, after an empty line.
+  absl::StatusOr<std::string> answer = RunQuery(fmt::format(
+      "SELECT key, sum(value) AS v, uniqExact(key) AS n FROM {}.{} WHERE key != '' AND "
+      "minute >= toDateTime({}) AND minute < toDateTime({}){} GROUP BY key WITH TOTALS "
+      "HAVING v != 0 ORDER BY v DESC, key LIMIT {}",
       QuoteSqlIdentifier(options_.database), kHistoryTable, from, to,
       prefix.empty()
           ? std::string()
-          : fmt::format(" AND substring(key, 1, {}) = {}", prefix.size(), QuoteSqlString(prefix)));
-  absl::StatusOr<std::string> answer =
-      RunQuery(fmt::format("{} ORDER BY v DESC, key LIMIT {}", sums, limit));
+          : fmt::format(" AND substring(key, 1, {}) = {}", prefix.size(), QuoteSqlString(prefix)),
+      limit));
   if (!answer.ok()) return answer.status();
-  absl::Status parsed = ForEachRow(*answer, 2, [&](std::vector<std::string_view>& f) {
+  // (With no matching key the answer is that empty line and the totals row alone.)
+  const size_t totals_at = answer->starts_with('\n') ? 0 : answer->find("\n\n");
+  const std::string_view rows = std::string_view(*answer).substr(0, totals_at);
+  absl::Status parsed = ForEachRow(rows, 3, [&](std::vector<std::string_view>& f) {
     absl::StatusOr<int64_t> v = ParseField<int64_t>(f[1], "a key's sum");
     if (!v.ok()) return v.status();
     top.keys.push_back({std::string(f[0]), *v});  // keys need no unescaping (core/key.h)
     return absl::OkStatus();
   });
   if (!parsed.ok()) return parsed;
-  answer = RunQuery(fmt::format("SELECT sum(v), count() FROM ({})", sums));
-  if (!answer.ok()) return answer.status();
-  parsed = ForEachRow(*answer, 2, [&](std::vector<std::string_view>& f) {
-    absl::StatusOr<int64_t> total = ParseField<int64_t>(f[0], "the total");
-    absl::StatusOr<uint64_t> matched = ParseField<uint64_t>(f[1], "the key count");
-    if (!total.ok()) return total.status();
-    if (!matched.ok()) return matched.status();
-    top.total = *total;
-    top.matched = *matched;
-    return absl::OkStatus();
-  });
+  if (totals_at == std::string::npos) return top;  // nothing matched
+  parsed = ForEachRow(
+      std::string_view(*answer).substr(totals_at), 3, [&](std::vector<std::string_view>& f) {
+        absl::StatusOr<int64_t> total = ParseField<int64_t>(f[1], "the total");
+        absl::StatusOr<uint64_t> matched = ParseField<uint64_t>(f[2], "the key count");
+        if (!total.ok()) return total.status();
+        if (!matched.ok()) return matched.status();
+        top.total = *total;
+        top.matched = *matched;
+        return absl::OkStatus();
+      });
   if (!parsed.ok()) return parsed;
   return top;
 }

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -121,6 +122,42 @@ TEST_F(HistoryClickHouseTest, ExportThenQueryEqualsWhatWasAdded) {
   EXPECT_EQ(ErrorName(exporter.Query("content:1", kT0, kT0 + 86400 * 30, Step::kMinute).status()),
             "too_large");
   EXPECT_EQ(ErrorField(exporter.Query("bad key'", kT0, kT0 + 60, Step::kMinute).status()), "key");
+}
+
+// Top keys: one GROUP BY ... WITH TOTALS gives the ranked keys, their total and their number,
+// equal to the ledger; a prefix, a limit and an empty range.
+TEST_F(HistoryClickHouseTest, TopKeysAreOneGroupByEqualToTheLedger) {
+  Ledger ledger;
+  auto records = MakeRecords(2000, 1, 3, &ledger);
+  HistoryExporter exporter(Endpoint(), Options("node-a"));
+  ASSERT_TRUE(exporter.Start().ok());
+  ASSERT_TRUE(FeedAll(exporter, records).ok());
+  const int64_t from = kT0 - 86400, to = kT0 + 5 * 86400;
+  for (const std::string prefix : {"", "content:"}) {
+    SCOPED_TRACE(prefix);
+    std::vector<KeySum> want;
+    int64_t total = 0;
+    for (const auto& [key, v] : NonZero(ledger.totals)) {
+      if (!key.starts_with(prefix)) continue;
+      want.push_back({key, v});
+      total += v;
+    }
+    std::sort(want.begin(), want.end(), [](const KeySum& a, const KeySum& b) {
+      return a.value != b.value ? a.value > b.value : a.key < b.key;
+    });
+    ASSERT_GE(want.size(), 3u);
+    absl::StatusOr<TopKeys> top = exporter.Top(from, to, 2, prefix);
+    ASSERT_TRUE(top.ok()) << top.status();
+    EXPECT_EQ(top->keys, std::vector<KeySum>(want.begin(), want.begin() + 2));
+    EXPECT_EQ(top->total, total);
+    EXPECT_EQ(top->matched, want.size());
+  }
+  absl::StatusOr<TopKeys> none = exporter.Top(kT0 - 7200, kT0 - 3600, 10, "");
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_TRUE(none->keys.empty());
+  EXPECT_EQ(none->total, 0);
+  EXPECT_EQ(none->matched, 0u);
+  EXPECT_EQ(ErrorField(exporter.Top(from, to, 0, "").status()), "limit");
 }
 
 TEST_F(HistoryClickHouseTest, TwoNodesKeepTheirOwnMarkers) {

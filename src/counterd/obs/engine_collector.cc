@@ -125,6 +125,22 @@ metrics::CollectorId RegisterEngineCollector(metrics::Registry& registry, engine
       out.Family("counterd_history_store_failures_total",
                  "Failed exports or flushes of this history store.", Type::kCounter, fails);
     }
+    if (s.top_keys.enabled) {
+      // The top-key summaries' memory next to its bound (history/top_summary.h).
+      const engine::TopKeysStats& t = s.top_keys;
+      out.Gauge("counterd_topk_entries", "Keys held by the top-key summaries.", d(t.entries));
+      out.Gauge("counterd_topk_max_entries",
+                "The most keys the top-key summaries can hold (namespaces x buckets x capacity).",
+                d(t.max_entries));
+      out.Gauge("counterd_topk_bytes", "Memory accounted to the top-key summaries.", d(t.bytes));
+      out.Gauge("counterd_topk_max_bytes", "The top-key summaries' memory bound.", d(t.max_bytes));
+      out.Gauge("counterd_topk_namespaces", "Namespaces with top-key summaries.", d(t.namespaces));
+      out.Counter("counterd_topk_untracked_records_total",
+                  "Increments of namespaces beyond the summarised ones (not counted).",
+                  d(t.untracked_records));
+      out.Gauge("counterd_topk_lag_records", "Durable WAL records not yet summarised.",
+                d(t.lag_records));
+    }
     if (s.redis_mode) {
       const engine::RedisBackendStats& r = s.redis;
       out.Gauge("counterd_redis_degraded",

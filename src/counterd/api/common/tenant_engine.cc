@@ -1,5 +1,7 @@
 #include "counterd/api/common/tenant_engine.h"
 
+#include <fmt/format.h>
+
 #include <utility>
 
 #include "counterd/common/errors.h"
@@ -22,6 +24,34 @@ size_t StoredBytes(std::string_view ns, std::span<const std::string_view> keys) 
   size_t n = 0;
   for (std::string_view key : keys) n += ns.size() + 1 + key.size();
   return n;
+}
+
+// Keeps the entries of `keys` that belong to namespace `ns`, named as the tenant wrote them
+// (the stored prefix taken off); true when another tenant's entries were dropped (only possible
+// in the default namespace, whose prefixes also match "<ns>/..." keys).
+template <typename Entry>
+bool KeepTenantKeys(std::string_view ns, std::vector<Entry>* keys) {
+  const bool is_default = ns == core::kDefaultNamespace;
+  size_t kept = 0;
+  bool dropped = false;
+  for (Entry& entry : *keys) {
+    std::string& name = entry.key;
+    const size_t slash = name.find('/');
+    if (slash != std::string::npos) {
+      if (std::string_view(name).substr(0, slash) != ns) {
+        dropped = true;
+        continue;
+      }
+      name.erase(0, slash + 1);
+    } else if (!is_default) {
+      dropped = true;
+      continue;
+    }
+    if (&(*keys)[kept] != &entry) (*keys)[kept] = std::move(entry);
+    ++kept;
+  }
+  keys->resize(kept);
+  return dropped;
 }
 
 }  // namespace
@@ -358,29 +388,36 @@ absl::StatusOr<history::TopKeys> TenantEngine::HistoryTop(int64_t from, int64_t 
       is_default ? std::string(prefix) : std::string(ns) + "/" + std::string(prefix);
   absl::StatusOr<history::TopKeys> top = engine_->HistoryTop(from, to, limit, stored_prefix, store);
   if (!top.ok()) return top;
-  size_t kept = 0;
-  bool dropped = false;
-  for (history::KeySum& entry : top->keys) {
-    std::string& name = entry.key;
-    const size_t slash = name.find('/');
-    if (slash != std::string::npos) {
-      if (std::string_view(name).substr(0, slash) != ns) {
-        dropped = true;  // another tenant's (only possible in the default namespace)
-        continue;
-      }
-      name.erase(0, slash + 1);
-    } else if (!is_default) {
-      dropped = true;
-      continue;
-    }
-    if (&top->keys[kept] != &entry) top->keys[kept] = std::move(entry);
-    ++kept;
-  }
-  top->keys.resize(kept);
+  const bool dropped = KeepTenantKeys(ns, &top->keys);
   if (dropped) {
     top->total = 0;
     for (const history::KeySum& entry : top->keys) top->total += entry.value;
     top->matched = top->keys.size();
+  }
+  return top;
+}
+
+absl::StatusOr<history::TopAnswer> TenantEngine::TopKeys(std::string_view window, int64_t k,
+                                                         std::string_view prefix,
+                                                         std::string_view source) {
+  if (absl::Status s = Admit(OpKind::kRead, 1); !s.ok()) return s;
+  const std::string_view ns = access_.name();
+  // The prefix's stored form, so the engine picks this namespace's summaries
+  // (core::NamespaceOf): a default-namespace prefix holding '/' addresses "default/..." keys.
+  std::string stored_prefix;
+  if (ns != core::kDefaultNamespace) {
+    stored_prefix = fmt::format("{}/{}", ns, prefix);
+  } else if (prefix.find('/') != std::string_view::npos) {
+    stored_prefix = fmt::format("{}/{}", core::kDefaultNamespace, prefix);
+  } else {
+    stored_prefix = std::string(prefix);
+  }
+  absl::StatusOr<history::TopAnswer> top = engine_->TopKeys(window, k, stored_prefix, source);
+  if (!top.ok()) return top;
+  // Only history can hold other tenants' keys (the summaries are per namespace).
+  if (KeepTenantKeys(ns, &top->keys)) {
+    top->total = 0;
+    for (const history::TopKey& entry : top->keys) top->total += entry.estimate;
   }
   return top;
 }

@@ -97,6 +97,12 @@ class TenantEngine final : public engine::Engine {
   absl::StatusOr<history::TopKeys> HistoryTop(int64_t from, int64_t to, size_t limit,
                                               std::string_view prefix,
                                               std::string_view store) override;
+  // Only this namespace's keys, as the tenant wrote them: the summaries are per namespace, so
+  // the summary answers `k` keys of this tenant; source=history drops other tenants' keys as
+  // HistoryTop does.
+  absl::StatusOr<history::TopAnswer> TopKeys(std::string_view window, int64_t k,
+                                             std::string_view prefix,
+                                             std::string_view source) override;
 
   // ---- the node's
   absl::Status Snapshot() override;

@@ -248,5 +248,23 @@ TEST(TenancyMetrics, NamespacesGetTheirOwnSeriesUpToTheBoundTheRestAreOther) {
   EXPECT_EQ(tenancy->MaxKeys("acme"), -1);
 }
 
+TEST_F(TenantEngineTest, TopKeysSeeOnlyTheTenantsNamespaceNamedAsItWroteThem) {
+  ASSERT_TRUE(Incr(For("acme"), "content:1", 5).ok());
+  ASSERT_TRUE(Incr(For("acme"), "user:1", 9).ok());
+  ASSERT_TRUE(Incr(For(""), "content:2", 3).ok());
+  ASSERT_TRUE(Incr(For(""), "a/b", 4).ok());  // stored "default/a/b"
+  absl::StatusOr<history::TopAnswer> top = For("acme").TopKeys("5m", 10, "content:", "");
+  ASSERT_TRUE(top.ok()) << top.status();
+  EXPECT_EQ(top->keys, (std::vector<history::TopKey>{{"content:1", 5, 0}}));
+  top = For("").TopKeys("1h", 10, "", "");
+  ASSERT_TRUE(top.ok()) << top.status();
+  EXPECT_EQ(top->keys, (std::vector<history::TopKey>{{"a/b", 4, 0}, {"content:2", 3, 0}}));
+  // A default-namespace prefix holding '/' addresses its "default/..." keys.
+  top = For("").TopKeys("24h", 10, "a/", "");
+  ASSERT_TRUE(top.ok()) << top.status();
+  EXPECT_EQ(top->keys, (std::vector<history::TopKey>{{"a/b", 4, 0}}));
+  EXPECT_EQ(ErrorField(For("acme").TopKeys("5m", 10, "bad prefix", "").status()), "prefix");
+}
+
 }  // namespace
 }  // namespace counterd::api

@@ -119,6 +119,48 @@ TEST_F(GrpcServerTest, SampleAddAndGetSample) {
 
 // ---------------------------------------------------------------- history
 
+TEST_F(GrpcServerTest, TopAnswersFromTheSummaryAndNamesBadFields) {
+  for (const auto& [key, delta] : {std::pair{"top:a", 3}, std::pair{"top:b", 8}}) {
+    grpc::ClientContext ctx;
+    v1::IncrementResponse resp;
+    ASSERT_TRUE(stub_->Increment(&ctx, Item(key, delta), &resp).ok());
+  }
+  v1::TopResponse resp;
+  grpc::Status status;
+  ASSERT_TRUE(Eventually("the summary to hold both increments", [&] {
+    grpc::ClientContext ctx;
+    v1::TopRequest req;
+    req.set_prefix("top:");
+    resp.Clear();
+    status = stub_->Top(&ctx, req, &resp);
+    return !status.ok() || resp.total() == 11;
+  }));
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(resp.source(), "summary");
+  EXPECT_EQ(resp.window(), "5m");
+  EXPECT_EQ(resp.to_ms() - resp.from_ms(), 300'000);
+  EXPECT_EQ(resp.error_bound(), 0);
+  ASSERT_EQ(resp.keys_size(), 2);
+  EXPECT_EQ(resp.keys(0).key(), "top:b");
+  EXPECT_EQ(resp.keys(0).estimate(), 8);
+
+  grpc::ClientContext ctx;
+  v1::TopRequest bad;
+  bad.set_window("2h");
+  grpc::Status s = stub_->Top(&ctx, bad, &resp);
+  EXPECT_EQ(Fault(s, ctx), Fault(grpc::StatusCode::INVALID_ARGUMENT, "invalid_value", "window"));
+  grpc::ClientContext ctx2;
+  bad.set_window("24h");
+  bad.set_k(1001);
+  s = stub_->Top(&ctx2, bad, &resp);
+  EXPECT_EQ(Fault(s, ctx2), Fault(grpc::StatusCode::INVALID_ARGUMENT, "invalid_value", "k"));
+  grpc::ClientContext ctx3;
+  bad.set_k(1);
+  bad.set_source("redis");
+  s = stub_->Top(&ctx3, bad, &resp);
+  EXPECT_EQ(Fault(s, ctx3), Fault(grpc::StatusCode::INVALID_ARGUMENT, "invalid_value", "source"));
+}
+
 TEST_F(GrpcServerTest, GetHistorySumsTheIncrementsAndNamesBadFields) {
   {
     grpc::ClientContext ctx;

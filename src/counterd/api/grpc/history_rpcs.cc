@@ -1,5 +1,6 @@
-// History RPCs: a counter's sums over time and a unique key's estimates over time. Both run on
-// the read executor's pool: an external history store is a network round trip.
+// History RPCs: a counter's sums over time, a unique key's estimates over time and the top keys
+// of a recent window. They run on the read executor's pool: an external history store is a
+// network round trip.
 #include <fmt/format.h>
 
 #include <optional>
@@ -9,6 +10,7 @@
 #include "counterd/api/grpc/service.h"
 #include "counterd/common/errors.h"
 #include "counterd/history/series.h"
+#include "counterd/history/top_summary.h"
 
 namespace counterd::api::grpcapi {
 namespace {
@@ -120,6 +122,38 @@ grpc::ServerUnaryReactor* CounterdService::GetUniqueHistory(grpc::CallbackServer
           v1::UniqueHistoryPoint* out = resp->add_points();
           out->set_t(p.t * 1000);
           out->set_estimate(p.estimate);
+        }
+        FinishUnary(ctx, reactor, absl::OkStatus());
+      });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* CounterdService::Top(grpc::CallbackServerContext* ctx,
+                                               const v1::TopRequest* req, v1::TopResponse* resp) {
+  absl::StatusOr<TenantEngine> tenant = Tenant(ctx);
+  if (!tenant.ok()) return FinishNow(ctx, tenant.status());
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reads_->Blocking(
+      completion_thread_.get_executor(),
+      [engine = *tenant, req]() mutable {
+        return engine.TopKeys(req->window().empty() ? "5m" : req->window(),
+                              req->k() == 0 ? 10 : req->k(), req->prefix(), req->source());
+      },
+      [ctx, reactor, resp](absl::StatusOr<history::TopAnswer> top) {
+        if (!top.ok()) return FinishUnary(ctx, reactor, top.status());
+        resp->set_source(top->source);
+        resp->set_window(std::string(history::TopWindowName(top->window)));
+        resp->set_from_ms(top->from * 1000);
+        resp->set_to_ms(top->to * 1000);
+        resp->set_complete(top->complete);
+        resp->set_total(top->total);
+        resp->set_error_bound(top->error_bound);
+        resp->set_capacity(top->capacity);
+        for (history::TopKey& key : top->keys) {
+          v1::TopKey* out = resp->add_keys();
+          out->set_key(std::move(key.key));
+          out->set_estimate(key.estimate);
+          out->set_error(key.error);
         }
         FinishUnary(ctx, reactor, absl::OkStatus());
       });

@@ -152,6 +152,9 @@ class CounterdService final : public v1::Counterd::CallbackService {
                                              const v1::GetUniqueHistoryRequest* req,
                                              v1::GetUniqueHistoryResponse* resp) override;
 
+  grpc::ServerUnaryReactor* Top(grpc::CallbackServerContext* ctx, const v1::TopRequest* req,
+                                v1::TopResponse* resp) override;
+
   // ---- keyspace_rpcs.cc ----
   grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext* ctx, const v1::DeleteRequest* req,
                                    v1::DeleteResponse* resp) override;

@@ -86,6 +86,9 @@ void UniqueHistory(Session& s);
 // GET /v1/uniques/{key}?from=&to=: the estimate of the union over the range (from UniqueGet).
 void UniqueRange(Session& s);
 void HistoryTop(Session& s);
+// GET /v1/top?window=5m|1h|24h&k=&prefix=&source=summary|history: the top keys of a recent
+// window, from the node's summaries (estimates and errors) or exact from history.
+void TopKeys(Session& s);
 
 // ---- admin_handlers.cc ----
 void Snapshot(Session& s);

@@ -73,6 +73,8 @@ void Dispatch(Session& s, Op op) {
       return UniqueHistory(s);
     case Op::kHistoryTop:
       return HistoryTop(s);
+    case Op::kTopKeys:
+      return TopKeys(s);
     case Op::kSnapshot:
       return Snapshot(s);
     case Op::kHealthz:

@@ -15,6 +15,7 @@
 #include "counterd/core/counter_math.h"
 #include "counterd/history/history_store.h"
 #include "counterd/history/series.h"
+#include "counterd/history/top_summary.h"
 
 namespace counterd::api::http::handlers {
 namespace {
@@ -173,6 +174,60 @@ void HistoryTop(Session& s) {
           String(w, k.key);
           Key(w, "value");
           w.Int64(k.value);
+          w.EndObject();
+        }
+        w.EndArray();
+        w.EndObject();
+        s.ReplyJson();
+      });
+}
+
+void TopKeys(Session& s) {
+  int64_t k = kDefaultTopLimit;
+  if (std::optional<std::string> text = QueryParam(s.query(), "k")) {
+    // Any integer goes to the engine, whose rule (1..1000) names the field.
+    if (!core::ParseInt64Strict(*text, &k)) {
+      return s.ReplyError(Error(Err::kInvalidValue, "k",
+                                fmt::format("k must be an integer 1..{}", history::kMaxTopK)));
+    }
+  }
+  BlockingThen<history::TopAnswer>(
+      s,
+      [&engine = s.engine(), window = QueryParam(s.query(), "window").value_or("5m"), k,
+       prefix = QueryParam(s.query(), "prefix").value_or(""),
+       source = QueryParam(s.query(), "source").value_or("")] {
+        return engine.TopKeys(window, k, prefix, source);
+      },
+      [](Session& s, absl::StatusOr<history::TopAnswer> top) {
+        if (!top.ok()) return s.ReplyError(top.status());
+        JsonWriter& w = JsonOut();
+        w.StartObject();
+        Key(w, "source");
+        String(w, top->source);
+        Key(w, "window");
+        String(w, history::TopWindowName(top->window));
+        Key(w, "from");
+        w.Int64(top->from);
+        Key(w, "to");
+        w.Int64(top->to);
+        Key(w, "complete");
+        w.Bool(top->complete);
+        Key(w, "total");
+        w.Int64(top->total);
+        Key(w, "error_bound");
+        w.Int64(top->error_bound);
+        Key(w, "capacity");
+        w.Uint64(top->capacity);
+        Key(w, "keys");
+        w.StartArray();
+        for (const history::TopKey& key : top->keys) {
+          w.StartObject();
+          Key(w, "key");
+          String(w, key.key);
+          Key(w, "estimate");
+          w.Int64(key.estimate);
+          Key(w, "error");
+          w.Int64(key.error);
           w.EndObject();
         }
         w.EndArray();

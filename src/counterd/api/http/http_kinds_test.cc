@@ -186,5 +186,60 @@ TEST_F(HttpServerTest, UniquesOverTimeAndTopKeys) {
               "store");
 }
 
+// Top keys of a recent window: from the node's summaries (estimates, errors, the bound), and
+// exact from history over the same minutes; a tenant sees only its namespace.
+TEST_F(HttpServerTest, TopKeysFromTheSummaryAndFromHistory) {
+  Client c(port());
+  ASSERT_EQ(c.Post("/v1/counters/top:a/increment", R"({"delta":5})").status, 200);
+  ASSERT_EQ(c.Post("/v1/counters/top:b/increment", R"({"delta":9})").status, 200);
+  ASSERT_EQ(c.Post("/v1/counters/top:b/increment", R"({"delta":-2})").status, 200);
+  ASSERT_EQ(c.Post("/v1/counters/other/increment", R"({"delta":50})").status, 200);
+  const std::map<std::string, std::string> acme = {{"X-Counterd-Namespace", "acme"}};
+  ASSERT_EQ(c.Call("POST", "/v1/counters/top:z/increment", R"({"delta":7})", acme).status, 200);
+  Reply r;
+  ASSERT_TRUE(Eventually("the summary to hold the increments", [&] {
+    r = c.Get("/v1/top?window=5m&prefix=top:&k=1");
+    return r.status == 200 && r["total"].GetInt64() == 64;
+  })) << r.body;
+  EXPECT_EQ(r["source"].GetString(), std::string("summary"));
+  EXPECT_EQ(r["window"].GetString(), std::string("5m"));
+  EXPECT_EQ(r["to"].GetInt64() - r["from"].GetInt64(), 300);
+  EXPECT_TRUE(r["complete"].GetBool());
+  EXPECT_EQ(r["error_bound"].GetInt64(), 0) << "nothing was evicted";
+  EXPECT_EQ(r["capacity"].GetUint64(), 1024u);
+  ASSERT_EQ(r["keys"].Size(), 1u);
+  EXPECT_EQ(r["keys"][0]["key"].GetString(), std::string("top:b"));
+  EXPECT_EQ(r["keys"][0]["estimate"].GetInt64(), 9) << "increments only: the -2 is no increment";
+  EXPECT_EQ(r["keys"][0]["error"].GetInt64(), 0);
+
+  // History sums every delta over the same minutes.
+  ASSERT_TRUE(Eventually("history to hold the increments", [&] {
+    r = c.Get("/v1/top?window=1h&prefix=top:&source=history");
+    return r.status == 200 && r["total"].GetInt64() == 12;
+  })) << r.body;
+  EXPECT_EQ(r["source"].GetString(), std::string("history"));
+  ASSERT_EQ(r["keys"].Size(), 2u);
+  EXPECT_EQ(r["keys"][0]["key"].GetString(), std::string("top:b"));
+  EXPECT_EQ(r["keys"][0]["estimate"].GetInt64(), 7);
+  EXPECT_EQ(r["keys"][1]["key"].GetString(), std::string("top:a"));
+
+  // The tenant's own keys, named as it wrote them; the default namespace does not see them.
+  r = c.Call("GET", "/v1/top?window=24h", "", acme);
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_EQ(r["keys"].Size(), 1u);
+  EXPECT_EQ(r["keys"][0]["key"].GetString(), std::string("top:z"));
+  r = c.Get("/v1/top?window=24h&prefix=top:z");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r["keys"].Size(), 0u);
+
+  ExpectError(c.Get("/v1/top?window=2h"), 400, "invalid_value", "window");
+  ExpectError(c.Get("/v1/top?k=0"), 400, "invalid_value", "k");
+  ExpectError(c.Get("/v1/top?k=1001"), 400, "invalid_value", "k");
+  ExpectError(c.Get("/v1/top?k=ten"), 400, "invalid_value", "k");
+  ExpectError(c.Get("/v1/top?prefix=bad%20prefix"), 400, "invalid_key", "prefix");
+  ExpectError(c.Get("/v1/top?source=redis"), 400, "invalid_value", "source");
+  ExpectError(c.Post("/v1/top", "{}"), 405, "method_not_allowed", "");
+}
+
 }  // namespace
 }  // namespace counterd::api::http

@@ -11,7 +11,7 @@ constexpr std::array<std::string_view, kOpCount> kOpNames = {
     "sample_add",  "sample_get",  "history",         "unique_history", "history_top",
     "snapshot",    "healthz",     "readyz",          "metrics",        "delete_key",
     "set_counter", "get_expiry",  "set_expiry",      "persist",        "list_keys",
-    "not_found",   "invalid",
+    "top_keys",    "not_found",   "invalid",
 };
 
 Route Fixed(Op op, Method want, Method got) {
@@ -176,6 +176,8 @@ Route Match(Method method, std::string_view target) {
     r = Fixed(Op::kHistoryTop, Method::kGet, method);
   } else if (path == "/v1/keys") {
     r = Fixed(Op::kListKeys, Method::kGet, method);
+  } else if (path == "/v1/top") {
+    r = Fixed(Op::kTopKeys, Method::kGet, method);
   } else if (path.starts_with("/v1/")) {
     r = MatchKeyed(method, path.substr(4));
   }

@@ -51,6 +51,7 @@ enum class Op : uint8_t {
   kSetExpiry,   // PUT /v1/{collection}/{key}/expiry
   kPersist,     // DELETE /v1/{collection}/{key}/expiry
   kListKeys,    // GET /v1/keys
+  kTopKeys,     // GET /v1/top
   kNotFound,    // no route has this path
   kInvalid,     // the request could not be read (bad framing, oversized head)
 };
