@@ -100,8 +100,8 @@ std::vector<std::pair<std::string, int64_t>> ExactTop(const Ledger& ledger, size
 
 class TopKeysTest : public ::testing::Test {
  protected:
-  void Start() {
-    node_ = CounterdProcess::Start(dir_.path() + "/data");
+  void Start(std::vector<std::string> flags = {}) {
+    node_ = CounterdProcess::Start(dir_.path() + "/data", std::move(flags));
     ASSERT_NE(node_, nullptr);
     port_ = node_->http_port();
   }
@@ -235,6 +235,31 @@ TEST_F(TopKeysTest, SummaryMemoryStaysUnderItsBoundWhateverTheNumberOfKeys) {
   EXPECT_LE(entries, max_entries);
   EXPECT_LE(bytes, max_bytes);
   EXPECT_GT(bytes, 0);
+}
+
+TEST_F(TopKeysTest, FlagsSizeTheSummariesOrTurnThemOff) {
+  Start({"--top-keys-capacity", "16", "--top-keys-namespaces", "2"});
+  std::string metrics = HttpClient(port_).Get("/metrics").body;
+  EXPECT_EQ(MetricValue(metrics, "counterd_topk_max_entries"), 2 * kSummariesPerNamespace * 16);
+  // Namespaces get summaries first come: the default one, then beta; gamma finds none left.
+  SendIncrements(port_, {"a:1", "a:1"});
+  SummaryHolding(2);
+  HttpClient beta(port_);
+  beta.SetHeader("X-Counterd-Namespace", "beta");
+  ASSERT_EQ(beta.Post("/v1/counters/b:1/increment", R"({"delta":1})").status, 200);
+  EXPECT_TRUE(Eventually("beta's summary to hold its increment", [&] {
+    HttpResponse r = beta.Get("/v1/top?window=5m");
+    return r.status == 200 && r.body.find(R"("total":1,)") != std::string::npos;
+  }));
+  HttpClient gamma(port_);
+  gamma.SetHeader("X-Counterd-Namespace", "gamma");
+  ASSERT_EQ(gamma.Post("/v1/counters/g:1/increment", R"({"delta":1})").status, 200);
+  EXPECT_TRUE(Eventually("gamma to be refused: both slots are taken",
+                         [&] { return gamma.Get("/v1/top?window=5m").status == 503; }));
+  node_->Terminate();
+  Start({"--top-keys-capacity", "0"});
+  HttpResponse off = HttpClient(port_).Get("/v1/top?window=5m");
+  EXPECT_EQ(off.status, 501) << off.body;  // ...and none at all with capacity 0
 }
 
 }  // namespace

@@ -136,6 +136,16 @@ absl::StatusOr<ServerConfig> ParseFlags(int argc, char** argv, int* exit_code,
                  "block cache of the local store's LSM (index blocks included)")
       ->check(CLI::Range(size_t{1} << 20, size_t{1} << 38))
       ->capture_default_str();
+  size_t top_keys_capacity = e.top_keys->capacity, top_keys_namespaces = e.top_keys->max_namespaces;
+  app.add_option("--top-keys-capacity", top_keys_capacity,
+                 "keys per top-keys summary (Space-Saving; error bound <= increments / capacity); "
+                 "0 turns the summaries off")
+      ->check(CLI::Range(size_t{0}, size_t{1} << 16))
+      ->capture_default_str();
+  app.add_option("--top-keys-namespaces", top_keys_namespaces,
+                 "namespaces with top-keys summaries (first come; the rest are refused)")
+      ->check(CLI::Range(size_t{1}, size_t{4096}))
+      ->capture_default_str();
   app.add_option("--history-write-buffer-bytes", h.local_write_buffer_bytes,
                  "memtables of the local store's LSM, all tiers together")
       ->check(CLI::Range(size_t{1} << 20, size_t{1} << 36))
@@ -185,6 +195,12 @@ absl::StatusOr<ServerConfig> ParseFlags(int argc, char** argv, int* exit_code,
     *exit_code = app.exit(error, out, err);
     *message = out.str() + err.str();
     return Error(Err::kInvalidValue, "flags", *message);
+  }
+  if (top_keys_capacity == 0) {
+    e.top_keys.reset();
+  } else {
+    e.top_keys->capacity = top_keys_capacity;
+    e.top_keys->max_namespaces = top_keys_namespaces;
   }
   e.ack_mode = ack_mode == "buffered" ? engine::AckMode::kBuffered : engine::AckMode::kDurable;
   const auto fail = [&](std::string_view flag, const absl::Status& s) {
