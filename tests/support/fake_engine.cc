@@ -411,7 +411,19 @@ absl::StatusOr<history::TopKeys> FakeEngine::HistoryTop(int64_t from, int64_t to
     return s;
   }
   if (absl::Status s = TakeReadFailure(); !s.ok()) return s;
-  return history::TopKeys{};
+  // As a history store would: the counters' sums over every stored key with the prefix.
+  history::TopKeys top;
+  for (const auto& [key, value] : state_->counters) {
+    if (value == 0 || !std::string_view(key).starts_with(prefix)) continue;
+    top.keys.push_back({.key = key, .value = value});
+    top.total += value;
+    ++top.matched;
+  }
+  std::sort(top.keys.begin(), top.keys.end(), [](const auto& a, const auto& b) {
+    return a.value != b.value ? a.value > b.value : a.key < b.key;
+  });
+  if (top.keys.size() > limit) top.keys.resize(limit);
+  return top;
 }
 
 absl::StatusOr<history::TopAnswer> FakeEngine::TopKeys(std::string_view window, int64_t k,

@@ -378,15 +378,28 @@ absl::StatusOr<history::UniqueAnswer> TenantEngine::UniqueUnionOver(std::string_
   return engine_->UniqueUnionOver(*stored, from, to, store);
 }
 
+namespace {
+
+// A key prefix's stored form (core::NamespaceOf): the tenant's namespace in front; in the
+// default namespace a prefix holding '/' addresses its "default/..." keys (a default key with a
+// '/' is stored so), one without stays bare.
+std::string StoredPrefix(std::string_view ns, std::string_view prefix) {
+  if (ns != core::kDefaultNamespace) return fmt::format("{}/{}", ns, prefix);
+  if (prefix.find('/') != std::string_view::npos) {
+    return fmt::format("{}/{}", core::kDefaultNamespace, prefix);
+  }
+  return std::string(prefix);
+}
+
+}  // namespace
+
 absl::StatusOr<history::TopKeys> TenantEngine::HistoryTop(int64_t from, int64_t to, size_t limit,
                                                           std::string_view prefix,
                                                           std::string_view store) {
   if (absl::Status s = Admit(OpKind::kRead, 1); !s.ok()) return s;
   const std::string_view ns = access_.name();
-  const bool is_default = ns == core::kDefaultNamespace;
-  const std::string stored_prefix =
-      is_default ? std::string(prefix) : std::string(ns) + "/" + std::string(prefix);
-  absl::StatusOr<history::TopKeys> top = engine_->HistoryTop(from, to, limit, stored_prefix, store);
+  absl::StatusOr<history::TopKeys> top =
+      engine_->HistoryTop(from, to, limit, StoredPrefix(ns, prefix), store);
   if (!top.ok()) return top;
   const bool dropped = KeepTenantKeys(ns, &top->keys);
   if (dropped) {
@@ -402,17 +415,8 @@ absl::StatusOr<history::TopAnswer> TenantEngine::TopKeys(std::string_view window
                                                          std::string_view source) {
   if (absl::Status s = Admit(OpKind::kRead, 1); !s.ok()) return s;
   const std::string_view ns = access_.name();
-  // The prefix's stored form, so the engine picks this namespace's summaries
-  // (core::NamespaceOf): a default-namespace prefix holding '/' addresses "default/..." keys.
-  std::string stored_prefix;
-  if (ns != core::kDefaultNamespace) {
-    stored_prefix = fmt::format("{}/{}", ns, prefix);
-  } else if (prefix.find('/') != std::string_view::npos) {
-    stored_prefix = fmt::format("{}/{}", core::kDefaultNamespace, prefix);
-  } else {
-    stored_prefix = std::string(prefix);
-  }
-  absl::StatusOr<history::TopAnswer> top = engine_->TopKeys(window, k, stored_prefix, source);
+  absl::StatusOr<history::TopAnswer> top =
+      engine_->TopKeys(window, k, StoredPrefix(ns, prefix), source);
   if (!top.ok()) return top;
   // Only history can hold other tenants' keys (the summaries are per namespace).
   if (KeepTenantKeys(ns, &top->keys)) {

@@ -264,6 +264,13 @@ TEST_F(TenantEngineTest, TopKeysSeeOnlyTheTenantsNamespaceNamedAsItWroteThem) {
   ASSERT_TRUE(top.ok()) << top.status();
   EXPECT_EQ(top->keys, (std::vector<history::TopKey>{{"a/b", 4, 0}}));
   EXPECT_EQ(ErrorField(For("acme").TopKeys("5m", 10, "bad prefix", "").status()), "prefix");
+  // History's top keys map the prefix the same way.
+  absl::StatusOr<history::TopKeys> history = For("").HistoryTop(0, 86400, 10, "a/", "");
+  ASSERT_TRUE(history.ok()) << history.status();
+  EXPECT_EQ(history->keys, (std::vector<history::KeySum>{{"a/b", 4}}));
+  history = For("acme").HistoryTop(0, 86400, 10, "", "");
+  ASSERT_TRUE(history.ok()) << history.status();
+  EXPECT_EQ(history->keys, (std::vector<history::KeySum>{{"user:1", 9}, {"content:1", 5}}));
 }
 
 }  // namespace
