@@ -86,8 +86,12 @@ const std::array kCommands = {
 // A keyed read, or PFMERGE (a write that reads its sources first): the commands whose engine
 // call blocks when the engine's reads do.
 bool ReadsBackend(const CommandSpec& spec) {
-  return spec.first_key > 0 &&
-         (spec.flags.find("readonly") != std::string_view::npos || spec.name == "pfmerge");
+  if (spec.first_key == 0) {
+    // No key, but they walk the keyspace (INFO counts it), which is the backend's.
+    return spec.name == "scan" || spec.name == "keys" || spec.name == "dbsize" ||
+           spec.name == "info";
+  }
+  return spec.flags.find("readonly") != std::string_view::npos || spec.name == "pfmerge";
 }
 
 const CommandSpec* FindSubcommand(const CommandSpec& container, std::string_view lower_sub) {

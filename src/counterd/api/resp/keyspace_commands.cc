@@ -118,7 +118,10 @@ void CmdType(Call& call) {
 
 absl::StatusOr<VisibleKeys> CountVisibleKeys(Call& call) {
   VisibleKeys keys;
-  if (!call.tenancy->auth_on() && call.tenant->access().name() == core::kDefaultNamespace) {
+  // The store's own counts are the whole keyspace only where the store holds it (embedded);
+  // a Redis-mode node holds just its pending writes, so it scans the cluster.
+  if (!call.engine->reads_may_block() && !call.tenancy->auth_on() &&
+      call.tenant->access().name() == core::kDefaultNamespace) {
     const engine::EngineStats s = call.engine->Stats();
     keys = {.counters = s.counter_keys,
             .crdts = s.crdt_keys,

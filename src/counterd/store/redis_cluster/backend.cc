@@ -15,6 +15,7 @@
 #include "counterd/store/redis_cluster/counter_reads.h"
 #include "counterd/store/redis_cluster/epoch_applier.h"
 #include "counterd/store/redis_cluster/epoch_sink.h"
+#include "counterd/store/redis_cluster/keyspace_reads.h"
 #include "counterd/store/redis_cluster/marker.h"
 
 namespace counterd::store::redis_cluster {
@@ -167,12 +168,27 @@ class RedisClusterBackend final : public Backend {
     return out;
   }
 
-  // ---- the keyspace: not applied to Redis yet (docs/keyspace.md); existence is Redis's.
-  absl::StatusOr<uint8_t> ReadKinds(std::string_view) override { return NotYet(); }
-  absl::StatusOr<std::optional<int64_t>> ReadDeadline(std::string_view) override {
-    return NotYet();
+  // ---- the keyspace: existence and deadlines are Redis's, plus what this node holds pending
+  // (a name written here but not flushed yet exists). Deletes, sets and expiries are not
+  // applied to Redis yet (docs/keyspace.md).
+  absl::StatusOr<uint8_t> ReadKinds(std::string_view key) override {
+    reads_count_.fetch_add(1, std::memory_order_relaxed);
+    absl::StatusOr<uint8_t> remote = RedisKinds(*read_client_, key);
+    if (!remote.ok()) return remote.status();
+    return static_cast<uint8_t>(*remote | local_.store().Kinds(key));
   }
-  absl::StatusOr<ScanPage> Scan(uint64_t, size_t, uint8_t) override { return NotYet(); }
+  absl::StatusOr<std::optional<int64_t>> ReadDeadline(std::string_view key) override {
+    reads_count_.fetch_add(1, std::memory_order_relaxed);
+    absl::StatusOr<uint8_t> kinds = RedisKinds(*read_client_, key);
+    if (!kinds.ok()) return kinds.status();
+    if (*kinds == 0) return std::optional<int64_t>();
+    return RedisDeadline(*read_client_, key, *kinds);
+  }
+  // By slot (keyspace_reads.h): names pending here and not flushed yet appear once flushed.
+  absl::StatusOr<ScanPage> Scan(uint64_t cursor, size_t count, uint8_t kinds) override {
+    reads_count_.fetch_add(1, std::memory_order_relaxed);
+    return ScanSlots(*read_client_, cursor, count, kinds, ScanBudget());
+  }
   absl::Status KeyspaceWrites() const override { return NotYet(); }
   std::vector<std::string> DueForExpiry(size_t) override { return {}; }
 
@@ -208,10 +224,15 @@ class RedisClusterBackend final : public Backend {
   }
 
  private:
+  // A page waits out a failover of its slots' masters for as long as a read would, and at
+  // least long enough for a cluster map refresh.
+  std::chrono::milliseconds ScanBudget() const {
+    return std::max(options_.read_timeout, std::chrono::milliseconds(2000));
+  }
+
   static absl::Status NotYet() {
     return Error(Err::kUnimplemented, "",
-                 "deletes, sets, expiries and key listing are not available in Redis Cluster "
-                 "mode yet");
+                 "deletes, sets and expiries are not available in Redis Cluster mode yet");
   }
 
   absl::Status EnsureReadLibrary() {

@@ -6,7 +6,8 @@
 //   per Redis Cluster slot, and EpochApplier (flusher.h) applies each group with one FCALL that
 //   also advances the group's per-(node, slot) applied-LSN marker.
 //
-//   Redis schema (docs/design.md "Counter kinds"; <key> is the counterd key, tenant prefix included):
+//   Redis schema (docs/design.md "Counter kinds"; <key> is the counterd key, tenant prefix
+//   included):
 //     counter:<key>            string, INCRBY of the summed delta
 //     crdt_counter:<key>       hash replica → absolute positive total, written as max(old, new)
 //     crdt_counter_neg:<key>   hash replica → absolute negative total (PN), same rule
