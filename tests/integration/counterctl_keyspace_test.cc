@@ -100,6 +100,10 @@ TEST_F(CounterctlKeyspaceTest, ImportCopiesCountersHllsAndDeadlinesFromRedis) {
     Command(source.get(), {"PFADD", "visitors", "user-" + std::to_string(i)});
   }
   Command(source.get(), {"HSET", "profile:1", "name", "x"});
+  // Replica totals as HINCRBY writes them: a G-counter, and one with a negative total (PN).
+  Command(source.get(), {"HSET", "likes:g", "eu-1", "5", "us-1", "7"});
+  Command(source.get(), {"HSET", "likes:pn", "eu-1", "-3", "us-1", "4"});
+  Command(source.get(), {"PEXPIRE", "likes:pn", "3600000"});
   Command(source.get(), {"SET", "greeting", "hello"});
   Command(source.get(), {"SET", "padded", "007"});  // not an integer to INCR either
 
@@ -107,15 +111,19 @@ TEST_F(CounterctlKeyspaceTest, ImportCopiesCountersHllsAndDeadlinesFromRedis) {
                              " --resp-addr 127.0.0.1:" + std::to_string(resp_port_);
   CtlRun dry = Counterctl(dir_, http_ + " --json" + import + " --dry-run");
   EXPECT_EQ(dry.exit_code, 0) << dry.output;
-  EXPECT_NE(dry.output.find("\"counters\":2502,\"uniques\":1"), std::string::npos) << dry.output;
+  EXPECT_NE(dry.output.find("\"counters\":2502,\"uniques\":1,\"crdts\":2"), std::string::npos)
+      << dry.output;
   EXPECT_EQ(Ours({"DBSIZE"}), ":0");  // a dry run writes nothing
 
   CtlRun run = Counterctl(dir_, http_ + import);
   EXPECT_EQ(run.exit_code, 0) << run.output;
-  EXPECT_NE(run.output.find("2506 keys scanned: 2502 counters and 1 HLLs copied, 0 refused"),
-            std::string::npos)
+  EXPECT_NE(
+      run.output.find("2508 keys scanned: 2502 counters, 1 HLLs and 2 CRDTs copied, 0 refused"),
+      std::string::npos)
       << run.output;
-  EXPECT_NE(run.output.find("skipped 1: hash"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("skipped 1: hash whose values are not"), std::string::npos)
+      << run.output;
+  EXPECT_NE(run.output.find("progress: 2508 keys scanned"), std::string::npos) << run.output;
   EXPECT_NE(run.output.find("skipped 2: string that is neither"), std::string::npos) << run.output;
 
   for (int i = 0; i < 2500; i += 97) {
@@ -128,13 +136,19 @@ TEST_F(CounterctlKeyspaceTest, ImportCopiesCountersHllsAndDeadlinesFromRedis) {
   EXPECT_TRUE(ttl == ":3600" || ttl == ":3599") << ttl;  // the deadline came along
   EXPECT_EQ(Ours({"TTL", "views:1"}), ":-1");
   EXPECT_EQ(Ours({"EXISTS", "profile:1", "greeting", "padded"}), ":0");
-  EXPECT_EQ(Ours({"DBSIZE"}), ":2503");
+  EXPECT_EQ(Ours({"TYPE", "likes:g"}), "hash");
+  EXPECT_EQ(Ours({"HGET", "likes:g", "us-1"}), "7");
+  EXPECT_EQ(Ours({"HGET", "likes:pn", "eu-1"}), "-3");
+  const std::string crdt_ttl = Ours({"TTL", "likes:pn"});
+  EXPECT_TRUE(crdt_ttl == ":3600" || crdt_ttl == ":3599") << crdt_ttl;
+  EXPECT_EQ(Ours({"DBSIZE"}), ":2505");
   // The copy is durable like any write: it survives kill -9 of counterd.
   counterd_.reset();
   node_->Kill();
   node_ = CounterdProcess::Start(dir_.path() + "/data",
                                  {"--resp-addr", "127.0.0.1:" + std::to_string(resp_port_)});
   ASSERT_NE(node_, nullptr);
+  http_ = "--addr 127.0.0.1:" + std::to_string(node_->http_port());  // a new port each start
   counterd_ = ConnectRedis(resp_port_);
   ASSERT_NE(counterd_, nullptr);
   EXPECT_EQ(Ours({"GET", "views:2499"}), std::to_string(2499 * 7 - 100));
@@ -143,9 +157,27 @@ TEST_F(CounterctlKeyspaceTest, ImportCopiesCountersHllsAndDeadlinesFromRedis) {
   // A second import changes nothing: SET of the same value, the same registers.
   CtlRun again = Counterctl(dir_, http_ + import);
   EXPECT_EQ(again.exit_code, 0) << again.output;
-  EXPECT_EQ(Ours({"DBSIZE"}), ":2503");
+  EXPECT_EQ(Ours({"DBSIZE"}), ":2505");
   EXPECT_EQ(Ours({"GET", "views:2499"}), std::to_string(2499 * 7 - 100));
   EXPECT_EQ(Ours({"PFCOUNT", "visitors"}), Show(Command(source.get(), {"PFCOUNT", "visitors"})));
+  EXPECT_EQ(Ours({"HGET", "likes:g", "eu-1"}), "5");  // a merge of the same totals adds nothing
+
+  // --map-prefix renames on the way in; keys matching no rule keep their name.
+  CtlRun mapped = Counterctl(dir_, http_ + import +
+                                       " --match 'views:1*' --map-prefix views:=v2: "
+                                       "--map-prefix nothing:=x:");
+  EXPECT_EQ(mapped.exit_code, 0) << mapped.output;
+  EXPECT_EQ(Ours({"GET", "v2:123"}), std::to_string(123 * 7 - 100));
+  EXPECT_EQ(Ours({"EXISTS", "v2:200"}), ":0");
+  CtlRun bad_map = Counterctl(dir_, http_ + import + " --map-prefix =x");
+  EXPECT_EQ(bad_map.exit_code, 2);
+  EXPECT_NE(bad_map.output.find("--map-prefix must be FROM=TO"), std::string::npos)
+      << bad_map.output;
+  // --cluster insists on a Redis Cluster source.
+  CtlRun not_cluster = Counterctl(dir_, http_ + import + " --cluster");
+  EXPECT_EQ(not_cluster.exit_code, 2);
+  EXPECT_NE(not_cluster.output.find("is not a Redis Cluster node"), std::string::npos)
+      << not_cluster.output;
 
   CtlRun unreachable = Counterctl(dir_, http_ + " import --from-redis 127.0.0.1:1");
   EXPECT_EQ(unreachable.exit_code, 2);
@@ -178,12 +210,14 @@ TEST_F(CounterctlKeyspaceTest, ImportReadsEveryMasterOfARedisCluster) {
     }
   }
   // Seeded from any node, a replica included: the import finds the masters itself.
-  const std::string import = " import --from-redis " + cluster->addr(cluster->size() - 1) +
+  ASSERT_NE(ClusterCommand(*cluster, {"HSET", "shares:1", "eu-1", "11"}), nullptr);
+  const std::string import = " import --cluster --from-redis " +
+                             cluster->addr(cluster->size() - 1) +
                              " --resp-addr 127.0.0.1:" + std::to_string(resp_port_);
   CtlRun run = Counterctl(dir_, http_ + import);
   EXPECT_EQ(run.exit_code, 0) << run.output;
   // (the harness's own probe keys are plain strings: scanned and skipped)
-  EXPECT_NE(run.output.find(" keys scanned: 300 counters and 5 HLLs copied, 0 refused"),
+  EXPECT_NE(run.output.find(" keys scanned: 300 counters, 5 HLLs and 1 CRDTs copied, 0 refused"),
             std::string::npos)
       << run.output;
   for (int i = 0; i < 300; ++i) {
@@ -195,7 +229,8 @@ TEST_F(CounterctlKeyspaceTest, ImportReadsEveryMasterOfARedisCluster) {
   }
   CtlRun again = Counterctl(dir_, http_ + import);
   EXPECT_EQ(again.exit_code, 0) << again.output;
-  EXPECT_EQ(Ours({"DBSIZE"}), ":305");
+  EXPECT_EQ(Ours({"DBSIZE"}), ":306");
+  EXPECT_EQ(Ours({"HGET", "shares:1", "eu-1"}), "11");
   EXPECT_EQ(Ours({"GET", "likes:299"}), "299");
 }
 

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "counterd/cli/http_client.h"
@@ -59,13 +60,20 @@ struct ImportOptions {
   std::string from_redis;  // host:port of the Redis to copy from
   std::string resp_addr;   // host:port of counterd's RESP listener (--resp-addr)
   std::string match = "*";
+  // --map-prefix FROM=TO: a source key starting with FROM is copied as TO + the rest (the
+  // first matching rule applies; keys matching none keep their name).
+  std::vector<std::pair<std::string, std::string>> map_prefix;
+  bool cluster = false;  // --cluster: the source must be a Redis Cluster node
   bool dry_run = false;
   bool json = false;
 };
-// Copies the integer strings (as counters) and HLL strings (as unique counts) of a running
-// Redis into counterd, with their deadlines; other types are reported and skipped
-// (docs/keyspace.md "Importing from Redis").
-int ImportFromRedis(const ImportOptions& options);
+// Parses one --map-prefix argument ("FROM=TO", FROM not empty); nullopt when malformed.
+std::optional<std::pair<std::string, std::string>> ParseMapPrefix(const std::string& arg);
+// Copies the integer strings (as counters), HLL strings (as unique counts) and hashes of
+// integer replica totals (as CRDT counters, merged over HTTP at `t`) of a running Redis into
+// counterd, with their deadlines; other types are reported and skipped (docs/keyspace.md
+// "Importing from Redis").
+int ImportFromRedis(const Target& t, const ImportOptions& options);
 
 // ---- token_command.cc ----
 struct TokenOptions {

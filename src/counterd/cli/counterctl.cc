@@ -157,8 +157,8 @@ int main(int argc, char** argv) {
   expire->add_option("--ttl-ms", ttl_ms, "milliseconds from now");
   expire->add_flag("--persist", persist, "remove the deadline");
   counterd::cli::ImportOptions import;
-  CLI::App* import_cmd =
-      app.add_subcommand("import", "copy the counters and HLLs of a running Redis into counterd");
+  CLI::App* import_cmd = app.add_subcommand(
+      "import", "copy the counters, HLLs and CRDT hashes of a running Redis into counterd");
   import_cmd->add_option("--from-redis", import.from_redis, "host:port of the source Redis")
       ->required();
   import_cmd->add_option("--resp-addr", import.resp_addr, "host:port of counterd's RESP listener")
@@ -166,6 +166,11 @@ int main(int argc, char** argv) {
   import_cmd->add_option("--match", import.match, "SCAN pattern of the keys to copy")
       ->capture_default_str();
   import_cmd->add_flag("--dry-run", import.dry_run, "read and count, write nothing");
+  import_cmd->add_flag("--cluster", import.cluster,
+                       "the source is a Redis Cluster node: read every master (refused if not)");
+  std::vector<std::string> map_prefix;
+  import_cmd->add_option("--map-prefix", map_prefix,
+                         "FROM=TO: copy a key starting with FROM as TO + the rest (repeatable)");
   import.resp_addr = "127.0.0.1:6380";
 
   counterd::cli::TokenOptions mint;
@@ -238,7 +243,18 @@ int main(int argc, char** argv) {
   }
   if (import_cmd->parsed()) {
     import.json = json;
-    return ImportFromRedis(import);
+    for (const std::string& rule : map_prefix) {
+      std::optional<std::pair<std::string, std::string>> parsed = ParseMapPrefix(rule);
+      if (!parsed) {
+        fmt::print(stderr,
+                   "counterctl import: --map-prefix must be FROM=TO with FROM not empty, "
+                   "got \"{}\"\n",
+                   rule);
+        return 2;
+      }
+      import.map_prefix.push_back(std::move(*parsed));
+    }
+    return ImportFromRedis(target, import);
   }
   if (bench_cmd->parsed()) {
     bench.addr = bench.addr == "127.0.0.1:8080" ? target.addr : bench.addr;

@@ -73,6 +73,7 @@ void CmdPfCount(Call& call);
 void CmdPfMerge(Call& call);
 void CmdHIncrBy(Call& call);
 void CmdHGetAll(Call& call);
+void CmdHGet(Call& call);
 
 // ---- keyspace_commands.cc ----
 // The names per kind a session may know about: its namespace's own (a scan of it) when it is a

@@ -55,6 +55,7 @@ const std::array kCommands = {
     CommandSpec{"pfmerge", -2, "write denyoom", 1, -1, 1, CmdPfMerge},
     CommandSpec{"hincrby", 4, "write denyoom fast", 1, 1, 1, CmdHIncrBy},
     CommandSpec{"hgetall", 2, "readonly", 1, 1, 1, CmdHGetAll},
+    CommandSpec{"hget", 3, "readonly fast", 1, 1, 1, CmdHGet},
     CommandSpec{"del", -2, "write", 1, -1, 1, CmdDel},
     CommandSpec{"unlink", -2, "write fast", 1, -1, 1, CmdDel},
     CommandSpec{"exists", -2, "readonly fast", 1, -1, 1, CmdExists},

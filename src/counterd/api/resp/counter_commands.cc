@@ -136,4 +136,15 @@ void CmdHGetAll(Call& call) {
   call.Reply(std::move(out));
 }
 
+// HGET key replica: the replica's own total (positive minus negative), nil when it has none.
+void CmdHGet(Call& call) {
+  absl::StatusOr<core::CrdtCounter> state = call.engine->GetCrdt(call.args[1]);
+  if (!state.ok()) return call.Reply(ErrorReply(StatusToError(state.status())));
+  const auto it = state->replicas().find(call.args[2]);
+  if (it == state->replicas().end()) return call.Reply(NilReply());
+  std::string out;
+  AppendBulk(&out, Decimal(it->second.positive - it->second.negative));
+  call.Reply(std::move(out));
+}
+
 }  // namespace counterd::api::resp

@@ -185,7 +185,7 @@ TEST_F(RespServerTest, ConfigGetAnswersWhatBenchmarksAsk) {
 }
 
 TEST_F(RespServerTest, CommandIntrospection) {
-  EXPECT_EQ(Run({"COMMAND", "COUNT"}), ":37");
+  EXPECT_EQ(Run({"COMMAND", "COUNT"}), ":38");
   EXPECT_EQ(Run({"COMMAND", "DOCS"}), "[]");
   EXPECT_EQ(Run({"COMMAND", "DOCS", "get"}), "[]");
   EXPECT_EQ(Run({"COMMAND", "INFO", "incrby", "nosuch"}),
@@ -196,7 +196,7 @@ TEST_F(RespServerTest, CommandIntrospection) {
   testing::RedisReply all = testing::Command(conn_.get(), {"COMMAND"});
   ASSERT_TRUE(all);
   ASSERT_EQ(all->type, REDIS_REPLY_ARRAY);
-  EXPECT_EQ(all->elements, 37u);
+  EXPECT_EQ(all->elements, 38u);
   EXPECT_EQ(Show(all->element[0]->element[0]), "$get");
   const std::string list = Run({"COMMAND", "LIST"});
   EXPECT_NE(list.find("$hincrby"), std::string::npos) << list;
@@ -319,6 +319,10 @@ TEST_F(RespServerTest, RepliesMatchRealRedis) {
       {"HINCRBY", "h", "f", kMax},
       {"HINCRBY", "h", "g", "2"},
       {"HGETALL", "h"},
+      {"HGET", "h", "f"},
+      {"HGET", "h", "nobody"},
+      {"HGET", "none", "f"},
+      {"HGET", "h"},
       {"RESET"},
       {"CLIENT", "GETNAME"},
   };
