@@ -117,6 +117,14 @@ void CrdtCounter::Reset() {
   for (const auto& [replica, totals] : replicas_) baselines_[replica] = totals;
 }
 
+void CrdtCounter::MergeBaseline(std::string_view replica, ReplicaTotals baseline) {
+  auto [it, inserted] = baselines_.try_emplace(std::string(replica), baseline);
+  if (!inserted) {
+    it->second.positive = std::max(it->second.positive, baseline.positive);
+    it->second.negative = std::max(it->second.negative, baseline.negative);
+  }
+}
+
 bool CrdtCounter::Empty() const {
   for (const auto& [replica, totals] : replicas_) {
     auto base = baselines_.find(replica);

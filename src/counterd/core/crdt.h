@@ -81,6 +81,8 @@ class CrdtCounter {
 
   // Resets the counter to 0: every replica's baseline becomes its current totals.
   void Reset();
+  // Raises `replica`'s baseline to at least `baseline` (a reset seen elsewhere, e.g. in Redis).
+  void MergeBaseline(std::string_view replica, ReplicaTotals baseline);
   // True when nothing lies above the baselines (a new or reset counter): the key does not exist.
   [[nodiscard]] bool Empty() const;
 

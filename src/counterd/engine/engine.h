@@ -189,6 +189,8 @@ class Engine {
                          Done<SampleAddResult> done) = 0;
 
   // ---- keyspace writes (docs/keyspace.md): logged like every write ----
+  // With the Redis backend (reads_may_block()) Delete, SetCounter, UniqueRestore and Expire
+  // first ask Redis what it holds of the name (the reply counts it), so they block like reads.
   // An increment whose name also gets a deadline of now + request.ttl_ms (> 0; 0: as
   // Increment). Errors as Increment, plus invalid_value ("ttl_ms") for a negative ttl.
   virtual void IncrementWithTtl(const IncrementRequest& request, Done<int64_t> done) = 0;

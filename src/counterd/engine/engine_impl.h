@@ -109,6 +109,10 @@ class EngineImpl final : public Engine {
   // Snapshots when due, and the active expiry cycle (bounded per tick).
   void MaintenanceLoop();
   int64_t NowMs() const;
+  // What the shared backend holds of `key` beyond the local state, read before a keyspace
+  // write (0 embedded; blocks on the network with Redis: front-ends call those writes off
+  // their io threads, api/common/read_executor.h). `kinds` when the backend cannot say.
+  uint8_t SharedKinds(std::string_view key, uint8_t kinds);
   // Removes up to `max` names whose deadline passed (logged deletes); how many it removed.
   size_t ExpireDue(size_t max);
   // The history store a query names ("" = the default one).

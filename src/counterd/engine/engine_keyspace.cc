@@ -37,6 +37,14 @@ void ExpireIfDue(WriteScope& scope, WriteLog& log, std::string_view key) {
   if (scope.StageExpiryIfDue(key)) log.Log(DeleteOp(key, core::kAllKinds));
 }
 
+uint8_t EngineImpl::SharedKinds(std::string_view key, uint8_t kinds) {
+  if (!backend_->reads_may_block()) return 0;  // embedded: the local state is everything
+  absl::StatusOr<uint8_t> held = backend_->SharedKinds(key);
+  // Writes do not wait for Redis: when it cannot say, the name may hold every kind asked (a
+  // delete or deadline of a missing key changes nothing there; only the reply may count it).
+  return held.ok() ? *held : kinds;
+}
+
 int64_t EngineImpl::NowMs() const {
   if (options_.clock_ms) return options_.clock_ms();
   return WritePipeline::NowUs() / 1000;
@@ -96,14 +104,18 @@ void EngineImpl::Delete(std::span<const std::string_view> keys, uint8_t kinds, D
   if (!valid.ok()) return std::move(done)(valid);
   if (absl::Status s = ValidateKinds(kinds); !s.ok()) return std::move(done)(s);
   if (absl::Status s = backend_->KeyspaceWrites(); !s.ok()) return std::move(done)(s);
+  std::vector<uint8_t> shared(keys.size(), 0);
+  for (size_t i = 0; i < keys.size(); ++i) shared[i] = SharedKinds(keys[i], kinds);
   std::vector<Op> ops;  // one per name deleted; they must live until Commit
   ops.reserve(keys.size());
   WriteOutcome<size_t> outcome = pipeline_->Execute<size_t>(
       keys, [&](WriteScope& scope, WriteLog& log) -> absl::StatusOr<size_t> {
         size_t removed = 0;
-        for (std::string_view key : keys) {
+        for (size_t i = 0; i < keys.size(); ++i) {
+          const std::string_view key = keys[i];
           ExpireIfDue(scope, log, key);
-          if (const uint8_t present = scope.StageDelete(key, kinds); present != 0) {
+          const uint8_t present = scope.StageDelete(key, kinds) | (shared[i] & kinds);
+          if (present != 0) {
             log.Log(ops.emplace_back(DeleteOp(key, present)));
             ++removed;
           }
@@ -118,12 +130,20 @@ void EngineImpl::SetCounter(std::string_view key, int64_t value,
                             Done<std::optional<int64_t>> done) {
   if (absl::Status s = core::ValidateKey(key); !s.ok()) return std::move(done)(s);
   if (absl::Status s = backend_->KeyspaceWrites(); !s.ok()) return std::move(done)(s);
+  // With a shared backend the previous value (SET ... GET) is the backend's read, just before.
+  std::optional<int64_t> shared_previous;
+  if (backend_->reads_may_block()) {
+    // (unreadable: the set goes ahead, and SET ... GET answers nil)
+    absl::StatusOr<store::CounterRead> read = backend_->ReadCounter(key);
+    if (read.ok() && read->exists) shared_previous = read->value;
+  }
   std::string_view keys[] = {key};
   WriteOutcome<std::optional<int64_t>> outcome = pipeline_->Execute<std::optional<int64_t>>(
       keys, [&](WriteScope& scope, WriteLog& log) -> absl::StatusOr<std::optional<int64_t>> {
         ExpireIfDue(scope, log, key);
         if (absl::Status s = scope.AdmitName(key); !s.ok()) return s;
-        const std::optional<int64_t> previous = scope.StageCounterSet(key, value);
+        std::optional<int64_t> previous = scope.StageCounterSet(key, value);
+        if (backend_->reads_may_block()) previous = shared_previous;
         Op set;
         set.type = OpType::kCounterSet;
         set.key = key;
@@ -140,18 +160,19 @@ void EngineImpl::UniqueRestore(std::string_view key, std::string_view redis_byte
   absl::StatusOr<core::HyperLogLog> parsed = core::HyperLogLog::Parse(redis_bytes);
   if (!parsed.ok()) return std::move(done)(parsed.status());
   if (absl::Status s = backend_->KeyspaceWrites(); !s.ok()) return std::move(done)(s);
+  const uint8_t shared_kinds = SharedKinds(key, core::kUniqueKind);
   std::string_view keys[] = {key};
   Op ops[3];  // they must live until Commit
   WriteOutcome<uint64_t> outcome = pipeline_->Execute<uint64_t>(
       keys, [&](WriteScope& scope, WriteLog& log) -> absl::StatusOr<uint64_t> {
         ExpireIfDue(scope, log, key);
         // Replace, not merge: what the key held goes first (one record with the registers).
-        if (const uint8_t present = scope.StageDelete(key, core::kUniqueKind); present != 0) {
-          log.Log(ops[0] = DeleteOp(key, present));
-        }
+        const uint8_t present =
+            scope.StageDelete(key, core::kUniqueKind) | (shared_kinds & core::kUniqueKind);
+        if (present != 0) log.Log(ops[0] = DeleteOp(key, present));
         // As SET does: the name loses its deadline (false: the name holds nothing now, so it
         // has none).
-        if (scope.StageExpire(key, core::kAllKinds, 0)) {
+        if (scope.StageExpire(key, core::kAllKinds, 0) || shared_kinds != 0) {
           ops[1].type = OpType::kExpire;
           ops[1].key = key;
           ops[1].kinds = core::kAllKinds;
@@ -175,6 +196,7 @@ void EngineImpl::Expire(std::string_view key, uint8_t kinds, int64_t deadline_ms
     return std::move(done)(Error(Err::kInvalidValue, "deadline_ms", "deadline must be >= 0"));
   }
   if (absl::Status s = backend_->KeyspaceWrites(); !s.ok()) return std::move(done)(s);
+  const uint8_t shared_kinds = SharedKinds(key, kinds);
   const bool past = deadline_ms > 0 && deadline_ms <= NowMs();
   std::string_view keys[] = {key};
   WriteOutcome<bool> outcome =
@@ -182,14 +204,15 @@ void EngineImpl::Expire(std::string_view key, uint8_t kinds, int64_t deadline_ms
         ExpireIfDue(scope, log, key);
         Op op;
         if (past) {  // a deadline already gone: the name goes now, as in Redis
-          const uint8_t present = scope.StageDelete(key, kinds);
+          const uint8_t present = scope.StageDelete(key, kinds) | shared_kinds;
           if (present == 0) {
             if (absl::Status s = log.Commit(); !s.ok()) return s;  // an expiry found due
             return false;
           }
           op = DeleteOp(key, present);
         } else {
-          if (!scope.StageExpire(key, kinds, deadline_ms)) {
+          // (a name only the shared backend holds gets its deadline there, through the log)
+          if (!scope.StageExpire(key, kinds, deadline_ms) && shared_kinds == 0) {
             if (absl::Status s = log.Commit(); !s.ok()) return s;  // an expiry found due
             return false;
           }

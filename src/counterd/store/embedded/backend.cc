@@ -23,6 +23,7 @@ class EmbeddedBackend final : public Backend {
     store().Write(keys, body);
   }
   int64_t CounterReply(std::string_view, int64_t local_value) override { return local_value; }
+  absl::StatusOr<uint8_t> SharedKinds(std::string_view) override { return 0; }
   absl::StatusOr<std::optional<core::HyperLogLog>> SharedUnique(std::string_view) override {
     return std::optional<core::HyperLogLog>();  // nothing lives beyond this node
   }

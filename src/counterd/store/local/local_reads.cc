@@ -25,10 +25,46 @@ void LocalStore::RemoveFromCounter(std::string_view key, int64_t delta) {
   if (it->second == 0) shard.counters.erase(it);
 }
 
+void LocalStore::RemoveFromCounterUnless(std::string_view key, int64_t delta,
+                                         absl::FunctionRef<bool()> keep) {
+  Shard& shard = shards_[ShardOf(key)];
+  std::lock_guard lock(shard.mu);
+  if (keep()) return;
+  auto it = shard.counters.find(key);
+  if (it == shard.counters.end()) return;
+  it->second = core::WrapAdd(it->second, -delta);
+  if (it->second == 0) shard.counters.erase(it);
+}
+
+void LocalStore::DropChosen(std::string_view key, absl::FunctionRef<uint8_t()> choose) {
+  Shard& shard = shards_[ShardOf(key)];
+  std::lock_guard lock(shard.mu);
+  const uint8_t kinds = choose() & (core::kUniqueKind | core::kSampleKind);
+  if (kinds != 0) EraseKinds(shard, key, kinds);
+}
+
+void LocalStore::ClearUniquesAndSamples() {
+  for (Shard& shard : shards_) {
+    std::lock_guard lock(shard.mu);
+    shard.uniques.clear();
+    shard.samples.clear();
+  }
+}
+
 void LocalStore::ClearCounters() {
   for (Shard& shard : shards_) {
     std::lock_guard lock(shard.mu);
     shard.counters.clear();
+  }
+}
+
+void LocalStore::ResetCounter(std::string_view key, std::optional<int64_t> value) {
+  Shard& shard = shards_[ShardOf(key)];
+  std::lock_guard lock(shard.mu);
+  if (value) {
+    shard.counters.insert_or_assign(std::string(key), *value);
+  } else if (auto it = shard.counters.find(key); it != shard.counters.end()) {
+    shard.counters.erase(it);
   }
 }
 

@@ -90,7 +90,18 @@ class LocalStore {
   void AddToCounter(std::string_view key, int64_t delta);
   // counter(key) -= delta (wrapping) if it exists; a counter that reaches 0 is removed.
   void RemoveFromCounter(std::string_view key, int64_t delta);
+  // The same, unless `keep()` (asked under the key's shard lock, so no write of the key can
+  // come between the question and the removal) says otherwise.
+  void RemoveFromCounterUnless(std::string_view key, int64_t delta, absl::FunctionRef<bool()> keep);
   void ClearCounters();
+  // Removes the unique count and/or sample of `key` that `choose()` (asked under the key's shard
+  // lock, so no write of the key comes between) names: the Redis Cluster backend keeps them
+  // only until Redis holds them (counter_reads.h).
+  void DropChosen(std::string_view key, absl::FunctionRef<uint8_t()> choose);
+  // Every unique count and sample (after a recovery in Redis Cluster mode).
+  void ClearUniquesAndSamples();
+  // counter(key) = *value, or no counter when nullopt (a replayed set or delete).
+  void ResetCounter(std::string_view key, std::optional<int64_t> value);
 
   // ---- reads (each a consistent view of its key; an expired name reads as absent)
   int64_t CounterValue(std::string_view key);            // 0 when absent

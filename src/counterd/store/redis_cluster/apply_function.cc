@@ -50,6 +50,19 @@ local function check(keys, args)
         return 'bad total at argument ' .. i
       end
       i = i + 4
+    elseif op == 'd' or op == 'z' then
+      i = i + 2
+    elseif op == 'x' then
+      local v = args[i + 2]
+      if v == nil or #v > 20 or string.find(v, '^%-?%d+$') == nil then
+        return 'bad value at argument ' .. i
+      end
+      i = i + 3
+    elseif op == 'e' then
+      if not canonical(args[i + 2]) then
+        return 'bad deadline at argument ' .. i
+      end
+      i = i + 3
     elseif op == 'p' then
       local n = tonumber(args[i + 2])
       if n == nil or n ~= math.floor(n) or n < 0 or i + 2 + n > #args then
@@ -132,6 +145,43 @@ local function apply_epoch(keys, args)
         done = done + 1
       end
       i = i + 4
+    elseif op == 'd' then
+      redis.call('DEL', key)
+      done = done + 1
+      i = i + 2
+    elseif op == 'x' then
+      -- SET of a counter: the value, no deadline (as Redis's SET).
+      redis.call('SET', key, args[i + 2])
+      done = done + 1
+      i = i + 3
+    elseif op == 'z' then
+      -- A CRDT reset: every replica's baseline "#<replica>" rises to its total, so the value
+      -- (totals above the baselines) is 0 and older totals merged later add nothing.
+      local fields = redis.pcall('HGETALL', key)
+      if failed(fields) then
+        reject(key, fields.err)
+      else
+        for j = 1, #fields, 2 do
+          local f, v = fields[j], fields[j + 1]
+          if string.sub(f, 1, 1) ~= '#' and canonical(v) then
+            local b = redis.call('HGET', key, '#' .. f)
+            if not b or not canonical(b) or not ge(b, v) then
+              redis.call('HSET', key, '#' .. f, v)
+            end
+          end
+        end
+        done = done + 1
+      end
+      i = i + 2
+    elseif op == 'e' then
+      -- The name's deadline, after its operations; a missing key has none to take.
+      if args[i + 2] == '0' then
+        redis.call('PERSIST', key)
+      else
+        redis.call('PEXPIREAT', key, args[i + 2])
+      end
+      done = done + 1
+      i = i + 3
     elseif op == 'h' then
       -- PFMERGE of registers sent as HLL bytes: through a scratch key of the same slot.
       local scratch = keys[tonumber(args[i + 2])]
@@ -213,13 +263,32 @@ redis::ClusterClient::Args EncodeApplyCall(const SlotGroup& group, std::string_v
     return std::to_string(it->second);
   };
   std::vector<std::string> args = {std::to_string(last_lsn)};
+  auto field_ops = [&](const std::vector<CrdtFieldOp>& fields) {
+    for (const CrdtFieldOp& f : fields) {
+      args.insert(args.end(), {"m", key_index(f.redis_key), f.replica, std::to_string(f.total)});
+    }
+  };
+  // Order per key (epoch.h): totals before a reset, the reset, the operations, the deadline.
+  field_ops(group.crdt_pre_fields);
+  for (const ResetOp& r : group.resets) {
+    std::string k = key_index(r.redis_key);
+    switch (r.reset.type) {
+      case RedisReset::Type::kDelete:
+        args.insert(args.end(), {"d", k});
+        break;
+      case RedisReset::Type::kSetCounter:
+        args.insert(args.end(), {"x", k, std::to_string(r.reset.value)});
+        break;
+      case RedisReset::Type::kCrdtBaseline:
+        args.insert(args.end(), {"z", k});
+        break;
+    }
+  }
   for (const CounterOp& c : group.counters) {
     std::string k = key_index(c.redis_key);
     for (int64_t d : c.deltas) args.insert(args.end(), {"i", k, std::to_string(d)});
   }
-  for (const CrdtFieldOp& f : group.crdt_fields) {
-    args.insert(args.end(), {"m", key_index(f.redis_key), f.replica, std::to_string(f.total)});
-  }
+  field_ops(group.crdt_fields);
   for (const UniqueOp& u : group.uniques) {
     args.insert(args.end(), {"p", key_index(u.redis_key), std::to_string(u.items.size())});
     args.insert(args.end(), u.items.begin(), u.items.end());
@@ -235,6 +304,9 @@ redis::ClusterClient::Args EncodeApplyCall(const SlotGroup& group, std::string_v
       args.push_back(std::to_string(priority));
       args.push_back(item);
     }
+  }
+  for (const ExpiryOp& e : group.expiries) {
+    args.insert(args.end(), {"e", key_index(e.redis_key), std::to_string(e.deadline_ms)});
   }
   redis::ClusterClient::Args call;
   call.reserve(3 + keys.size() + args.size());

@@ -33,6 +33,15 @@
 //                                               sample (idempotent: a replay re-adds the same
 //                                               members with the same scores)
 //
+//                    d <k>                      DEL KEYS[k] (a delete)
+//                    x <k> <value>              SET KEYS[k] value (a counter set: no deadline)
+//                    z <k>                      CRDT reset of hash KEYS[k]: each field "#f"
+//                                               (the baseline of replica f) rises to f's total
+//                    e <k> <deadline>           PEXPIREAT KEYS[k] deadline (unix ms), PERSIST
+//                                               for "0"
+//                  in that order per key: totals logged before a reset (m), the reset (d, x,
+//                  z), the other operations, the deadline (e) — epoch.h says why.
+//
 //   Replies:
 //     ["already", <marker>]                 marker >= last_lsn: nothing applied (a replay)
 //     ["applied", <ops done>, <rejected>*]  every operation ran; the marker is now last_lsn

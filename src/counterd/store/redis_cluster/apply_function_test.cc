@@ -129,5 +129,48 @@ TEST(ApplyFunction, RetryableServerErrors) {
   EXPECT_FALSE(IsRetryableServerError("WRONGTYPE Operation against a key"));
 }
 
+TEST(ApplyFunction, EncodesResetsFirstAndDeadlinesLast) {
+  SlotGroup g;
+  g.slot = redis::KeySlot("t");
+  g.crdt_pre_fields.push_back({"crdt_counter:{t}c", "eu-1", 3});
+  g.resets.push_back(
+      {"counter:{t}a", RedisReset{.type = RedisReset::Type::kSetCounter, .value = -7}});
+  g.resets.push_back({"crdt_counter:{t}c", RedisReset{.type = RedisReset::Type::kCrdtBaseline}});
+  g.resets.push_back({"hll:{t}h", RedisReset{.type = RedisReset::Type::kDelete}});
+  g.counters.push_back({"counter:{t}a", DeltaList{2}});
+  g.expiries.push_back({"counter:{t}a", 0});
+  g.expiries.push_back({"hll:{t}h", 1700000000000});
+  std::vector<std::string> call = EncodeApplyCall(g, "node-a", 9);
+  std::vector<std::string> want = {"FCALL",
+                                   "counterd_apply_epoch",
+                                   "4",
+                                   MarkerKey(g.slot, "node-a"),
+                                   "crdt_counter:{t}c",
+                                   "counter:{t}a",
+                                   "hll:{t}h",
+                                   "9",
+                                   "m",
+                                   "2",
+                                   "eu-1",
+                                   "3",
+                                   "x",
+                                   "3",
+                                   "-7",
+                                   "z",
+                                   "2",
+                                   "d",
+                                   "4",
+                                   "i",
+                                   "3",
+                                   "2",
+                                   "e",
+                                   "3",
+                                   "0",
+                                   "e",
+                                   "4",
+                                   "1700000000000"};
+  EXPECT_EQ(call, want);
+}
+
 }  // namespace
 }  // namespace counterd::store::redis_cluster

@@ -40,6 +40,79 @@ StoreOptions WithoutKeyQuota(StoreOptions options) {
   return options;
 }
 
+// The local store's write scope, noting every reset (delete, counter set, expiry found due) it
+// keeps, as pending, before the keys are unlocked (counter_reads.h says why then).
+// The kinds whose local state the node keeps only until Redis holds it (counter_reads.h).
+uint8_t LocalStateKinds(core::OpType type) {
+  switch (type) {
+    case core::OpType::kUniqueAdd:
+    case core::OpType::kUniqueMerge:
+      return core::kUniqueKind;
+    case core::OpType::kSampleAdd:
+      return core::kSampleKind;
+    default:
+      return 0;
+  }
+}
+
+class ResetNotingScope final : public WriteScope {
+ public:
+  ResetNotingScope(WriteScope& inner, CounterReads& reads) : inner_(inner), reads_(reads) {}
+
+  absl::StatusOr<int64_t> StageCounterAdd(std::string_view key, int64_t delta,
+                                          std::string_view token) override {
+    return inner_.StageCounterAdd(key, delta, token);
+  }
+  bool StageExpiryIfDue(std::string_view key) override {
+    const bool due = inner_.StageExpiryIfDue(key);
+    if (due) Note(key, core::kAllKinds);
+    return due;
+  }
+  uint8_t StageDelete(std::string_view key, uint8_t kinds) override {
+    Note(key, kinds);  // Redis may hold kinds this node does not
+    return inner_.StageDelete(key, kinds);
+  }
+  std::optional<int64_t> StageCounterSet(std::string_view key, int64_t value) override {
+    Note(key, core::kCounterKind);
+    return inner_.StageCounterSet(key, value);
+  }
+  bool StageExpire(std::string_view key, uint8_t kinds, int64_t deadline_ms) override {
+    return inner_.StageExpire(key, kinds, deadline_ms);
+  }
+  uint8_t Kinds(std::string_view key) override { return inner_.Kinds(key); }
+  void KeepStaged(uint64_t lsn, int64_t now_us) override {
+    if (lsn != 0) {
+      for (const auto& [key, kinds] : noted_) reads_.NoteReset(key, kinds, lsn);
+    }
+    noted_.clear();
+    inner_.KeepStaged(lsn, now_us);
+  }
+  void UndoStaged() override {
+    noted_.clear();
+    inner_.UndoStaged();
+  }
+  const core::CrdtCounter* Crdt(std::string_view key) override { return inner_.Crdt(key); }
+  const core::HyperLogLog* Unique(std::string_view key) override { return inner_.Unique(key); }
+  const TokenEntry* Token(std::string_view key, std::string_view token, int64_t now_us) override {
+    return inner_.Token(key, token, now_us);
+  }
+  void PrefetchCounter(std::string_view key) override { inner_.PrefetchCounter(key); }
+  absl::Status AdmitName(std::string_view key) override { return inner_.AdmitName(key); }
+  absl::Status Apply(const core::Op& op, uint64_t lsn, int64_t now_us,
+                     ApplyResult* result) override {
+    absl::Status s = inner_.Apply(op, lsn, now_us, result);
+    if (s.ok()) reads_.NoteLocalWrite(op.key, LocalStateKinds(op.type), lsn);
+    return s;
+  }
+
+ private:
+  void Note(std::string_view key, uint8_t kinds) { noted_.emplace_back(std::string(key), kinds); }
+
+  WriteScope& inner_;
+  CounterReads& reads_;
+  std::vector<std::pair<std::string, uint8_t>> noted_;
+};
+
 class RedisClusterBackend final : public Backend {
  public:
   RedisClusterBackend(RedisClusterOptions options, const StoreOptions& local,
@@ -84,12 +157,23 @@ class RedisClusterBackend final : public Backend {
 
   void Write(std::span<const std::string_view> keys,
              absl::FunctionRef<void(WriteScope&)> body) override {
-    local_.store().Write(keys, body);
+    local_.store().Write(keys, [&](WriteScope& scope) {
+      ResetNotingScope noting(scope, reads_);
+      body(noting);
+    });
   }
   int64_t CounterReply(std::string_view key, int64_t local_value) override {
+    if (reads_.PendingResets(key) & core::kCounterKind) return local_value;  // absolute now
     return core::WrapAdd(reads_.CachedValue(key), local_value);
   }
+  absl::StatusOr<uint8_t> SharedKinds(std::string_view key) override {
+    reads_count_.fetch_add(1, std::memory_order_relaxed);
+    absl::StatusOr<uint8_t> remote = RedisKinds(*read_client_, key);
+    if (!remote.ok()) return remote.status();
+    return static_cast<uint8_t>(*remote & ~reads_.PendingResets(key));
+  }
   absl::StatusOr<std::optional<core::HyperLogLog>> SharedUnique(std::string_view key) override {
+    if (reads_.PendingResets(key) & core::kUniqueKind) return std::optional<core::HyperLogLog>();
     reads_count_.fetch_add(1, std::memory_order_relaxed);
     const std::string redis_key = UniqueRedisKey(key);
     absl::StatusOr<redis::Reply> reply = read_client_->Command({"GET", redis_key}, redis_key);
@@ -118,6 +202,9 @@ class RedisClusterBackend final : public Backend {
   // absolute totals, so the merge (per-replica max) is exact.
   absl::StatusOr<core::CrdtCounter> ReadCrdt(std::string_view key) override {
     std::optional<core::CrdtCounter> local = local_.store().Crdt(key);
+    if (reads_.PendingResets(key) & core::kCrdtKind) {  // reset here, not in Redis yet
+      return local ? *local : core::CrdtCounter(core::CrdtKind::kPN);
+    }
     absl::StatusOr<core::CrdtCounter> merged =
         RedisCrdt(key, local ? local->kind() : core::CrdtKind::kPN);
     if (!merged.ok()) return merged.status();
@@ -143,9 +230,10 @@ class RedisClusterBackend final : public Backend {
 
   // The union of Redis's HLL and this node's (idempotent, so exact).
   absl::StatusOr<std::optional<core::HyperLogLog>> ReadUnique(std::string_view key) override {
+    // Local first: a write leaves it only once Redis holds it (counter_reads.h).
+    std::optional<core::HyperLogLog> local = local_.store().Unique(key);
     absl::StatusOr<std::optional<core::HyperLogLog>> remote = SharedUnique(key);
     if (!remote.ok()) return remote.status();
-    std::optional<core::HyperLogLog> local = local_.store().Unique(key);
     if (!local) return remote;
     if (!remote->has_value()) return local;
     (*remote)->Merge(*local);
@@ -157,9 +245,11 @@ class RedisClusterBackend final : public Backend {
   absl::StatusOr<std::vector<std::string>> ReadSample(std::string_view key, size_t k) override {
     std::vector<std::pair<uint64_t, std::string>> local = local_.store().SampleEntries(key);
     std::set<std::pair<uint64_t, std::string>> entries(local.begin(), local.end());
-    absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> remote = RedisSample(key);
-    if (!remote.ok()) return remote.status();
-    entries.insert(remote->begin(), remote->end());
+    if ((reads_.PendingResets(key) & core::kSampleKind) == 0) {
+      absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> remote = RedisSample(key);
+      if (!remote.ok()) return remote.status();
+      entries.insert(remote->begin(), remote->end());
+    }
     std::vector<std::string> out;
     const size_t limit = std::min(k, static_cast<size_t>(sample_capacity_));
     for (auto it = entries.begin(); it != entries.end() && out.size() < limit; ++it) {
@@ -169,16 +259,25 @@ class RedisClusterBackend final : public Backend {
   }
 
   // ---- the keyspace: existence and deadlines are Redis's, plus what this node holds pending
-  // (a name written here but not flushed yet exists). Deletes, sets and expiries are not
-  // applied to Redis yet (docs/keyspace.md).
+  // (a name written here but not flushed yet exists; one deleted here is gone). Deletes, sets
+  // and expiries travel in the epochs (epoch.h).
   absl::StatusOr<uint8_t> ReadKinds(std::string_view key) override {
-    reads_count_.fetch_add(1, std::memory_order_relaxed);
-    absl::StatusOr<uint8_t> remote = RedisKinds(*read_client_, key);
+    uint8_t local = local_.store().Kinds(key);
+    absl::StatusOr<uint8_t> remote = SharedKinds(key);
     if (!remote.ok()) return remote.status();
-    return static_cast<uint8_t>(*remote | local_.store().Kinds(key));
+    // The node keeps its CRDT totals (its increments build on them); whether the counter
+    // exists is whether anything lies above the baselines, Redis's included.
+    if ((local & core::kCrdtKind) != 0 && (*remote & core::kCrdtKind) == 0) {
+      absl::StatusOr<core::CrdtCounter> crdt = ReadCrdt(key);
+      if (!crdt.ok()) return crdt.status();
+      if (crdt->Empty()) local &= static_cast<uint8_t>(~core::kCrdtKind);
+    }
+    return static_cast<uint8_t>(*remote | local);
   }
   absl::StatusOr<std::optional<int64_t>> ReadDeadline(std::string_view key) override {
     reads_count_.fetch_add(1, std::memory_order_relaxed);
+    // A name reset here and not flushed: its deadline is the one this node holds.
+    if (reads_.PendingResets(key) != 0) return local_.store().Deadline(key);
     absl::StatusOr<uint8_t> kinds = RedisKinds(*read_client_, key);
     if (!kinds.ok()) return kinds.status();
     if (*kinds == 0) return std::optional<int64_t>();
@@ -189,7 +288,7 @@ class RedisClusterBackend final : public Backend {
     reads_count_.fetch_add(1, std::memory_order_relaxed);
     return ScanSlots(*read_client_, cursor, count, kinds, ScanBudget());
   }
-  absl::Status KeyspaceWrites() const override { return NotYet(); }
+  absl::Status KeyspaceWrites() const override { return absl::OkStatus(); }
   std::vector<std::string> DueForExpiry(size_t) override { return {}; }
 
   // ---- recovery: the local store as in embedded mode; then counters become pending deltas,
@@ -199,7 +298,12 @@ class RedisClusterBackend final : public Backend {
   absl::Status Replay(uint64_t lsn, int64_t timestamp_us, const core::Op& op) override {
     return local_.Replay(lsn, timestamp_us, op);
   }
-  void FinishRecovery(uint64_t) override { local_.store().ClearCounters(); }
+  // Uniques and samples too: the sink sends Redis what it lacks of them, and a state kept here
+  // could undo in reads a delete made elsewhere meanwhile (counter_reads.h).
+  void FinishRecovery(uint64_t) override {
+    local_.store().ClearCounters();
+    local_.store().ClearUniquesAndSamples();
+  }
   absl::StatusOr<RecoveryPoint> Snapshot(const SnapshotHooks& hooks) override {
     return local_.Snapshot(hooks);
   }
@@ -228,11 +332,6 @@ class RedisClusterBackend final : public Backend {
   // least long enough for a cluster map refresh.
   std::chrono::milliseconds ScanBudget() const {
     return std::max(options_.read_timeout, std::chrono::milliseconds(2000));
-  }
-
-  static absl::Status NotYet() {
-    return Error(Err::kUnimplemented, "",
-                 "deletes, sets and expiries are not available in Redis Cluster mode yet");
   }
 
   absl::Status EnsureReadLibrary() {
@@ -293,13 +392,16 @@ class RedisClusterBackend final : public Backend {
         }
         core::ReplicaTotals totals;
         (negative ? totals.negative : totals.positive) = total;
+        const std::string& field = reply->elements[i].str;
+        if (field.starts_with('#')) {  // a baseline of the last reset (epoch.h)
+          result.MergeBaseline(std::string_view(field).substr(1), totals);
+          continue;
+        }
         if (negative && kind == core::CrdtKind::kG) {
           return Error(Err::kMalformedState, "kind",
                        fmt::format("{} is a G-counter here but Redis holds negative totals", key));
         }
-        if (absl::Status s = result.MergeReplica(reply->elements[i].str, totals); !s.ok()) {
-          return s;
-        }
+        if (absl::Status s = result.MergeReplica(field, totals); !s.ok()) return s;
       }
     }
     return result;

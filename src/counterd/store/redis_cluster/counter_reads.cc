@@ -1,9 +1,11 @@
 #include "counterd/store/redis_cluster/counter_reads.h"
 
 #include <thread>
+#include <vector>
 
 #include "counterd/common/errors.h"
 #include "counterd/core/counter_math.h"
+#include "counterd/core/ops.h"
 
 namespace counterd::store::redis_cluster {
 namespace {
@@ -34,8 +36,20 @@ absl::StatusOr<CounterRead> CounterReads::Read(std::string_view key, const Fetch
     }
     const uint64_t before = epoch_seq_.load(std::memory_order_acquire);
     if ((before & 1) != 0) continue;
+    const uint64_t resets_before = resets_seq_.load(std::memory_order_acquire);
     const std::optional<int64_t> pending_entry = pending_->Counter(key);
     const int64_t pending = pending_entry.value_or(0);
+    if ((PendingResets(key) & core::kCounterKind) != 0) {
+      // Deleted or set here, not in Redis yet: the local value is the whole value.
+      if (epoch_seq_.load(std::memory_order_acquire) != before ||
+          resets_seq_.load(std::memory_order_acquire) != resets_before) {
+        continue;
+      }
+      return CounterRead{.exists = pending_entry.has_value(),
+                         .value = pending,
+                         .pending = pending,
+                         .as_of_unix_ms = 0};
+    }
     int64_t in_flight_delta = 0;
     uint64_t in_flight_last = 0;
     {
@@ -62,7 +76,10 @@ absl::StatusOr<CounterRead> CounterReads::Read(std::string_view key, const Fetch
         return read.status();
       }
     }
-    if (epoch_seq_.load(std::memory_order_acquire) != before) continue;
+    if (epoch_seq_.load(std::memory_order_acquire) != before ||
+        resets_seq_.load(std::memory_order_acquire) != resets_before) {
+      continue;
+    }
     if (fetched) Remember(cache, key, entry, before);
     CounterRead read{.exists = entry.exists || pending_entry.has_value(),
                      .value = WrapAdd(entry.value, pending),
@@ -100,6 +117,73 @@ void CounterReads::Remember(CacheShard& shard, std::string_view key, const Redis
   shard.entries[std::string(key)] = entry;
 }
 
+namespace {
+int KindIndex(uint8_t kind_bit) { return __builtin_ctz(kind_bit); }
+constexpr uint8_t kKindBits[] = {core::kCounterKind, core::kCrdtKind, core::kUniqueKind,
+                                 core::kSampleKind};
+}  // namespace
+
+void CounterReads::NoteReset(std::string_view key, uint8_t kinds, uint64_t lsn) {
+  if (kinds == 0) return;
+  std::lock_guard lock(resets_mu_);
+  resets_seq_.fetch_add(1, std::memory_order_acq_rel);
+  std::array<uint64_t, 4>& lsns = resets_[key];
+  for (uint8_t bit : kKindBits) {
+    if ((kinds & bit) != 0) lsns[KindIndex(bit)] = std::max(lsns[KindIndex(bit)], lsn);
+  }
+}
+
+uint8_t CounterReads::PendingResets(std::string_view key) const {
+  std::lock_guard lock(resets_mu_);
+  if (resets_.empty()) return 0;
+  auto it = resets_.find(key);
+  if (it == resets_.end()) return 0;
+  uint8_t kinds = 0;
+  for (uint8_t bit : kKindBits) {
+    if (it->second[KindIndex(bit)] != 0) kinds |= bit;
+  }
+  return kinds;
+}
+
+void CounterReads::NoteLocalWrite(std::string_view key, uint8_t kinds, uint64_t lsn) {
+  std::lock_guard lock(resets_mu_);
+  std::array<uint64_t, 2>& lsns = local_writes_[key];
+  if ((kinds & core::kUniqueKind) != 0) lsns[0] = std::max(lsns[0], lsn);
+  if ((kinds & core::kSampleKind) != 0) lsns[1] = std::max(lsns[1], lsn);
+}
+
+void CounterReads::DropLocalStateCoveredBy(uint64_t last_lsn) {
+  std::vector<std::string> covered;
+  {
+    std::lock_guard lock(resets_mu_);
+    for (const auto& [key, lsns] : local_writes_) {
+      if ((lsns[0] != 0 && lsns[0] <= last_lsn) || (lsns[1] != 0 && lsns[1] <= last_lsn)) {
+        covered.push_back(key);
+      }
+    }
+  }
+  for (const std::string& key : covered) {
+    // The shard lock is taken before resets_mu_, as a write does.
+    pending_->DropChosen(key, [&]() -> uint8_t {
+      std::lock_guard lock(resets_mu_);
+      auto it = local_writes_.find(key);
+      if (it == local_writes_.end()) return 0;
+      uint8_t drop = 0;
+      std::array<uint64_t, 2>& lsns = it->second;
+      if (lsns[0] != 0 && lsns[0] <= last_lsn) {
+        drop |= core::kUniqueKind;
+        lsns[0] = 0;
+      }
+      if (lsns[1] != 0 && lsns[1] <= last_lsn) {
+        drop |= core::kSampleKind;
+        lsns[1] = 0;
+      }
+      if (lsns[0] == 0 && lsns[1] == 0) local_writes_.erase(it);
+      return drop;
+    });
+  }
+}
+
 bool CounterReads::InFlight(const Epoch& epoch) const {
   std::lock_guard lock(in_flight_mu_);
   return in_flight_last_lsn_ == epoch.last_lsn && epoch.last_lsn != 0;
@@ -115,6 +199,14 @@ void CounterReads::BeginEpoch(const Epoch& epoch) {
       for (int64_t d : deltas) sum = WrapAdd(sum, d);
       in_flight_[key] = sum;
     }
+    // A counter reset in the epoch: the local value counts from its base, so the base leaves
+    // pending with the deltas after it.
+    for (const auto& [redis_key, reset] : epoch.resets) {
+      if (!redis_key.starts_with("counter:")) continue;
+      const int64_t base = reset.type == RedisReset::Type::kSetCounter ? reset.value : 0;
+      const std::string key = redis_key.substr(std::string_view("counter:").size());
+      in_flight_[key] = WrapAdd(in_flight_[key], base);
+    }
     in_flight_last_lsn_ = epoch.last_lsn;
   }
   epoch_seq_.fetch_add(1, std::memory_order_acq_rel);  // even again
@@ -125,20 +217,48 @@ void CounterReads::EpochApplied(const Epoch& epoch) {
   {
     std::lock_guard in_flight_lock(in_flight_mu_);
     for (const auto& [key, sum] : in_flight_) {
-      pending_->RemoveFromCounter(key, sum);
+      // A reset newer than the epoch made the local value absolute again: it keeps it. Asked
+      // under the key's shard lock, which a resetting write holds while it notes the reset.
+      bool newer_reset = false;
+      pending_->RemoveFromCounterUnless(key, sum, [&] {
+        std::lock_guard lock(resets_mu_);
+        auto reset = resets_.find(key);
+        newer_reset =
+            reset != resets_.end() && reset->second[KindIndex(core::kCounterKind)] > epoch.last_lsn;
+        return newer_reset;
+      });
+      const bool reset_here = epoch.resets.contains(CounterRedisKey(key));
       // A cached Redis value from before the epoch gains it exactly as pending loses it.
       CacheShard& cache = CacheFor(key);
       std::lock_guard lock(cache.mu);
-      if (auto it = cache.entries.find(key);
-          it != cache.entries.end() && it->second.marker < epoch.last_lsn) {
-        it->second.value = WrapAdd(it->second.value, sum);
-        it->second.marker = epoch.last_lsn;
+      if (auto it = cache.entries.find(key); it != cache.entries.end()) {
+        if (reset_here || newer_reset) {
+          cache.entries.erase(it);
+        } else if (it->second.marker < epoch.last_lsn) {
+          it->second.value = WrapAdd(it->second.value, sum);
+          it->second.marker = epoch.last_lsn;
+        }
+      }
+    }
+    // Resets at or below the epoch's last LSN are in Redis now.
+    std::lock_guard resets_lock(resets_mu_);
+    for (auto it = resets_.begin(); it != resets_.end();) {
+      bool any = false;
+      for (uint64_t& lsn : it->second) {
+        if (lsn <= epoch.last_lsn) lsn = 0;
+        any = any || lsn != 0;
+      }
+      if (any) {
+        ++it;
+      } else {
+        resets_.erase(it++);
       }
     }
     in_flight_.clear();
     in_flight_last_lsn_ = 0;
   }
   epoch_seq_.fetch_add(1, std::memory_order_acq_rel);  // even again
+  DropLocalStateCoveredBy(epoch.last_lsn);
 }
 
 }  // namespace counterd::store::redis_cluster

@@ -11,6 +11,22 @@
 // (V, M) serves hot keys; a published epoch adds its delta to cached values, so cached +
 // pending never jumps. When Redis cannot be read, the last cached (V, M) of the key answers.
 //
+// Keyspace writes: a delete or set of a counter makes the local value absolute (the set's value,
+// or 0, plus the deltas after it) until the epoch holding it is applied, so while such a reset
+// is pending the read is the local value alone; then the epoch's base and deltas leave pending
+// together. The same pending resets (per name and kind, by LSN) tell the other kinds' reads to
+// answer from the node's own state alone (NoteReset / PendingResets). A reset is noted while its
+// write still holds the key's lock, and reads compare a reset sequence before and after, so a
+// read sees the name either before the reset or after it.
+//
+// Unique counts and samples: the node keeps its own (the local store's) only until Redis holds
+// them, so that a delete made on another node is not undone in this node's reads by a union
+// with an old local state. Each logged unique or sample write is noted with its LSN
+// (NoteLocalWrite); an applied epoch covers every LSN up to its last, so the local state of a
+// name whose last noted write is at or below it is dropped (asked under the key's shard lock,
+// so a newer write keeps it). Reads take the local state before Redis's, so a write is in one
+// of the two at every moment.
+//
 // Thread-safety: Read, CachedValue and the Stats counters from any thread; BeginEpoch and
 // EpochApplied from the one applier thread.
 //
@@ -20,6 +36,7 @@
 //   reads.BeginEpoch(epoch);  applier.Apply(epoch);  reads.EpochApplied(epoch);
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -57,6 +74,13 @@ class CounterReads {
   // The last Redis value this node saw for `key` (any age; 0 if never read).
   [[nodiscard]] int64_t CachedValue(std::string_view key);
 
+  // A logged reset (delete: `kinds`; a counter set: kCounterKind) of `key` as record `lsn`.
+  void NoteReset(std::string_view key, uint8_t kinds, uint64_t lsn);
+  // The kinds of `key` with a reset Redis does not hold yet.
+  [[nodiscard]] uint8_t PendingResets(std::string_view key) const;
+  // A logged write of `key`'s unique count and/or sample (`kinds`) as record `lsn`.
+  void NoteLocalWrite(std::string_view key, uint8_t kinds, uint64_t lsn);
+
   void BeginEpoch(const Epoch& epoch);
   void EpochApplied(const Epoch& epoch);
   // True while `epoch` is published as in flight (a retry keeps it so).
@@ -85,6 +109,13 @@ class CounterReads {
   mutable std::mutex in_flight_mu_;
   StringMap<int64_t> in_flight_;     // key → the epoch in flight's delta
   uint64_t in_flight_last_lsn_ = 0;  // its last LSN (0: none); written under in_flight_mu_
+  // name → per kind (bit index of core::KindBit) the LSN of its last reset not yet in Redis.
+  mutable std::mutex resets_mu_;
+  StringMap<std::array<uint64_t, 4>> resets_;
+  std::atomic<uint64_t> resets_seq_{0};  // moves on every NoteReset
+  // name → the LSN of its last unique / sample write not yet known to be in Redis (resets_mu_).
+  StringMap<std::array<uint64_t, 2>> local_writes_;
+  void DropLocalStateCoveredBy(uint64_t last_lsn);
   CacheShard cache_[kCacheShards];
   std::atomic<uint64_t> cache_hits_{0}, retries_{0};
 };

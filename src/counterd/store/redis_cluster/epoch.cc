@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "counterd/common/errors.h"
+#include "counterd/core/ops.h"
 #include "counterd/core/reservoir.h"
 #include "counterd/redis/slot.h"
 
@@ -89,6 +90,17 @@ absl::Status Coalescer::AddCounter(std::string_view key, int64_t delta, uint64_t
 absl::Status Coalescer::SetCrdtTotals(std::string_view key, std::string_view replica,
                                       int64_t positive, int64_t negative, uint64_t lsn) {
   if (absl::Status s = core::ValidateReplicaId(replica); !s.ok()) return s;
+  return RaiseCrdt(key, std::string(replica), positive, negative, lsn);
+}
+
+absl::Status Coalescer::SetCrdtBaseline(std::string_view key, std::string_view replica,
+                                        int64_t positive, int64_t negative, uint64_t lsn) {
+  if (absl::Status s = core::ValidateReplicaId(replica); !s.ok()) return s;
+  return RaiseCrdt(key, fmt::format("#{}", replica), positive, negative, lsn);
+}
+
+absl::Status Coalescer::RaiseCrdt(std::string_view key, std::string replica, int64_t positive,
+                                  int64_t negative, uint64_t lsn) {
   if (positive < 0) return Error(Err::kInvalidValue, "positive", "a CRDT total is never negative");
   if (negative < 0) return Error(Err::kInvalidValue, "negative", "a CRDT total is never negative");
   if (absl::Status s = Note(lsn); !s.ok()) return s;
@@ -106,9 +118,89 @@ absl::Status Coalescer::SetCrdtTotals(std::string_view key, std::string_view rep
   auto it = pending_.crdts.find(key);
   if (it == pending_.crdts.end())
     it = pending_.crdts.emplace(std::string(key), CrdtReplicas{}).first;
-  core::ReplicaTotals& t = it->second[std::string(replica)];
+  core::ReplicaTotals& t = it->second[std::move(replica)];
   t.positive = std::max(t.positive, positive);
   t.negative = std::max(t.negative, negative);
+  return absl::OkStatus();
+}
+
+std::vector<std::string> Coalescer::LiveRedisKeys(std::string_view key, uint8_t kinds,
+                                                  uint64_t lsn) {
+  std::vector<std::string> keys;
+  if (kinds & core::kCounterKind) keys.push_back(CounterRedisKey(key));
+  if (kinds & core::kCrdtKind) {
+    keys.push_back(CrdtRedisKey(key));
+    keys.push_back(CrdtNegRedisKey(key));
+  }
+  if (kinds & core::kUniqueKind) keys.push_back(UniqueRedisKey(key));
+  if (kinds & core::kSampleKind) keys.push_back(SampleRedisKey(key));
+  if (!markers_.empty()) {
+    const size_t before = keys.size();
+    std::erase_if(keys, [&](const std::string& rk) { return AlreadyApplied(rk, lsn); });
+    if (keys.size() < before) ++skipped_ops_;
+  }
+  return keys;
+}
+
+absl::Status Coalescer::Delete(std::string_view key, uint8_t kinds, uint64_t lsn) {
+  if (absl::Status s = Note(lsn); !s.ok()) return s;
+  const std::vector<std::string> live = LiveRedisKeys(key, kinds, lsn);
+  if (live.empty()) return absl::OkStatus();
+  ++pending_.source_ops;
+  bool crdt_reset = false;
+  for (const std::string& rk : live) {
+    pending_.expiries.erase(rk);
+    if (rk.starts_with("crdt_counter")) {
+      crdt_reset = true;
+      pending_.resets[rk] = RedisReset{.type = RedisReset::Type::kCrdtBaseline};
+      continue;
+    }
+    pending_.resets[rk] = RedisReset{.type = RedisReset::Type::kDelete};
+    if (rk.starts_with("counter:")) {
+      pending_.counters.erase(key);
+    } else if (rk.starts_with("hll:")) {
+      pending_.uniques.erase(key);
+      pending_.unique_merges.erase(key);
+    } else {
+      pending_.samples.erase(key);
+    }
+  }
+  if (crdt_reset) {
+    // The totals logged so far are applied before the reset, so its baselines cover them.
+    if (auto it = pending_.crdts.find(key); it != pending_.crdts.end()) {
+      CrdtReplicas& pre = pending_.crdt_pre[key];
+      for (const auto& [replica, totals] : it->second) {
+        core::ReplicaTotals& t = pre[replica];
+        t.positive = std::max(t.positive, totals.positive);
+        t.negative = std::max(t.negative, totals.negative);
+      }
+      pending_.crdts.erase(it);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Coalescer::SetCounter(std::string_view key, int64_t value, uint64_t lsn) {
+  if (absl::Status s = Note(lsn); !s.ok()) return s;
+  // SET drops the name's deadline: every kind's key is persisted (after its operations).
+  for (const std::string& rk : LiveRedisKeys(key, core::kAllKinds, lsn)) {
+    pending_.expiries[rk] = 0;
+  }
+  const std::vector<std::string> counter = LiveRedisKeys(key, core::kCounterKind, lsn);
+  if (counter.empty()) return absl::OkStatus();
+  ++pending_.source_ops;
+  pending_.counters.erase(key);
+  pending_.resets[counter[0]] = RedisReset{.type = RedisReset::Type::kSetCounter, .value = value};
+  return absl::OkStatus();
+}
+
+absl::Status Coalescer::Expire(std::string_view key, int64_t deadline_ms, uint64_t lsn) {
+  if (deadline_ms < 0) return Error(Err::kInvalidValue, "deadline_ms", "a deadline is >= 0");
+  if (absl::Status s = Note(lsn); !s.ok()) return s;
+  const std::vector<std::string> live = LiveRedisKeys(key, core::kAllKinds, lsn);
+  if (live.empty()) return absl::OkStatus();
+  ++pending_.source_ops;
+  for (const std::string& rk : live) pending_.expiries[rk] = deadline_ms;
   return absl::OkStatus();
 }
 
@@ -183,7 +275,8 @@ Epoch Coalescer::Seal() {
 // --- grouping ----------------------------------------------------------------------------------
 
 size_t SlotGroup::op_count() const {
-  size_t n = crdt_fields.size() + uniques.size() + samples.size() + unique_merges.size();
+  size_t n = crdt_fields.size() + uniques.size() + samples.size() + unique_merges.size() +
+             crdt_pre_fields.size() + resets.size() + expiries.size();
   for (const CounterOp& c : counters) n += c.deltas.size();
   return n;
 }
@@ -200,12 +293,23 @@ std::map<uint16_t, SlotGroup> GroupBySlot(const Epoch& epoch) {
     std::string rk = CounterRedisKey(key);
     group_of(rk).counters.push_back({std::move(rk), deltas});
   }
-  for (const auto& [key, replicas] : epoch.crdts) {
-    std::string pos = CrdtRedisKey(key), neg = CrdtNegRedisKey(key);
-    for (const auto& [replica, totals] : replicas) {
-      if (totals.positive > 0) group_of(pos).crdt_fields.push_back({pos, replica, totals.positive});
-      if (totals.negative > 0) group_of(neg).crdt_fields.push_back({neg, replica, totals.negative});
+  auto crdt_fields = [&](const StrMap<CrdtReplicas>& crdts,
+                         std::vector<CrdtFieldOp> SlotGroup::*to) {
+    for (const auto& [key, replicas] : crdts) {
+      std::string pos = CrdtRedisKey(key), neg = CrdtNegRedisKey(key);
+      for (const auto& [replica, totals] : replicas) {
+        if (totals.positive > 0) (group_of(pos).*to).push_back({pos, replica, totals.positive});
+        if (totals.negative > 0) (group_of(neg).*to).push_back({neg, replica, totals.negative});
+      }
     }
+  };
+  crdt_fields(epoch.crdts, &SlotGroup::crdt_fields);
+  crdt_fields(epoch.crdt_pre, &SlotGroup::crdt_pre_fields);
+  for (const auto& [redis_key, reset] : epoch.resets) {
+    group_of(redis_key).resets.push_back({redis_key, reset});
+  }
+  for (const auto& [redis_key, deadline] : epoch.expiries) {
+    group_of(redis_key).expiries.push_back({redis_key, deadline});
   }
   for (const auto& [key, items] : epoch.uniques) {
     std::string rk = UniqueRedisKey(key);
@@ -229,9 +333,13 @@ std::map<uint16_t, SlotGroup> GroupBySlot(const Epoch& epoch) {
     std::sort(g.uniques.begin(), g.uniques.end(), by_key);
     std::sort(g.samples.begin(), g.samples.end(), by_key);
     std::sort(g.unique_merges.begin(), g.unique_merges.end(), by_key);
-    std::sort(g.crdt_fields.begin(), g.crdt_fields.end(), [](const auto& a, const auto& b) {
+    std::sort(g.resets.begin(), g.resets.end(), by_key);
+    std::sort(g.expiries.begin(), g.expiries.end(), by_key);
+    const auto by_field = [](const auto& a, const auto& b) {
       return std::tie(a.redis_key, a.replica) < std::tie(b.redis_key, b.replica);
-    });
+    };
+    std::sort(g.crdt_fields.begin(), g.crdt_fields.end(), by_field);
+    std::sort(g.crdt_pre_fields.begin(), g.crdt_pre_fields.end(), by_field);
   }
   return groups;
 }

@@ -30,6 +30,15 @@
 //     * CRDT: the latest absolute totals per (key, replica), merged by per-component max.
 //     * uniques: the set of distinct items per key (PFADD is idempotent; duplicates are dropped
 //       only to save bandwidth).
+//     * keyspace writes (docs/keyspace.md "Redis Cluster mode"): per Redis key, an epoch applies
+//       first its reset (DEL, SET of a counter, or a CRDT reset: every replica's baseline field
+//       "#<replica>" raised to its total), then the operations logged after it, then its
+//       deadline (PEXPIREAT, or PERSIST). A reset drops the key's operations coalesced before
+//       it (their effect is gone), except a CRDT's totals: they are applied before the reset
+//       (crdt_pre) so that the baselines cover them. One reset per key and epoch is enough: the
+//       later one covers the earlier. The deadline goes last because INCRBY on a missing key
+//       creates it without one, and a deadline set on a name is the state the last expiry
+//       operation left, whatever deltas came around it.
 //
 //   LSN rules: an epoch covers [first_lsn, last_lsn]; every operation added after a Seal() must
 //   have an LSN above the last sealed one, so epochs are disjoint and increasing. The applier
@@ -93,6 +102,13 @@ struct SampleCandidates {
   std::map<uint64_t, std::string> items;
 };
 
+// What a key's epoch starts with (keyspace writes, applied before its other operations).
+struct RedisReset {
+  enum class Type : uint8_t { kDelete, kSetCounter, kCrdtBaseline };
+  Type type = Type::kDelete;
+  int64_t value = 0;  // kSetCounter
+};
+
 struct Epoch {
   std::string node_id;                      // the counterd node whose WAL this came from
   uint64_t first_lsn = 0;                   // lowest LSN covered (0 only for an empty epoch)
@@ -102,12 +118,17 @@ struct Epoch {
   StrMap<StrSet> uniques;                   // key → distinct items
   StrMap<SampleCandidates> samples;         // key → bottom-k candidates
   StrMap<core::HyperLogLog> unique_merges;  // key → registers to merge in (PFMERGE)
-  uint64_t source_ops = 0;  // Add*/Set* calls folded into this epoch (for ratios and metrics)
+  // Keyspace writes. `crdts` may hold baselines too, as replica "#<replica>" (a replica id
+  // never holds '#').
+  StrMap<RedisReset> resets;      // Redis key → its reset, applied first
+  StrMap<CrdtReplicas> crdt_pre;  // key → CRDT totals logged before its reset
+  StrMap<int64_t> expiries;       // Redis key → deadline (unix ms; 0: PERSIST), applied last
+  uint64_t source_ops = 0;        // Add*/Set* calls folded into this epoch (for ratios and metrics)
 
   // True when the epoch carries no operation (it may still cover LSNs).
   bool empty() const {
     return counters.empty() && crdts.empty() && uniques.empty() && samples.empty() &&
-           unique_merges.empty();
+           unique_merges.empty() && resets.empty() && crdt_pre.empty() && expiries.empty();
   }
 };
 
@@ -151,16 +172,32 @@ class Coalescer {
                                             const std::vector<std::string_view>& items,
                                             int64_t capacity, uint64_t seed, uint64_t lsn);
 
+  // Raises the baseline of `replica` in CRDT `key` (a logged merge of a state that was reset
+  // elsewhere). Errors as SetCrdtTotals.
+  [[nodiscard]] absl::Status SetCrdtBaseline(std::string_view key, std::string_view replica,
+                                             int64_t positive, int64_t negative, uint64_t lsn);
+
+  // The keyspace writes (a logged kDelete, kCounterSet, kExpire). LSN errors as AddCounter.
+  // Removes the `kinds` (core::KindBit mask) of `key` (a CRDT is reset) and their deadline.
+  [[nodiscard]] absl::Status Delete(std::string_view key, uint8_t kinds, uint64_t lsn);
+  // counter(key) = value; the name loses its deadline (every kind's key is persisted).
+  [[nodiscard]] absl::Status SetCounter(std::string_view key, int64_t value, uint64_t lsn);
+  // The name's deadline (unix ms), on every kind's key; 0 removes it.
+  [[nodiscard]] absl::Status Expire(std::string_view key, int64_t deadline_ms, uint64_t lsn);
+
   // Marks `lsn` as covered by the pending epoch although it carries nothing for this backend
   // (e.g. a sample operation), so the markers and the WAL can move past it. LSN errors as
   // AddCounter.
   [[nodiscard]] absl::Status CoverLsn(uint64_t lsn);
 
+  // True when the recovery markers say Redis holds `redis_key`'s operations at `lsn`.
+  bool AlreadyApplied(const std::string& redis_key, uint64_t lsn) const;
+
   // True when no LSN has been covered since the last Seal().
   bool idle() const { return pending_.last_lsn == 0; }
   size_t pending_keys() const {
     return pending_.counters.size() + pending_.crdts.size() + pending_.uniques.size() +
-           pending_.samples.size();
+           pending_.samples.size() + pending_.resets.size() + pending_.expiries.size();
   }
   uint64_t sealed_through() const { return sealed_through_; }
   uint64_t skipped_ops() const { return skipped_ops_; }  // dropped by the recovery markers
@@ -171,7 +208,10 @@ class Coalescer {
 
  private:
   [[nodiscard]] absl::Status Note(uint64_t lsn);
-  bool AlreadyApplied(const std::string& redis_key, uint64_t lsn) const;
+  // The Redis keys of `kinds` of `key` not yet applied at `lsn` (recovery filter).
+  std::vector<std::string> LiveRedisKeys(std::string_view key, uint8_t kinds, uint64_t lsn);
+  absl::Status RaiseCrdt(std::string_view key, std::string replica, int64_t positive,
+                         int64_t negative, uint64_t lsn);
 
   Epoch pending_;
   uint64_t sealed_through_;
@@ -206,9 +246,21 @@ struct SampleOp {
   std::vector<std::pair<uint64_t, std::string>> items;  // (priority, item), by priority
 };
 
+struct ResetOp {
+  std::string redis_key;
+  RedisReset reset;
+};
+struct ExpiryOp {
+  std::string redis_key;
+  int64_t deadline_ms = 0;  // 0: PERSIST
+};
+
 struct SlotGroup {
   uint16_t slot = 0;
-  std::vector<CounterOp> counters;  // sorted by key, like the others
+  std::vector<CrdtFieldOp> crdt_pre_fields;  // first: totals logged before a reset
+  std::vector<ResetOp> resets;               // then the resets
+  std::vector<ExpiryOp> expiries;            // last, after every operation below
+  std::vector<CounterOp> counters;           // sorted by key, like the others
   std::vector<CrdtFieldOp> crdt_fields;
   std::vector<UniqueOp> uniques;
   std::vector<SampleOp> samples;

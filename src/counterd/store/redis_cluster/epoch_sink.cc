@@ -110,6 +110,10 @@ absl::Status EpochSink::Ingest(const wal::WalRecord& record) {
           s = coalescer_.SetCrdtTotals(op.key, replica, totals.positive, totals.negative, lsn);
           if (!s.ok()) break;
         }
+        for (const auto& [replica, base] : state->baselines()) {
+          if (!s.ok()) break;
+          s = coalescer_.SetCrdtBaseline(op.key, replica, base.positive, base.negative, lsn);
+        }
         break;
       }
       case core::OpType::kCrdtAdd: {
@@ -133,10 +137,16 @@ absl::Status EpochSink::Ingest(const wal::WalRecord& record) {
         break;
       }
       case core::OpType::kDelete:
+        s = coalescer_.Delete(op.key, op.kinds, lsn);
+        if (s.ok() && replayed) ResetAgain(op.key, op.kinds, std::nullopt, lsn);
+        break;
       case core::OpType::kCounterSet:
+        s = coalescer_.SetCounter(op.key, op.value, lsn);
+        if (s.ok() && replayed) ResetAgain(op.key, core::kCounterKind, op.value, lsn);
+        break;
       case core::OpType::kExpire:
-        // The backend refuses these writes (KeyspaceWrites), so its log never holds them.
-        return Error(Err::kInternal, "wal", "a keyspace operation in Redis Cluster mode");
+        s = coalescer_.Expire(op.key, op.deadline_ms, lsn);
+        break;
       case core::OpType::kSampleAdd: {
         std::vector<std::string_view> items(op.items.begin(), op.items.end());
         s = coalescer_.AddSampleItems(op.key, items, sample_capacity_, core::kDefaultSampleSeed,
@@ -148,6 +158,28 @@ absl::Status EpochSink::Ingest(const wal::WalRecord& record) {
     skipped_ops_.fetch_add(coalescer_.skipped_ops() - skipped_before, std::memory_order_relaxed);
   }
   return absl::OkStatus();
+}
+
+// A reset logged before this restart that Redis does not hold yet is pending again: the reads
+// answer from the local state for its kinds, and a counter's pending value restarts from it.
+void EpochSink::ResetAgain(std::string_view key, uint8_t kinds, std::optional<int64_t> value,
+                           uint64_t lsn) {
+  uint8_t pending = 0;
+  if ((kinds & core::kCounterKind) && !coalescer_.AlreadyApplied(CounterRedisKey(key), lsn)) {
+    local_->ResetCounter(key, value);
+    pending |= core::kCounterKind;
+  }
+  if ((kinds & core::kCrdtKind) && (!coalescer_.AlreadyApplied(CrdtRedisKey(key), lsn) ||
+                                    !coalescer_.AlreadyApplied(CrdtNegRedisKey(key), lsn))) {
+    pending |= core::kCrdtKind;
+  }
+  if ((kinds & core::kUniqueKind) && !coalescer_.AlreadyApplied(UniqueRedisKey(key), lsn)) {
+    pending |= core::kUniqueKind;
+  }
+  if ((kinds & core::kSampleKind) && !coalescer_.AlreadyApplied(SampleRedisKey(key), lsn)) {
+    pending |= core::kSampleKind;
+  }
+  reads_->NoteReset(key, pending, lsn);
 }
 
 absl::Status EpochSink::Flush() {

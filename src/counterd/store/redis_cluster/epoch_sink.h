@@ -72,6 +72,7 @@ class EpochSink final : public wal::Sink {
  private:
   absl::Status LoadMarkers();
   absl::Status Ingest(const wal::WalRecord& record);
+  void ResetAgain(std::string_view key, uint8_t kinds, std::optional<int64_t> value, uint64_t lsn);
   absl::Status ApplyEpoch(const Epoch& epoch);
   absl::Status Degraded(absl::Status why);
 

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "counterd/common/errors.h"
+#include "counterd/core/ops.h"
 #include "counterd/core/reservoir.h"
 #include "counterd/redis/slot.h"
 
@@ -250,6 +251,70 @@ TEST(GroupBySlot, EveryOperationLandsOnceInTheGroupOfItsSlot) {
       EXPECT_EQ(again.at(slot).counters[i].redis_key, g.counters[i].redis_key);
     }
   }
+}
+
+TEST(CoalescerKeyspace, ADeleteDropsTheDeltasBeforeItAndKeepsThoseAfter) {
+  Coalescer c("n");
+  ASSERT_TRUE(c.AddCounter("k", 5, 1).ok());
+  ASSERT_TRUE(c.Expire("k", 99'000, 2).ok());
+  ASSERT_TRUE(c.Delete("k", core::kCounterKind, 3).ok());
+  ASSERT_TRUE(c.AddCounter("k", 2, 4).ok());
+  Epoch e = c.Seal();
+  EXPECT_EQ(e.counters.at("k"), DeltaList{2});
+  ASSERT_EQ(e.resets.size(), 1u);
+  EXPECT_EQ(e.resets.at("counter:k").type, RedisReset::Type::kDelete);
+  // The deadline went with the delete; the other kinds' keys keep the one set before it.
+  EXPECT_FALSE(e.expiries.contains("counter:k"));
+  EXPECT_EQ(e.expiries.at("hll:k"), 99'000);
+}
+
+TEST(CoalescerKeyspace, ASetIsTheBaseOfTheLaterDeltasAndDropsTheDeadline) {
+  Coalescer c("n");
+  ASSERT_TRUE(c.AddCounter("k", 5, 1).ok());
+  ASSERT_TRUE(c.Expire("k", 99'000, 2).ok());
+  ASSERT_TRUE(c.SetCounter("k", 40, 3).ok());
+  ASSERT_TRUE(c.AddCounter("k", 2, 4).ok());
+  ASSERT_TRUE(c.AddUniqueItems("u", {"a"}, 5).ok());
+  ASSERT_TRUE(c.Delete("u", core::kUniqueKind, 6).ok());
+  Epoch e = c.Seal();
+  EXPECT_EQ(e.counters.at("k"), DeltaList{2});
+  EXPECT_EQ(e.resets.at("counter:k").type, RedisReset::Type::kSetCounter);
+  EXPECT_EQ(e.resets.at("counter:k").value, 40);
+  EXPECT_EQ(e.expiries.at("counter:k"), 0);  // PERSIST, after the deltas
+  EXPECT_FALSE(e.uniques.contains("u"));     // items before the delete are gone with it
+  EXPECT_EQ(e.resets.at("hll:u").type, RedisReset::Type::kDelete);
+}
+
+TEST(CoalescerKeyspace, CrdtTotalsBeforeAResetAreAppliedBeforeIt) {
+  Coalescer c("n");
+  ASSERT_TRUE(c.SetCrdtTotals("g", "r1", 5, 0, 1).ok());
+  ASSERT_TRUE(c.Delete("g", core::kCrdtKind, 2).ok());
+  ASSERT_TRUE(c.SetCrdtTotals("g", "r1", 6, 0, 3).ok());
+  ASSERT_TRUE(c.SetCrdtBaseline("g", "r2", 4, 0, 4).ok());
+  Epoch e = c.Seal();
+  EXPECT_EQ(e.crdt_pre.at("g").at("r1").positive, 5);
+  EXPECT_EQ(e.crdts.at("g").at("r1").positive, 6);
+  EXPECT_EQ(e.crdts.at("g").at("#r2").positive, 4);
+  EXPECT_EQ(e.resets.at("crdt_counter:g").type, RedisReset::Type::kCrdtBaseline);
+  EXPECT_EQ(e.resets.at("crdt_counter_neg:g").type, RedisReset::Type::kCrdtBaseline);
+  // One group per slot, in the order the function applies them: pre totals, reset, totals.
+  const SlotGroup g = GroupBySlot(e).at(redis::KeySlot("crdt_counter:g"));
+  ASSERT_EQ(g.crdt_pre_fields.size(), 1u);
+  EXPECT_EQ(g.crdt_pre_fields[0].total, 5);
+  ASSERT_EQ(g.resets.size(), 1u);
+  ASSERT_EQ(g.crdt_fields.size(), 2u);
+  EXPECT_EQ(g.crdt_fields[0].replica, "#r2");
+}
+
+TEST(CoalescerKeyspace, RecoveryMarkersDropKeyspaceOperationsRedisHolds) {
+  Coalescer c("n");
+  std::vector<uint64_t> markers(redis::kSlotCount, 0);
+  markers[redis::KeySlot("counter:k")] = 10;
+  ASSERT_TRUE(c.SetAppliedMarkers(markers).ok());
+  ASSERT_TRUE(c.Delete("k", core::kAllKinds, 5).ok());
+  Epoch e = c.Seal();
+  EXPECT_FALSE(e.resets.contains("counter:k"));  // applied already
+  EXPECT_TRUE(e.resets.contains("hll:k"));       // its slot had not seen LSN 5
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "counterd/common/errors.h"
+#include "counterd/core/counter_math.h"
 #include "counterd/redis/slot.h"
 #include "counterd/store/redis_cluster/epoch.h"
 
@@ -130,6 +131,35 @@ absl::StatusOr<std::vector<std::string>> KeysInSlot(ClusterClient& client, uint1
   }
 }
 
+// True when the CRDT `name` holds anything above its baselines (a reset one keeps its hashes,
+// baselines included, so that older totals merged later stay covered: epoch.h).
+absl::StatusOr<bool> CrdtLive(ClusterClient& client, std::string_view name) {
+  std::map<std::string, core::ReplicaTotals> totals, baselines;
+  for (const bool negative : {false, true}) {
+    const std::string redis_key = negative ? CrdtNegRedisKey(name) : CrdtRedisKey(name);
+    absl::StatusOr<Reply> reply = client.Command({"HGETALL", redis_key}, redis_key);
+    if (!reply.ok()) return reply.status();
+    if (reply->type != Reply::Type::kArray || reply->elements.size() % 2 != 0) {
+      return Unexpected(fmt::format("HGETALL {}", redis_key), *reply);
+    }
+    for (size_t i = 0; i + 1 < reply->elements.size(); i += 2) {
+      int64_t v = 0;
+      if (!core::ParseInt64Strict(reply->elements[i + 1].str, &v)) continue;
+      std::string_view field = reply->elements[i].str;
+      auto& into = field.starts_with('#') ? baselines : totals;
+      if (field.starts_with('#')) field.remove_prefix(1);
+      core::ReplicaTotals& t = into[std::string(field)];
+      (negative ? t.negative : t.positive) = v;
+    }
+  }
+  for (const auto& [replica, t] : totals) {
+    const core::ReplicaTotals base =
+        baselines.contains(replica) ? baselines[replica] : core::ReplicaTotals{};
+    if (t.positive > base.positive || t.negative > base.negative) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 std::optional<std::pair<core::KindBit, std::string>> NameOfRedisKey(std::string_view redis_key) {
@@ -151,6 +181,12 @@ absl::StatusOr<uint8_t> RedisKinds(ClusterClient& client, std::string_view name)
   uint8_t kinds = 0;
   for (const KindKey& k : KeysOf(name)) {
     if ((kinds & k.kind) != 0) continue;  // the positive CRDT hash already answered
+    if (k.kind == core::kCrdtKind) {
+      absl::StatusOr<bool> live = CrdtLive(client, name);
+      if (!live.ok()) return live.status();
+      if (*live) kinds |= k.kind;
+      continue;
+    }
     absl::StatusOr<Reply> reply = client.Command({"EXISTS", k.redis_key}, k.redis_key);
     if (!reply.ok()) return reply.status();
     if (!reply->is_integer()) return Unexpected(fmt::format("EXISTS {}", k.redis_key), *reply);
@@ -198,7 +234,13 @@ absl::StatusOr<ScanPage> ScanSlots(ClusterClient& client, uint64_t cursor, size_
       for (const std::string& redis_key : *keys) {
         std::optional<std::pair<core::KindBit, std::string>> named = NameOfRedisKey(redis_key);
         if (!named || (named->first & kinds) == 0) continue;
-        if (in_page.insert(*named).second) page.keys.push_back(std::move(*named));
+        if (!in_page.insert(*named).second) continue;
+        if (named->first == core::kCrdtKind) {  // a reset CRDT keeps its hashes: not listed
+          absl::StatusOr<bool> live = CrdtLive(client, named->second);
+          if (!live.ok()) return live.status();
+          if (!*live) continue;
+        }
+        page.keys.push_back(std::move(*named));
       }
     }
   }
