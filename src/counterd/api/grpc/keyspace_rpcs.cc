@@ -93,22 +93,26 @@ grpc::ServerUnaryReactor* CounterdService::Delete(grpc::CallbackServerContext* c
     return FinishNow(ctx, s);
   }
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  auto keys = std::make_unique<std::vector<std::string_view>>(StringViews(req->keys()));
-  std::span<const std::string_view> view(*keys);
-  tenant->Delete(
-      view, *kinds,
-      OnCompletionThread<size_t>(
-          [ctx, reactor, resp, keys = std::move(keys)](absl::StatusOr<size_t> deleted) {
-            if (deleted.ok()) resp->set_deleted(*deleted);
-            // Like HTTP's 404 and RESP's :0: a delete that found nothing says so.
-            absl::Status status = deleted.status();
-            if (deleted.ok() && *deleted == 0) {
-              status = keys->size() == 1 ? Error(Err::kNotFound, "key", "no such key")
-                                         : Error(Err::kNotFound, "keys", "none of the keys exists");
-            }
-            // The engine names a lone key "key"; here it is the list's first.
-            FinishUnary(ctx, reactor, keys->size() == 1 ? KeyFault(status, "keys", 0) : status);
-          }));
+  // A keyspace write asks the backend what the names hold first (Redis mode: the network), so
+  // it runs under the read policy.
+  reads_->RunRead([this, engine = *tenant, ctx, reactor, req, resp, mask = *kinds]() mutable {
+    auto keys = std::make_unique<std::vector<std::string_view>>(StringViews(req->keys()));
+    std::span<const std::string_view> view(*keys);
+    engine.Delete(
+        view, mask,
+        OnCompletionThread<size_t>([ctx, reactor, resp,
+                                    keys = std::move(keys)](absl::StatusOr<size_t> deleted) {
+          if (deleted.ok()) resp->set_deleted(*deleted);
+          // Like HTTP's 404 and RESP's :0: a delete that found nothing says so.
+          absl::Status status = deleted.status();
+          if (deleted.ok() && *deleted == 0) {
+            status = keys->size() == 1 ? Error(Err::kNotFound, "key", "no such key")
+                                       : Error(Err::kNotFound, "keys", "none of the keys exists");
+          }
+          // The engine names a lone key "key"; here it is the list's first.
+          FinishUnary(ctx, reactor, keys->size() == 1 ? KeyFault(status, "keys", 0) : status);
+        }));
+  });
   return reactor;
 }
 
@@ -118,16 +122,18 @@ grpc::ServerUnaryReactor* CounterdService::SetCounter(grpc::CallbackServerContex
   absl::StatusOr<TenantEngine> tenant = Tenant(ctx);
   if (!tenant.ok()) return FinishNow(ctx, tenant.status());
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  tenant->SetCounter(req->key(), req->value(),
-                     OnCompletionThread<std::optional<int64_t>>(
-                         [ctx, reactor, req, resp](absl::StatusOr<std::optional<int64_t>> prev) {
-                           if (prev.ok()) {
-                             resp->set_key(req->key());
-                             resp->set_value(req->value());
-                             if (*prev) resp->set_previous(**prev);
-                           }
-                           FinishUnary(ctx, reactor, prev.status());
-                         }));
+  reads_->RunRead([this, engine = *tenant, ctx, reactor, req, resp]() mutable {
+    engine.SetCounter(req->key(), req->value(),
+                      OnCompletionThread<std::optional<int64_t>>(
+                          [ctx, reactor, req, resp](absl::StatusOr<std::optional<int64_t>> prev) {
+                            if (prev.ok()) {
+                              resp->set_key(req->key());
+                              resp->set_value(req->value());
+                              if (*prev) resp->set_previous(**prev);
+                            }
+                            FinishUnary(ctx, reactor, prev.status());
+                          }));
+  });
   return reactor;
 }
 
@@ -164,16 +170,20 @@ grpc::ServerUnaryReactor* CounterdService::Expire(grpc::CallbackServerContext* c
                                   "one of ttl_ms, deadline_ms or persist is required"));
   }
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  tenant->Expire(
-      req->key(), *kinds, deadline,
-      OnCompletionThread<bool>([ctx, reactor, req, resp, deadline](absl::StatusOr<bool> exists) {
-        if (exists.ok()) {
-          // A deadline already past removed the key.
-          const bool live = *exists && (deadline == 0 || deadline > NowMs());
-          SetExpiry(req->key(), live, deadline == 0 ? std::nullopt : std::optional(deadline), resp);
-        }
-        FinishUnary(ctx, reactor, exists.status());
-      }));
+  reads_->RunRead([this, engine = *tenant, ctx, reactor, req, resp, deadline,
+                   mask = *kinds]() mutable {
+    engine.Expire(
+        req->key(), mask, deadline,
+        OnCompletionThread<bool>([ctx, reactor, req, resp, deadline](absl::StatusOr<bool> exists) {
+          if (exists.ok()) {
+            // A deadline already past removed the key.
+            const bool live = *exists && (deadline == 0 || deadline > NowMs());
+            SetExpiry(req->key(), live, deadline == 0 ? std::nullopt : std::optional(deadline),
+                      resp);
+          }
+          FinishUnary(ctx, reactor, exists.status());
+        }));
+  });
   return reactor;
 }
 

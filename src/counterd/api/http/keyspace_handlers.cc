@@ -66,25 +66,36 @@ void RenderExpiry(Session& s, bool exists, std::optional<int64_t> deadline_ms) {
   s.ReplyJson();
 }
 
+// Expire under the read policy: it asks the backend whether the name exists first.
+void ExpireOffThread(Session& s, int64_t deadline, engine::Done<bool> done) {
+  s.context().reads->RunRead(
+      [&engine = s.engine(), key = s.key(), kind = s.route().kind, deadline,
+       done = std::move(done)]() mutable { engine.Expire(key, kind, deadline, std::move(done)); });
+}
+
 }  // namespace
 
 void DeleteKey(Session& s) {
-  const std::string_view key = s.key();
-  s.engine().Delete(std::span<const std::string_view>(&key, 1), s.route().kind,
-                    s.Resume<size_t>([](Session& s, absl::StatusOr<size_t> removed) {
-                      if (!removed.ok()) return s.ReplyError(removed.status());
-                      if (*removed == 0) {  // as RESP answers :0 and gRPC NOT_FOUND
-                        return s.ReplyError(Error(Err::kNotFound, "key", "no such key"));
-                      }
-                      JsonWriter& w = JsonOut();
-                      w.StartObject();
-                      Key(w, "key");
-                      String(w, s.key());
-                      Key(w, "deleted");
-                      w.Bool(*removed > 0);
-                      w.EndObject();
-                      s.ReplyJson();
-                    }));
+  engine::Done<size_t> done = s.Resume<size_t>([](Session& s, absl::StatusOr<size_t> removed) {
+    if (!removed.ok()) return s.ReplyError(removed.status());
+    if (*removed == 0) {  // as RESP answers :0 and gRPC NOT_FOUND
+      return s.ReplyError(Error(Err::kNotFound, "key", "no such key"));
+    }
+    JsonWriter& w = JsonOut();
+    w.StartObject();
+    Key(w, "key");
+    String(w, s.key());
+    Key(w, "deleted");
+    w.Bool(*removed > 0);
+    w.EndObject();
+    s.ReplyJson();
+  });
+  // A keyspace write asks the backend what the name holds first (Redis mode: the network).
+  s.context().reads->RunRead([&engine = s.engine(), key = s.key(), kind = s.route().kind,
+                              done = std::move(done)]() mutable {
+    const std::string_view name = key;
+    engine.Delete(std::span<const std::string_view>(&name, 1), kind, std::move(done));
+  });
 }
 
 void SetCounter(Session& s) {
@@ -94,25 +105,28 @@ void SetCounter(Session& s) {
   if (absl::Status st = GetInt64(*root, Field{.member = "value"}, &value); !st.ok()) {
     return s.ReplyError(st);
   }
-  s.engine().SetCounter(s.key(), value,
-                        s.Resume<std::optional<int64_t>>(
-                            [value](Session& s, absl::StatusOr<std::optional<int64_t>> previous) {
-                              if (!previous.ok()) return s.ReplyError(previous.status());
-                              JsonWriter& w = JsonOut();
-                              w.StartObject();
-                              Key(w, "key");
-                              String(w, s.key());
-                              Key(w, "value");
-                              w.Int64(value);
-                              Key(w, "previous");
-                              if (*previous) {
-                                w.Int64(**previous);
-                              } else {
-                                w.Null();
-                              }
-                              w.EndObject();
-                              s.ReplyJson();
-                            }));
+  engine::Done<std::optional<int64_t>> done = (s.Resume<std::optional<int64_t>>(
+      [value](Session& s, absl::StatusOr<std::optional<int64_t>> previous) {
+        if (!previous.ok()) return s.ReplyError(previous.status());
+        JsonWriter& w = JsonOut();
+        w.StartObject();
+        Key(w, "key");
+        String(w, s.key());
+        Key(w, "value");
+        w.Int64(value);
+        Key(w, "previous");
+        if (*previous) {
+          w.Int64(**previous);
+        } else {
+          w.Null();
+        }
+        w.EndObject();
+        s.ReplyJson();
+      }));
+  s.context().reads->RunRead(
+      [&engine = s.engine(), key = s.key(), value, done = std::move(done)]() mutable {
+        engine.SetCounter(key, value, std::move(done));
+      });
 }
 
 void GetExpiry(Session& s) {
@@ -161,20 +175,18 @@ void SetExpiry(Session& s) {
     return s.ReplyError(Error(Err::kInvalidValue, field,
                               fmt::format("{} must be a positive number of ms, got {}", field, n)));
   }
-  s.engine().Expire(s.key(), s.route().kind, deadline,
-                    s.Resume<bool>([deadline](Session& s, absl::StatusOr<bool> exists) {
-                      if (!exists.ok()) return s.ReplyError(exists.status());
-                      const bool live = *exists && deadline > NowMs();
-                      RenderExpiry(s, live, live ? std::optional<int64_t>(deadline) : std::nullopt);
-                    }));
+  ExpireOffThread(s, deadline, s.Resume<bool>([deadline](Session& s, absl::StatusOr<bool> exists) {
+    if (!exists.ok()) return s.ReplyError(exists.status());
+    const bool live = *exists && deadline > NowMs();
+    RenderExpiry(s, live, live ? std::optional<int64_t>(deadline) : std::nullopt);
+  }));
 }
 
 void Persist(Session& s) {
-  s.engine().Expire(s.key(), s.route().kind, 0,
-                    s.Resume<bool>([](Session& s, absl::StatusOr<bool> exists) {
-                      if (!exists.ok()) return s.ReplyError(exists.status());
-                      RenderExpiry(s, *exists, std::nullopt);
-                    }));
+  ExpireOffThread(s, 0, s.Resume<bool>([](Session& s, absl::StatusOr<bool> exists) {
+    if (!exists.ok()) return s.ReplyError(exists.status());
+    RenderExpiry(s, *exists, std::nullopt);
+  }));
 }
 
 // GET /v1/keys?prefix=&kind=&cursor=&limit=: one page of a scan. The cursor is a decimal

@@ -84,15 +84,20 @@ const std::array kCommands = {
     CommandSpec{"client", -2, "", 0, 0, 0, NoHandler, kClientSubcommands},
 };
 
-// A keyed read, or PFMERGE (a write that reads its sources first): the commands whose engine
-// call blocks when the engine's reads do.
+// A keyed read, or a write that reads first: the commands whose engine call blocks when the
+// engine's reads do.
 bool ReadsBackend(const CommandSpec& spec) {
   if (spec.first_key == 0) {
     // No key, but they walk the keyspace (INFO counts it), which is the backend's.
     return spec.name == "scan" || spec.name == "keys" || spec.name == "dbsize" ||
            spec.name == "info";
   }
-  return spec.flags.find("readonly") != std::string_view::npos || spec.name == "pfmerge";
+  // PFMERGE reads its sources first; the keyspace writes ask the backend what the name holds.
+  static constexpr std::string_view kReadingWrites[] = {
+      "pfmerge", "del", "unlink", "set", "expire", "pexpire", "expireat", "pexpireat", "persist"};
+  if (spec.flags.find("readonly") != std::string_view::npos) return true;
+  return std::find(std::begin(kReadingWrites), std::end(kReadingWrites), spec.name) !=
+         std::end(kReadingWrites);
 }
 
 const CommandSpec* FindSubcommand(const CommandSpec& container, std::string_view lower_sub) {
