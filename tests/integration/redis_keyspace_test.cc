@@ -1,17 +1,22 @@
-// Keyspace reads of a counterd node in front of a real 6-node Redis Cluster: EXISTS, TYPE, TTL,
-// DBSIZE, SCAN and KEYS on RESP and GET /v1/keys on HTTP answer from what Redis holds (plus
+// The keyspace of a counterd node in front of a real 6-node Redis Cluster. Reads: EXISTS, TYPE,
+// TTL, DBSIZE, SCAN and KEYS on RESP and GET /v1/keys on HTTP answer from what Redis holds (plus
 // what the node holds pending), skip keys that are not counterd's, and a scan walked across a
-// master failover still returns every name.
+// master failover still returns every name. Writes: deletes, sets and expiries reach Redis in
+// LSN order with the deltas around them, read right before they land, and stay exact through
+// a master failover.
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
 #include <chrono>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "counterd/cli/http_client.h"
 #include "counterd/redis/slot.h"
+#include "counterd/v1/counterd.grpc.pb.h"
 #include "tests/integration/redis_mode_fixture.h"
 #include "tests/support/eventually.h"
 
@@ -182,6 +187,198 @@ TEST_F(RedisKeyspaceTest, AScanAcrossAMasterFailoverStillReturnsEveryName) {
   });
   ASSERT_TRUE(ok);
   EXPECT_EQ(all, expected_);
+}
+
+TEST_F(RedisKeyspaceTest, DeletesSetsAndExpiriesLandInOrderWithTheDeltasAroundThem) {
+  ASSERT_NO_FATAL_FAILURE(Populate());
+  // Within one flush: the delete leaves exactly the later increment, the set its own base.
+  ASSERT_EQ(Int(Command(c(), {"INCRBY", "o:1", "5"})), 5);
+  ASSERT_EQ(Int(Command(c(), {"DEL", "o:1"})), 1);
+  ASSERT_EQ(Int(Command(c(), {"INCRBY", "o:1", "2"})), 2);
+  EXPECT_EQ(Str(Command(c(), {"GET", "o:1"})), "2");  // before the flush: read your writes
+  ASSERT_EQ(Str(Command(c(), {"SET", "o:2", "100"})), "OK");
+  ASSERT_EQ(Int(Command(c(), {"INCRBY", "o:2", "1"})), 101);
+  // A key flushed long ago: the delete removes what only Redis holds.
+  ASSERT_EQ(Int(Command(c(), {"DEL", "c:7", "c:8", "nope:1"})), 2);
+  EXPECT_EQ(Int(Command(c(), {"EXISTS", "c:7", "c:8", "c:9"})), 1);
+  RedisReply gone = Command(c(), {"GET", "c:7"});
+  ASSERT_NE(gone, nullptr);
+  EXPECT_EQ(gone->type, REDIS_REPLY_NIL);
+  ASSERT_EQ(Int(Command(c(), {"INCRBY", "c:8", "4"})), 4);
+  EXPECT_EQ(Str(Command(c(), {"SET", "c:9", "7", "GET"})), "3");  // the previous value
+  ASSERT_EQ(Int(Command(c(), {"PEXPIRE", "c:10", "100000"})), 1);
+  ASSERT_EQ(Int(Command(c(), {"PEXPIRE", "nope:2", "100000"})), 0);
+  ASSERT_TRUE(WaitDrained(node_->http_port(), seconds(60)));
+  EXPECT_EQ(RedisCounter(*cluster_, "o:1"), 2);
+  EXPECT_EQ(RedisCounter(*cluster_, "o:2"), 101);
+  EXPECT_EQ(RedisInteger(*cluster_, {"EXISTS", "counter:c:7"}), 0);
+  EXPECT_EQ(RedisCounter(*cluster_, "c:8"), 4);
+  EXPECT_EQ(RedisCounter(*cluster_, "c:9"), 7);
+  const int64_t pttl = RedisInteger(*cluster_, {"PTTL", "counter:c:10"});
+  EXPECT_GT(pttl, 0);
+  EXPECT_LE(pttl, 100000);
+  EXPECT_EQ(Str(Command(c(), {"GET", "o:1"})), "2");  // after the flush, the same
+  EXPECT_EQ(Int(Command(c(), {"PERSIST", "c:10"})), 1);
+  // A deadline that passes: the name vanishes from reads and from the listing.
+  ASSERT_EQ(Int(Command(c(), {"PEXPIRE", "c:11", "300"})), 1);
+  ASSERT_TRUE(WaitDrained(node_->http_port(), seconds(60)));
+  EXPECT_EQ(RedisInteger(*cluster_, {"PTTL", "counter:c:10"}), -1);
+  ASSERT_TRUE(Eventually("c:11 to expire", [&] {
+    return Int(Command(c(), {"EXISTS", "c:11"})) == 0;
+  }));
+  bool ok = false;
+  std::set<std::string> listed = ScanAll(c(), "100", "c:1*", &ok);
+  ASSERT_TRUE(ok);
+  EXPECT_FALSE(listed.contains("c:11"));
+  EXPECT_TRUE(listed.contains("c:10"));
+
+  // Uniques: deleted, then added to again, count only what came after.
+  ASSERT_EQ(Int(Command(c(), {"DEL", "u:1"})), 1);
+  EXPECT_EQ(Int(Command(c(), {"PFCOUNT", "u:1"})), 0);
+  ASSERT_EQ(Int(Command(c(), {"PFADD", "u:1", "z"})), 1);
+  EXPECT_EQ(Int(Command(c(), {"PFCOUNT", "u:1"})), 1);
+  ASSERT_TRUE(WaitDrained(node_->http_port(), seconds(60)));
+  EXPECT_EQ(RedisInteger(*cluster_, {"PFCOUNT", "hll:u:1"}), 1);
+}
+
+TEST_F(RedisKeyspaceTest, ACrdtResetIsNotUndoneByAnOlderStateMergedOnAnotherNode) {
+  ASSERT_NO_FATAL_FAILURE(Populate());
+  HttpClient a(node_->http_port());
+  ASSERT_EQ(Int(Command(c(), {"DEL", "likes:1"})), 1);
+  EXPECT_EQ(Int(Command(c(), {"EXISTS", "likes:1"})), 0);
+  ASSERT_TRUE(WaitDrained(node_->http_port(), seconds(60)));
+  EXPECT_EQ(Int(Command(c(), {"EXISTS", "likes:1"})), 0);
+  // Another node merges the state from before the reset, then increments another replica.
+  auto b = StartNode(dir_.path() + "/b", 5);
+  ASSERT_TRUE(b);
+  HttpClient http_b(b->http_port());
+  HttpResponse merged = http_b.Post("/v1/crdt/likes:1/merge", R"({"replicas":{"r1":2}})");
+  ASSERT_EQ(merged.status, 200) << merged.body;
+  ASSERT_EQ(http_b.Post("/v1/crdt/likes:1/increment", R"({"replica":"r2","delta":3})").status, 200);
+  ASSERT_TRUE(WaitDrained(b->http_port(), seconds(60)));
+  for (HttpClient* http : {&a, &http_b}) {
+    HttpResponse r = http->Get("/v1/crdt/likes:1");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_NE(r.body.find("\"value\":3"), std::string::npos) << r.body;
+  }
+}
+
+// The same writes through HTTP and gRPC on a second node, on every kind: each lands in Redis,
+// and the replies that need the previous state (a delete's count, a set's previous value, a
+// 404 for a missing key) are read from what Redis holds.
+TEST_F(RedisKeyspaceTest, HttpAndGrpcWritesOfEveryKindReachRedis) {
+  ASSERT_NO_FATAL_FAILURE(Populate());
+  const int grpc_port = FreeLoopbackPort();
+  auto b =
+      StartNode(dir_.path() + "/b", 5, {"--grpc-addr", "127.0.0.1:" + std::to_string(grpc_port)});
+  ASSERT_TRUE(b);
+  ASSERT_TRUE(WaitForTcpPort(grpc_port, seconds(30)));
+  auto stub = v1::Counterd::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(grpc_port),
+                                                        grpc::InsecureChannelCredentials()));
+  {
+    grpc::ClientContext ctx;
+    v1::SetCounterRequest req;
+    req.set_key("c:20");
+    req.set_value(50);
+    v1::SetCounterResponse resp;
+    ASSERT_TRUE(stub->SetCounter(&ctx, req, &resp).ok());
+    ASSERT_TRUE(resp.has_previous());
+    EXPECT_EQ(resp.previous(), 3);  // flushed by the other node: only Redis knows it
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::DeleteRequest req;
+    req.add_keys("c:21");
+    req.add_keys("u:1");
+    req.add_keys("nope:1");
+    v1::DeleteResponse resp;
+    ASSERT_TRUE(stub->Delete(&ctx, req, &resp).ok());
+    EXPECT_EQ(resp.deleted(), 2u);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::ExpireRequest req;
+    req.set_key("c:22");
+    req.set_ttl_ms(100000);
+    v1::ExpiryResponse resp;
+    ASSERT_TRUE(stub->Expire(&ctx, req, &resp).ok());
+  }
+  HttpClient http(b->http_port());
+  HttpResponse r = http.Request("DELETE", "/v1/crdt/likes:1", "");
+  EXPECT_EQ(r.status, 200) << r.body;
+  r = http.Request("DELETE", "/v1/samples/s:1", "");
+  EXPECT_EQ(r.status, 200) << r.body;
+  r = http.Request("DELETE", "/v1/counters/nope:2", "");
+  EXPECT_EQ(r.status, 404) << r.body;
+  r = http.Request("PUT", "/v1/counters/c:23", R"({"value":-4})");
+  EXPECT_EQ(r.status, 200) << r.body;
+  r = http.Request("PUT", "/v1/counters/c:24/expiry", R"({"ttl_ms":100000})");
+  EXPECT_EQ(r.status, 200) << r.body;
+  ASSERT_TRUE(WaitDrained(b->http_port(), seconds(60)));
+
+  EXPECT_EQ(RedisCounter(*cluster_, "c:20"), 50);
+  EXPECT_EQ(RedisInteger(*cluster_, {"EXISTS", "counter:c:21"}), 0);
+  EXPECT_EQ(RedisInteger(*cluster_, {"EXISTS", "hll:u:1"}), 0);
+  EXPECT_EQ(RedisInteger(*cluster_, {"EXISTS", "sample:s:1"}), 0);
+  EXPECT_EQ(RedisCounter(*cluster_, "c:23"), -4);
+  for (const char* key : {"counter:c:22", "counter:c:24"}) {
+    const int64_t pttl = RedisInteger(*cluster_, {"PTTL", key});
+    EXPECT_GT(pttl, 0) << key;
+    EXPECT_LE(pttl, 100000) << key;
+  }
+  // The first node sees every change (it read none of them before).
+  EXPECT_EQ(Int(Command(c(), {"EXISTS", "c:21", "u:1", "likes:1", "s:1", "c:20"})), 1);
+  EXPECT_EQ(Str(Command(c(), {"GET", "c:23"})), "-4");
+  // Its own old HLL and sample do not bring the deleted ones back in its reads.
+  EXPECT_EQ(Int(Command(c(), {"PFCOUNT", "u:1"})), 0);
+  HttpResponse sample = HttpClient(node_->http_port()).Get("/v1/samples/s:1");
+  EXPECT_EQ(sample.body.find("\"x\""), std::string::npos) << sample.body;
+  HttpResponse crdt = HttpClient(node_->http_port()).Get("/v1/crdt/likes:1");
+  EXPECT_NE(crdt.body.find("\"exists\":false"), std::string::npos) << crdt.body;
+}
+
+// Deletes, sets and increments of 60 counters while the master of some of them is killed: once
+// the replica took over and the node drained, Redis holds exactly the model's values (no
+// operation lost or applied twice across the failover).
+TEST_F(RedisKeyspaceTest, KeyspaceWritesStayExactThroughAMasterFailover) {
+  ASSERT_NO_FATAL_FAILURE(Populate());
+  std::map<std::string, int64_t> model;
+  auto apply = [&](int round) {
+    for (int i = 0; i < 60; ++i) {
+      const std::string key = "f:" + std::to_string(i);
+      if ((i + round) % 5 == 0) {
+        ASSERT_NE(Int(Command(c(), {"DEL", key})), INT64_MIN);  // 0 or 1, never an error
+        model.erase(key);
+      } else if ((i + round) % 7 == 0) {
+        ASSERT_EQ(Str(Command(c(), {"SET", key, std::to_string(round * 100)})), "OK");
+        model[key] = round * 100;
+      } else {
+        ASSERT_NE(Int(Command(c(), {"INCRBY", key, std::to_string(i + 1)})), INT64_MIN);
+        model[key] += i + 1;
+      }
+    }
+  };
+  for (int round = 0; round < 3; ++round) ASSERT_NO_FATAL_FAILURE(apply(round));
+  const int64_t slot = RedisInteger(*cluster_, {"CLUSTER", "KEYSLOT", "counter:f:0"});
+  ASSERT_GE(slot, 0);
+  const int victim = cluster_->MasterFor(static_cast<int>(slot));
+  cluster_->Kill(victim);
+  for (int round = 3; round < 8; ++round) ASSERT_NO_FATAL_FAILURE(apply(round));
+  ASSERT_TRUE(cluster_->WaitForAllSlotsServed(seconds(30)));
+  // Back as a replica of the promoted one, so the applier's WAIT can be satisfied again.
+  ASSERT_TRUE(cluster_->Restart(victim));
+  ASSERT_TRUE(WaitDrained(node_->http_port(), seconds(90)));
+  for (int i = 0; i < 60; ++i) {
+    const std::string key = "f:" + std::to_string(i);
+    const auto it = model.find(key);
+    if (it == model.end()) {
+      EXPECT_EQ(RedisInteger(*cluster_, {"EXISTS", "counter:" + key}), 0) << key;
+      EXPECT_EQ(Int(Command(c(), {"EXISTS", key})), 0) << key;
+    } else {
+      EXPECT_EQ(RedisCounter(*cluster_, key), it->second) << key;
+      EXPECT_EQ(Str(Command(c(), {"GET", key})), std::to_string(it->second)) << key;
+    }
+  }
 }
 
 }  // namespace
