@@ -337,24 +337,50 @@ TEST_F(RedisKeyspaceTest, HttpAndGrpcWritesOfEveryKindReachRedis) {
   EXPECT_NE(crdt.body.find("\"exists\":false"), std::string::npos) << crdt.body;
 }
 
-// Deletes, sets and increments of 60 counters while the master of some of them is killed: once
-// the replica took over and the node drained, Redis holds exactly the model's values (no
-// operation lost or applied twice across the failover).
+// Deletes, sets, expiries and increments of 60 counters, deletes and adds of 10 HLLs and
+// deletes and increments of 10 CRDTs while the master of some of them is killed: once the
+// replica took over and the node drained, Redis holds exactly the model's state (no operation
+// lost or applied twice across the failover).
 TEST_F(RedisKeyspaceTest, KeyspaceWritesStayExactThroughAMasterFailover) {
   ASSERT_NO_FATAL_FAILURE(Populate());
-  std::map<std::string, int64_t> model;
+  HttpClient http(node_->http_port());
+  std::map<std::string, int64_t> counters, crdts;
+  std::map<std::string, std::set<std::string>> hlls;
+  std::set<std::string> with_deadline;
   auto apply = [&](int round) {
     for (int i = 0; i < 60; ++i) {
       const std::string key = "f:" + std::to_string(i);
       if ((i + round) % 5 == 0) {
         ASSERT_NE(Int(Command(c(), {"DEL", key})), INT64_MIN);  // 0 or 1, never an error
-        model.erase(key);
+        counters.erase(key);
+        with_deadline.erase(key);
       } else if ((i + round) % 7 == 0) {
         ASSERT_EQ(Str(Command(c(), {"SET", key, std::to_string(round * 100)})), "OK");
-        model[key] = round * 100;
+        counters[key] = round * 100;
+        with_deadline.erase(key);  // SET drops the deadline, as in Redis
+      } else if ((i + round) % 11 == 0 && counters.contains(key)) {
+        ASSERT_EQ(Int(Command(c(), {"PEXPIRE", key, "1000000"})), 1) << key;
+        with_deadline.insert(key);
       } else {
         ASSERT_NE(Int(Command(c(), {"INCRBY", key, std::to_string(i + 1)})), INT64_MIN);
-        model[key] += i + 1;
+        counters[key] += i + 1;
+      }
+    }
+    for (int i = 0; i < 10; ++i) {
+      const std::string hll = "fu:" + std::to_string(i), crdt = "fc:" + std::to_string(i);
+      if ((i + round) % 3 == 0) {
+        ASSERT_NE(Int(Command(c(), {"DEL", hll})), INT64_MIN);
+        hlls.erase(hll);
+        ASSERT_NE(http.Request("DELETE", "/v1/crdt/" + crdt, "").status, 500);  // 200 or 404
+        crdts.erase(crdt);
+      } else {
+        const std::string item = "r" + std::to_string(round);
+        ASSERT_NE(Int(Command(c(), {"PFADD", hll, item})), INT64_MIN);
+        hlls[hll].insert(item);
+        HttpResponse r = http.Post("/v1/crdt/" + crdt + "/increment",
+                                   R"({"replica":"r1","delta":)" + std::to_string(i + 1) + "}");
+        ASSERT_EQ(r.status, 200) << r.body;
+        crdts[crdt] += i + 1;
       }
     }
   };
@@ -370,14 +396,27 @@ TEST_F(RedisKeyspaceTest, KeyspaceWritesStayExactThroughAMasterFailover) {
   ASSERT_TRUE(WaitDrained(node_->http_port(), seconds(90)));
   for (int i = 0; i < 60; ++i) {
     const std::string key = "f:" + std::to_string(i);
-    const auto it = model.find(key);
-    if (it == model.end()) {
+    const auto it = counters.find(key);
+    if (it == counters.end()) {
       EXPECT_EQ(RedisInteger(*cluster_, {"EXISTS", "counter:" + key}), 0) << key;
       EXPECT_EQ(Int(Command(c(), {"EXISTS", key})), 0) << key;
     } else {
       EXPECT_EQ(RedisCounter(*cluster_, key), it->second) << key;
       EXPECT_EQ(Str(Command(c(), {"GET", key})), std::to_string(it->second)) << key;
+      const int64_t pttl = RedisInteger(*cluster_, {"PTTL", "counter:" + key});
+      EXPECT_EQ(pttl > 0, with_deadline.contains(key)) << key << " pttl " << pttl;
     }
+  }
+  for (int i = 0; i < 10; ++i) {
+    const std::string hll = "fu:" + std::to_string(i), crdt = "fc:" + std::to_string(i);
+    const int64_t items = hlls.contains(hll) ? static_cast<int64_t>(hlls[hll].size()) : 0;
+    EXPECT_EQ(RedisInteger(*cluster_, {"PFCOUNT", "hll:" + hll}), items)
+        << hll;  // exact when small
+    EXPECT_EQ(Int(Command(c(), {"PFCOUNT", hll})), items) << hll;
+    HttpResponse r = http.Get("/v1/crdt/" + crdt);
+    const int64_t value = crdts.contains(crdt) ? crdts[crdt] : 0;
+    EXPECT_NE(r.body.find("\"value\":" + std::to_string(value) + ","), std::string::npos)
+        << crdt << " " << r.body;
   }
 }
 

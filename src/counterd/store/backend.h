@@ -213,9 +213,9 @@ class Backend {
   // HLL; embedded: none). PFMERGE folds them into the union it logs. May block (network).
   [[nodiscard]] virtual absl::StatusOr<std::optional<core::HyperLogLog>> SharedUnique(
       std::string_view key) = 0;
-  // The kinds (KindBit mask) the backend holds for `key` beyond this node's local state, for a
-  // keyspace write's reply (DEL's count, EXPIRE's 0/1): none when embedded; with Redis, what
-  // Redis holds that this node has not deleted since. May block (network).
+  // The kinds (KindBit mask) the backend may hold for `key` beyond what a write scope sees
+  // locally, for a keyspace write's reply (DEL's count, EXPIRE's 0/1): none when embedded; with
+  // Redis, what the name holds anywhere (ReadKinds), read before the write. May block.
   [[nodiscard]] virtual absl::StatusOr<uint8_t> SharedKinds(std::string_view key) = 0;
 
   // ---- reads (key rules already checked by the engine)

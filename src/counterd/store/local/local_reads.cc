@@ -43,6 +43,21 @@ void LocalStore::DropChosen(std::string_view key, absl::FunctionRef<uint8_t()> c
   if (kinds != 0) EraseKinds(shard, key, kinds);
 }
 
+void LocalStore::LearnCrdtBaselines(
+    std::string_view key,
+    const std::map<std::string, core::ReplicaTotals, std::less<>>& baselines) {
+  Shard& shard = shards_[ShardOf(key)];
+  std::lock_guard lock(shard.mu);
+  auto it = shard.crdts.find(key);
+  if (it == shard.crdts.end()) return;
+  core::CrdtCounter& crdt = it->second;
+  for (const auto& [replica, base] : baselines) {
+    if (!crdt.replicas().contains(replica)) continue;
+    // Totals first (a baseline never exceeds its totals); a G-counter has no negative ones.
+    if (crdt.MergeReplica(replica, base).ok()) crdt.MergeBaseline(replica, base);
+  }
+}
+
 void LocalStore::ClearUniquesAndSamples() {
   for (Shard& shard : shards_) {
     std::lock_guard lock(shard.mu);

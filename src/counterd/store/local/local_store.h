@@ -24,6 +24,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <queue>
@@ -98,6 +99,11 @@ class LocalStore {
   // lock, so no write of the key comes between) names: the Redis Cluster backend keeps them
   // only until Redis holds them (counter_reads.h).
   void DropChosen(std::string_view key, absl::FunctionRef<uint8_t()> choose);
+  // Raises the baselines of the replicas the CRDT `key` holds here to at least `baselines` (a
+  // reset Redis holds, made on any node), totals with them, so that the counter here is empty
+  // exactly when it is in Redis. Nothing when the key holds no CRDT here.
+  void LearnCrdtBaselines(std::string_view key,
+                          const std::map<std::string, core::ReplicaTotals, std::less<>>& baselines);
   // Every unique count and sample (after a recovery in Redis Cluster mode).
   void ClearUniquesAndSamples();
   // counter(key) = *value, or no counter when nullopt (a replayed set or delete).

@@ -166,12 +166,8 @@ class RedisClusterBackend final : public Backend {
     if (reads_.PendingResets(key) & core::kCounterKind) return local_value;  // absolute now
     return core::WrapAdd(reads_.CachedValue(key), local_value);
   }
-  absl::StatusOr<uint8_t> SharedKinds(std::string_view key) override {
-    reads_count_.fetch_add(1, std::memory_order_relaxed);
-    absl::StatusOr<uint8_t> remote = RedisKinds(*read_client_, key);
-    if (!remote.ok()) return remote.status();
-    return static_cast<uint8_t>(*remote & ~reads_.PendingResets(key));
-  }
+  // What the name holds anywhere: a write's reply counts it (ReadKinds).
+  absl::StatusOr<uint8_t> SharedKinds(std::string_view key) override { return ReadKinds(key); }
   absl::StatusOr<std::optional<core::HyperLogLog>> SharedUnique(std::string_view key) override {
     if (reads_.PendingResets(key) & core::kUniqueKind) return std::optional<core::HyperLogLog>();
     reads_count_.fetch_add(1, std::memory_order_relaxed);
@@ -210,6 +206,9 @@ class RedisClusterBackend final : public Backend {
     if (!merged.ok()) return merged.status();
     if (local) {
       if (absl::Status s = merged->Merge(*local); !s.ok()) return s;
+      // A reset made elsewhere: this node's totals are covered by it from now on, for its
+      // deletes' replies and existence as for this read.
+      if (!merged->baselines().empty()) local_.store().LearnCrdtBaselines(key, merged->baselines());
     }
     return merged;
   }
@@ -261,18 +260,30 @@ class RedisClusterBackend final : public Backend {
   // ---- the keyspace: existence and deadlines are Redis's, plus what this node holds pending
   // (a name written here but not flushed yet exists; one deleted here is gone). Deletes, sets
   // and expiries travel in the epochs (epoch.h).
+  // Local first: a flush between the two reads moves a write from the node to Redis, never
+  // out of both. Redis's kinds reset here since are not counted; the pending resets, the local
+  // kinds and Redis's are taken within one epoch sequence (a reset applied between them would
+  // unmask a Redis key read before it), retried a few times, then taken as they are.
   absl::StatusOr<uint8_t> ReadKinds(std::string_view key) override {
-    uint8_t local = local_.store().Kinds(key);
-    absl::StatusOr<uint8_t> remote = SharedKinds(key);
-    if (!remote.ok()) return remote.status();
+    uint8_t local = 0, remote = 0;
+    for (int attempt = 0; attempt < 4; ++attempt) {
+      const uint64_t seq = reads_.epoch_sequence();
+      const uint8_t reset = reads_.PendingResets(key);
+      local = local_.store().Kinds(key);
+      reads_count_.fetch_add(1, std::memory_order_relaxed);
+      absl::StatusOr<uint8_t> held = RedisKinds(*read_client_, key);
+      if (!held.ok()) return held.status();
+      remote = static_cast<uint8_t>(*held & ~reset);
+      if (seq % 2 == 0 && reads_.epoch_sequence() == seq) break;
+    }
     // The node keeps its CRDT totals (its increments build on them); whether the counter
     // exists is whether anything lies above the baselines, Redis's included.
-    if ((local & core::kCrdtKind) != 0 && (*remote & core::kCrdtKind) == 0) {
+    if ((local & core::kCrdtKind) != 0 && (remote & core::kCrdtKind) == 0) {
       absl::StatusOr<core::CrdtCounter> crdt = ReadCrdt(key);
       if (!crdt.ok()) return crdt.status();
       if (crdt->Empty()) local &= static_cast<uint8_t>(~core::kCrdtKind);
     }
-    return static_cast<uint8_t>(*remote | local);
+    return static_cast<uint8_t>(remote | local);
   }
   absl::StatusOr<std::optional<int64_t>> ReadDeadline(std::string_view key) override {
     reads_count_.fetch_add(1, std::memory_order_relaxed);

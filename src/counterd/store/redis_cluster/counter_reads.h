@@ -85,6 +85,11 @@ class CounterReads {
   void EpochApplied(const Epoch& epoch);
   // True while `epoch` is published as in flight (a retry keeps it so).
   [[nodiscard]] bool InFlight(const Epoch& epoch) const;
+  // Moves (twice) whenever an epoch starts or is published; odd while it does. A read of local
+  // and Redis state that saw the same even value before and after saw one moment.
+  [[nodiscard]] uint64_t epoch_sequence() const {
+    return epoch_seq_.load(std::memory_order_acquire);
+  }
 
   uint64_t cache_hits() const { return cache_hits_.load(std::memory_order_relaxed); }
   uint64_t retries() const { return retries_.load(std::memory_order_relaxed); }
