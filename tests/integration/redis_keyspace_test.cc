@@ -263,6 +263,51 @@ TEST_F(RedisKeyspaceTest, ACrdtResetIsNotUndoneByAnOlderStateMergedOnAnotherNode
   }
 }
 
+// Redis never expires a CRDT's hashes (their baselines must outlive the deadline): the
+// deadline is a field of each hash, including the negative one it did not have yet, and the
+// first write after it, from a node that never saw the deadline, resets the counter first.
+TEST_F(RedisKeyspaceTest, ACrdtDeadlineLapsesInRedisWithoutLosingItsBaselines) {
+  ASSERT_NO_FATAL_FAILURE(Populate());
+  HttpClient a(node_->http_port());
+  ASSERT_EQ(a.Post("/v1/crdt/pn:1/increment", R"({"replica":"r1","delta":5,"kind":"pn"})").status,
+            200);
+  ASSERT_TRUE(WaitDrained(node_->http_port(), seconds(60)));
+  ASSERT_EQ(Int(Command(c(), {"PEXPIRE", "pn:1", "100000"})), 1);
+  ASSERT_TRUE(WaitDrained(node_->http_port(), seconds(60)));
+  EXPECT_EQ(RedisInteger(*cluster_, {"PTTL", "crdt_counter:pn:1"}), -1);
+  const int64_t neg_ttl = RedisInteger(*cluster_, {"PTTL", "crdt_counter_neg:pn:1"});
+  EXPECT_GT(neg_ttl, 0);  // a hash holding only the deadline: nothing in it to outlive
+  EXPECT_LE(neg_ttl, 100000);
+  const int64_t ttl = Int(Command(c(), {"TTL", "pn:1"}));
+  EXPECT_GT(ttl, 0);
+  EXPECT_LE(ttl, 100);
+
+  // A decrement while the deadline runs lapses with it; so does the increment before it.
+  ASSERT_EQ(Int(Command(c(), {"PEXPIRE", "pn:1", "1500"})), 1);
+  ASSERT_EQ(a.Post("/v1/crdt/pn:1/increment", R"({"replica":"r1","delta":-2,"kind":"pn"})").status,
+            200);
+  ASSERT_TRUE(WaitDrained(node_->http_port(), seconds(60)));
+  EXPECT_EQ(RedisInteger(*cluster_, {"PTTL", "crdt_counter_neg:pn:1"}), -1);
+  ASSERT_TRUE(Eventually("pn:1 to expire", [&] {
+    return Int(Command(c(), {"EXISTS", "pn:1"})) == 0;
+  }));
+  EXPECT_EQ(RedisInteger(*cluster_, {"EXISTS", "crdt_counter:pn:1"}), 1);  // baselines kept
+
+  auto b = StartNode(dir_.path() + "/b", 5);
+  ASSERT_TRUE(b);
+  HttpClient http_b(b->http_port());
+  ASSERT_EQ(
+      http_b.Post("/v1/crdt/pn:1/increment", R"({"replica":"r2","delta":1,"kind":"pn"})").status,
+      200);
+  ASSERT_TRUE(WaitDrained(b->http_port(), seconds(60)));
+  for (HttpClient* http : {&a, &http_b}) {
+    HttpResponse r = http->Get("/v1/crdt/pn:1");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_NE(r.body.find("\"value\":1"), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(Int(Command(c(), {"TTL", "pn:1"})), -1);  // the reset took the deadline
+}
+
 // The same writes through HTTP and gRPC on a second node, on every kind: each lands in Redis,
 // and the replies that need the previous state (a delete's count, a set's previous value, a
 // 404 for a missing key) are read from what Redis holds.

@@ -86,7 +86,9 @@ void EngineImpl::IncrementWithTtl(const IncrementRequest& request, Done<int64_t>
         Op expire;
         expire.type = OpType::kExpire;
         expire.key = key;
-        expire.kinds = core::kAllKinds;
+        // The name holds a counter now: enough for the local store (a deadline is the
+        // name's), and Redis gives it to that key only (epoch.h).
+        expire.kinds = core::kCounterKind;
         expire.deadline_ms = deadline;
         log.Log(add);
         log.Log(expire);
@@ -218,7 +220,9 @@ void EngineImpl::Expire(std::string_view key, uint8_t kinds, int64_t deadline_ms
           }
           op.type = OpType::kExpire;
           op.key = key;
-          op.kinds = kinds;
+          // With Redis, the kinds the name holds anywhere: Redis gives the deadline to their
+          // keys (a CRDT's even to a hash it lacks yet, epoch.h), not to every kind's.
+          op.kinds = (kinds & shared_kinds) != 0 ? (kinds & shared_kinds) : kinds;
           op.deadline_ms = deadline_ms;
         }
         if (absl::Status s = log.Commit(op); !s.ok()) return s;

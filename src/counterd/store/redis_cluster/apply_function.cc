@@ -31,6 +31,41 @@ local function failed(r)
   return type(r) == 'table' and r.err ~= nil
 end
 
+-- CRDT hashes keep their deadline in a field: Redis must not expire them, since their
+-- baselines have to outlive the deadline (keyspace_reads.h kCrdtDeadlineField).
+local DEADLINE = '@deadline'
+local function is_crdt(key)
+  return string.sub(key, 1, 13) == 'crdt_counter:' or string.sub(key, 1, 17) == 'crdt_counter_neg:'
+end
+
+-- A CRDT reset: every replica's baseline "#<replica>" rises to its total, so the value (totals
+-- above the baselines) is 0 and older totals merged later add nothing. The name has no
+-- deadline any more.
+local function reset_crdt(key)
+  local fields = redis.pcall('HGETALL', key)
+  if failed(fields) then return fields end
+  for j = 1, #fields, 2 do
+    local f, v = fields[j], fields[j + 1]
+    local c = string.sub(f, 1, 1)
+    if c ~= '#' and c ~= '@' and canonical(v) then
+      local b = redis.call('HGET', key, '#' .. f)
+      if not b or not canonical(b) or not ge(b, v) then
+        redis.call('HSET', key, '#' .. f, v)
+      end
+    end
+  end
+  redis.call('HDEL', key, DEADLINE)
+  return nil
+end
+
+-- A CRDT whose deadline passed (by Redis's clock, `now_ms`) is reset before anything else
+-- touches it; readers treat it as reset already.
+local function lapse(key, now_ms)
+  local d = redis.call('HGET', key, DEADLINE)
+  if d and canonical(d) and tonumber(d) <= now_ms then return reset_crdt(key) end
+  return nil
+end
+
 -- Validates the whole operation list before anything is written; nil when it is well formed.
 local function check(keys, args)
   local i = 2
@@ -119,6 +154,8 @@ local function apply_epoch(keys, args)
     end
   end
 
+  local time = redis.call('TIME')
+  local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
   local out = {'applied', 0}
   local done = 0
   local function reject(key, why)
@@ -133,7 +170,8 @@ local function apply_epoch(keys, args)
       i = i + 3
     elseif op == 'm' then
       local field, total = args[i + 2], args[i + 3]
-      local cur = redis.pcall('HGET', key, field)
+      local cur = lapse(key, now_ms)
+      if not failed(cur) then cur = redis.pcall('HGET', key, field) end
       if failed(cur) then
         reject(key, cur.err)
       elseif cur and not canonical(cur) then
@@ -142,6 +180,8 @@ local function apply_epoch(keys, args)
         if not cur or not ge(cur, total) then
           redis.call('HSET', key, field, total)
         end
+        -- a hash that held only its deadline had Redis's TTL; now it holds totals
+        if not cur and is_crdt(key) then redis.call('PERSIST', key) end
         done = done + 1
       end
       i = i + 4
@@ -155,27 +195,24 @@ local function apply_epoch(keys, args)
       done = done + 1
       i = i + 3
     elseif op == 'z' then
-      -- A CRDT reset: every replica's baseline "#<replica>" rises to its total, so the value
-      -- (totals above the baselines) is 0 and older totals merged later add nothing.
-      local fields = redis.pcall('HGETALL', key)
-      if failed(fields) then
-        reject(key, fields.err)
-      else
-        for j = 1, #fields, 2 do
-          local f, v = fields[j], fields[j + 1]
-          if string.sub(f, 1, 1) ~= '#' and canonical(v) then
-            local b = redis.call('HGET', key, '#' .. f)
-            if not b or not canonical(b) or not ge(b, v) then
-              redis.call('HSET', key, '#' .. f, v)
-            end
-          end
-        end
-        done = done + 1
-      end
+      local r = reset_crdt(key)
+      if failed(r) then reject(key, r.err) else done = done + 1 end
       i = i + 2
     elseif op == 'e' then
-      -- The name's deadline, after its operations; a missing key has none to take.
-      if args[i + 2] == '0' then
+      -- The name's deadline, after its operations; a missing key has none to take, except a
+      -- CRDT hash: it gets one holding only the deadline, so that totals written into it later
+      -- lapse with the name. Such a hash alone carries Redis's TTL (nothing to outlive it).
+      if is_crdt(key) then
+        local r = lapse(key, now_ms)
+        if failed(r) then
+          -- not a hash: nothing of counterd's to give a deadline
+        elseif args[i + 2] == '0' then
+          redis.call('HDEL', key, DEADLINE)
+        else
+          redis.call('HSET', key, DEADLINE, args[i + 2])
+          if redis.call('HLEN', key) == 1 then redis.call('PEXPIREAT', key, args[i + 2]) end
+        end
+      elseif args[i + 2] == '0' then
         redis.call('PERSIST', key)
       else
         redis.call('PEXPIREAT', key, args[i + 2])

@@ -36,9 +36,14 @@
 //                    d <k>                      DEL KEYS[k] (a delete)
 //                    x <k> <value>              SET KEYS[k] value (a counter set: no deadline)
 //                    z <k>                      CRDT reset of hash KEYS[k]: each field "#f"
-//                                               (the baseline of replica f) rises to f's total
+//                                               (the baseline of replica f) rises to f's total;
+//                                               its deadline field goes
 //                    e <k> <deadline>           PEXPIREAT KEYS[k] deadline (unix ms), PERSIST
-//                                               for "0"
+//                                               for "0"; a CRDT hash keeps it in its field
+//                                               "@deadline" instead (HDEL for "0"), created
+//                                               when missing (keyspace_reads.h)
+//                  A CRDT hash whose "@deadline" passed (Redis's TIME) is reset (as z) before
+//                  m or e touch it.
 //                  in that order per key: totals logged before a reset (m), the reset (d, x,
 //                  z), the other operations, the deadline (e) — epoch.h says why.
 //

@@ -40,8 +40,6 @@ StoreOptions WithoutKeyQuota(StoreOptions options) {
   return options;
 }
 
-// The local store's write scope, noting every reset (delete, counter set, expiry found due) it
-// keeps, as pending, before the keys are unlocked (counter_reads.h says why then).
 // The kinds whose local state the node keeps only until Redis holds it (counter_reads.h).
 uint8_t LocalStateKinds(core::OpType type) {
   switch (type) {
@@ -55,6 +53,9 @@ uint8_t LocalStateKinds(core::OpType type) {
   }
 }
 
+// The local store's write scope, noting every reset (delete, counter set, expiry found due) it
+// keeps, as pending, and every unique or sample write, before the keys are unlocked
+// (counter_reads.h says why then).
 class ResetNotingScope final : public WriteScope {
  public:
   ResetNotingScope(WriteScope& inner, CounterReads& reads) : inner_(inner), reads_(reads) {}
@@ -388,34 +389,7 @@ class RedisClusterBackend final : public Backend {
   // kind; a key without hashes reads as an empty counter).
   absl::StatusOr<core::CrdtCounter> RedisCrdt(std::string_view key, core::CrdtKind kind) {
     reads_count_.fetch_add(1, std::memory_order_relaxed);
-    core::CrdtCounter result(kind);
-    for (const bool negative : {false, true}) {
-      const std::string redis_key = negative ? CrdtNegRedisKey(key) : CrdtRedisKey(key);
-      absl::StatusOr<redis::Reply> reply = read_client_->Command({"HGETALL", redis_key}, redis_key);
-      if (!reply.ok()) return reply.status();
-      if (reply->type != redis::Reply::Type::kArray || reply->elements.size() % 2 != 0) {
-        return RedisReplyError(fmt::format("HGETALL {}", redis_key), *reply);
-      }
-      for (size_t i = 0; i + 1 < reply->elements.size(); i += 2) {
-        int64_t total = 0;
-        if (!core::ParseInt64Strict(reply->elements[i + 1].str, &total) || total < 0) {
-          return RedisReplyError(fmt::format("HGETALL {}", redis_key), *reply);
-        }
-        core::ReplicaTotals totals;
-        (negative ? totals.negative : totals.positive) = total;
-        const std::string& field = reply->elements[i].str;
-        if (field.starts_with('#')) {  // a baseline of the last reset (epoch.h)
-          result.MergeBaseline(std::string_view(field).substr(1), totals);
-          continue;
-        }
-        if (negative && kind == core::CrdtKind::kG) {
-          return Error(Err::kMalformedState, "kind",
-                       fmt::format("{} is a G-counter here but Redis holds negative totals", key));
-        }
-        if (absl::Status s = result.MergeReplica(field, totals); !s.ok()) return s;
-      }
-    }
-    return result;
+    return RedisCrdtState(*read_client_, key, kind, NowUs() / 1000);
   }
 
   // The sample Redis holds for `key`: (priority, item), lowest priority first.

@@ -194,10 +194,11 @@ absl::Status Coalescer::SetCounter(std::string_view key, int64_t value, uint64_t
   return absl::OkStatus();
 }
 
-absl::Status Coalescer::Expire(std::string_view key, int64_t deadline_ms, uint64_t lsn) {
+absl::Status Coalescer::Expire(std::string_view key, uint8_t kinds, int64_t deadline_ms,
+                               uint64_t lsn) {
   if (deadline_ms < 0) return Error(Err::kInvalidValue, "deadline_ms", "a deadline is >= 0");
   if (absl::Status s = Note(lsn); !s.ok()) return s;
-  const std::vector<std::string> live = LiveRedisKeys(key, core::kAllKinds, lsn);
+  const std::vector<std::string> live = LiveRedisKeys(key, kinds, lsn);
   if (live.empty()) return absl::OkStatus();
   ++pending_.source_ops;
   for (const std::string& rk : live) pending_.expiries[rk] = deadline_ms;

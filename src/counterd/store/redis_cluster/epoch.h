@@ -33,7 +33,8 @@
 //     * keyspace writes (docs/keyspace.md "Redis Cluster mode"): per Redis key, an epoch applies
 //       first its reset (DEL, SET of a counter, or a CRDT reset: every replica's baseline field
 //       "#<replica>" raised to its total), then the operations logged after it, then its
-//       deadline (PEXPIREAT, or PERSIST). A reset drops the key's operations coalesced before
+//       deadline (PEXPIREAT, or PERSIST; a CRDT hash keeps it in a field, apply_function.h). A
+//       reset drops the key's operations coalesced before
 //       it (their effect is gone), except a CRDT's totals: they are applied before the reset
 //       (crdt_pre) so that the baselines cover them. One reset per key and epoch is enough: the
 //       later one covers the earlier. The deadline goes last because INCRBY on a missing key
@@ -182,8 +183,10 @@ class Coalescer {
   [[nodiscard]] absl::Status Delete(std::string_view key, uint8_t kinds, uint64_t lsn);
   // counter(key) = value; the name loses its deadline (every kind's key is persisted).
   [[nodiscard]] absl::Status SetCounter(std::string_view key, int64_t value, uint64_t lsn);
-  // The name's deadline (unix ms), on every kind's key; 0 removes it.
-  [[nodiscard]] absl::Status Expire(std::string_view key, int64_t deadline_ms, uint64_t lsn);
+  // The name's deadline (unix ms), on the keys of its `kinds` (the logged mask: the kinds the
+  // name holds); 0 removes it.
+  [[nodiscard]] absl::Status Expire(std::string_view key, uint8_t kinds, int64_t deadline_ms,
+                                    uint64_t lsn);
 
   // Marks `lsn` as covered by the pending epoch although it carries nothing for this backend
   // (e.g. a sample operation), so the markers and the WAL can move past it. LSN errors as

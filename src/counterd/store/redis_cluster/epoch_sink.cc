@@ -145,7 +145,7 @@ absl::Status EpochSink::Ingest(const wal::WalRecord& record) {
         if (s.ok() && replayed) ResetAgain(op.key, core::kCounterKind, op.value, lsn);
         break;
       case core::OpType::kExpire:
-        s = coalescer_.Expire(op.key, op.deadline_ms, lsn);
+        s = coalescer_.Expire(op.key, op.kinds, op.deadline_ms, lsn);
         break;
       case core::OpType::kSampleAdd: {
         std::vector<std::string_view> items(op.items.begin(), op.items.end());

@@ -256,7 +256,7 @@ TEST(GroupBySlot, EveryOperationLandsOnceInTheGroupOfItsSlot) {
 TEST(CoalescerKeyspace, ADeleteDropsTheDeltasBeforeItAndKeepsThoseAfter) {
   Coalescer c("n");
   ASSERT_TRUE(c.AddCounter("k", 5, 1).ok());
-  ASSERT_TRUE(c.Expire("k", 99'000, 2).ok());
+  ASSERT_TRUE(c.Expire("k", core::kAllKinds, 99'000, 2).ok());
   ASSERT_TRUE(c.Delete("k", core::kCounterKind, 3).ok());
   ASSERT_TRUE(c.AddCounter("k", 2, 4).ok());
   Epoch e = c.Seal();
@@ -268,10 +268,19 @@ TEST(CoalescerKeyspace, ADeleteDropsTheDeltasBeforeItAndKeepsThoseAfter) {
   EXPECT_EQ(e.expiries.at("hll:k"), 99'000);
 }
 
+TEST(CoalescerKeyspace, ADeadlineGoesOnlyToTheKeysOfTheLoggedKinds) {
+  Coalescer c("n");
+  ASSERT_TRUE(c.Expire("k", core::kCrdtKind, 99'000, 1).ok());
+  Epoch e = c.Seal();
+  EXPECT_EQ(e.expiries.size(), 2u);
+  EXPECT_EQ(e.expiries.at("crdt_counter:k"), 99'000);
+  EXPECT_EQ(e.expiries.at("crdt_counter_neg:k"), 99'000);
+}
+
 TEST(CoalescerKeyspace, ASetIsTheBaseOfTheLaterDeltasAndDropsTheDeadline) {
   Coalescer c("n");
   ASSERT_TRUE(c.AddCounter("k", 5, 1).ok());
-  ASSERT_TRUE(c.Expire("k", 99'000, 2).ok());
+  ASSERT_TRUE(c.Expire("k", core::kAllKinds, 99'000, 2).ok());
   ASSERT_TRUE(c.SetCounter("k", 40, 3).ok());
   ASSERT_TRUE(c.AddCounter("k", 2, 4).ok());
   ASSERT_TRUE(c.AddUniqueItems("u", {"a"}, 5).ok());

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <set>
 #include <thread>
@@ -131,33 +132,19 @@ absl::StatusOr<std::vector<std::string>> KeysInSlot(ClusterClient& client, uint1
   }
 }
 
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 // True when the CRDT `name` holds anything above its baselines (a reset one keeps its hashes,
 // baselines included, so that older totals merged later stay covered: epoch.h).
 absl::StatusOr<bool> CrdtLive(ClusterClient& client, std::string_view name) {
-  std::map<std::string, core::ReplicaTotals> totals, baselines;
-  for (const bool negative : {false, true}) {
-    const std::string redis_key = negative ? CrdtNegRedisKey(name) : CrdtRedisKey(name);
-    absl::StatusOr<Reply> reply = client.Command({"HGETALL", redis_key}, redis_key);
-    if (!reply.ok()) return reply.status();
-    if (reply->type != Reply::Type::kArray || reply->elements.size() % 2 != 0) {
-      return Unexpected(fmt::format("HGETALL {}", redis_key), *reply);
-    }
-    for (size_t i = 0; i + 1 < reply->elements.size(); i += 2) {
-      int64_t v = 0;
-      if (!core::ParseInt64Strict(reply->elements[i + 1].str, &v)) continue;
-      std::string_view field = reply->elements[i].str;
-      auto& into = field.starts_with('#') ? baselines : totals;
-      if (field.starts_with('#')) field.remove_prefix(1);
-      core::ReplicaTotals& t = into[std::string(field)];
-      (negative ? t.negative : t.positive) = v;
-    }
-  }
-  for (const auto& [replica, t] : totals) {
-    const core::ReplicaTotals base =
-        baselines.contains(replica) ? baselines[replica] : core::ReplicaTotals{};
-    if (t.positive > base.positive || t.negative > base.negative) return true;
-  }
-  return false;
+  absl::StatusOr<core::CrdtCounter> state =
+      RedisCrdtState(client, name, core::CrdtKind::kPN, NowMs());
+  if (!state.ok()) return state.status();
+  return !state->Empty();
 }
 
 }  // namespace
@@ -175,6 +162,51 @@ std::optional<std::pair<core::KindBit, std::string>> NameOfRedisKey(std::string_
     }
   }
   return std::nullopt;
+}
+
+absl::StatusOr<core::CrdtCounter> RedisCrdtState(ClusterClient& client, std::string_view name,
+                                                 core::CrdtKind kind, int64_t now_ms) {
+  core::CrdtCounter result(kind);
+  for (const bool negative : {false, true}) {
+    const std::string redis_key = negative ? CrdtNegRedisKey(name) : CrdtRedisKey(name);
+    absl::StatusOr<Reply> reply = client.Command({"HGETALL", redis_key}, redis_key);
+    if (!reply.ok()) return reply.status();
+    if (reply->type != Reply::Type::kArray || reply->elements.size() % 2 != 0) {
+      return Unexpected(fmt::format("HGETALL {}", redis_key), *reply);
+    }
+    // Each hash lapses on its own, as the epoch function resets it: its totals become its
+    // baselines.
+    bool lapsed = false;
+    std::vector<std::pair<std::string_view, core::ReplicaTotals>> replicas;
+    for (size_t i = 0; i + 1 < reply->elements.size(); i += 2) {
+      const std::string_view field = reply->elements[i].str;
+      int64_t value = 0;
+      if (!core::ParseInt64Strict(reply->elements[i + 1].str, &value) || value < 0) {
+        return Error(Err::kMalformedState, "state",
+                     fmt::format("field {} of {} is not a total", field, redis_key));
+      }
+      if (field == kCrdtDeadlineField) {
+        lapsed = value <= now_ms;
+        continue;
+      }
+      core::ReplicaTotals totals;
+      (negative ? totals.negative : totals.positive) = value;
+      if (field.starts_with('#')) {  // a baseline of the last reset (epoch.h)
+        result.MergeBaseline(field.substr(1), totals);
+        continue;
+      }
+      if (negative && kind == core::CrdtKind::kG) {
+        return Error(Err::kMalformedState, "kind",
+                     fmt::format("{} is a G-counter here but Redis holds negative totals", name));
+      }
+      if (absl::Status s = result.MergeReplica(field, totals); !s.ok()) return s;
+      replicas.emplace_back(field, totals);
+    }
+    if (lapsed) {
+      for (const auto& [replica, totals] : replicas) result.MergeBaseline(replica, totals);
+    }
+  }
+  return result;
 }
 
 absl::StatusOr<uint8_t> RedisKinds(ClusterClient& client, std::string_view name) {
@@ -199,6 +231,18 @@ absl::StatusOr<std::optional<int64_t>> RedisDeadline(ClusterClient& client, std:
                                                      uint8_t kinds) {
   for (const KindKey& k : KeysOf(name)) {
     if ((kinds & k.kind) == 0) continue;
+    if (k.kind == core::kCrdtKind) {
+      absl::StatusOr<Reply> field =
+          client.Command({"HGET", k.redis_key, std::string(kCrdtDeadlineField)}, k.redis_key);
+      if (!field.ok()) return field.status();
+      int64_t deadline = 0;
+      // (a deadline passed is none: the hash reads as reset)
+      if (field->type == Reply::Type::kString && core::ParseInt64Strict(field->str, &deadline) &&
+          deadline > NowMs()) {
+        return std::optional<int64_t>(deadline);
+      }
+      continue;
+    }
     absl::StatusOr<Reply> reply = client.Command({"PEXPIRETIME", k.redis_key}, k.redis_key);
     if (!reply.ok()) return reply.status();
     if (!reply->is_integer()) {

@@ -39,7 +39,19 @@ namespace counterd::store::redis_cluster {
 [[nodiscard]] std::optional<std::pair<core::KindBit, std::string>> NameOfRedisKey(
     std::string_view redis_key);
 
-// The kinds (KindBit mask) Redis holds for `name`: EXISTS on each of its keys.
+// The field of a CRDT hash that holds its deadline (unix ms): Redis never expires these hashes,
+// whose baselines must outlive the deadline (epoch.h); a hash past it reads as reset.
+inline constexpr std::string_view kCrdtDeadlineField = "@deadline";
+
+// The CRDT `name` as Redis holds it: both hashes' totals and "#" baselines; a hash whose
+// deadline passed by `now_ms` counts as reset (its baselines at its totals). kMalformedState when
+// `kind` is kG and Redis holds negative totals, or a field is not a total.
+[[nodiscard]] absl::StatusOr<core::CrdtCounter> RedisCrdtState(redis::ClusterClient& client,
+                                                               std::string_view name,
+                                                               core::CrdtKind kind, int64_t now_ms);
+
+// The kinds (KindBit mask) Redis holds for `name`: EXISTS on each of its keys (a CRDT exists
+// when anything lies above its baselines).
 [[nodiscard]] absl::StatusOr<uint8_t> RedisKinds(redis::ClusterClient& client,
                                                  std::string_view name);
 
