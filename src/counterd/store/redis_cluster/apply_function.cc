@@ -60,8 +60,10 @@ end
 
 -- A CRDT whose deadline passed (by Redis's clock, `now_ms`) is reset before anything else
 -- touches it; readers treat it as reset already.
+-- Fails (as pcall does) when the key is not a hash, so the caller refuses only its operation.
 local function lapse(key, now_ms)
-  local d = redis.call('HGET', key, DEADLINE)
+  local d = redis.pcall('HGET', key, DEADLINE)
+  if failed(d) then return d end
   if d and canonical(d) and tonumber(d) <= now_ms then return reset_crdt(key) end
   return nil
 end
@@ -181,7 +183,7 @@ local function apply_epoch(keys, args)
           redis.call('HSET', key, field, total)
         end
         -- a hash that held only its deadline had Redis's TTL; now it holds totals
-        if not cur and is_crdt(key) then redis.call('PERSIST', key) end
+        if not cur then redis.call('PERSIST', key) end
         done = done + 1
       end
       i = i + 4
@@ -203,14 +205,14 @@ local function apply_epoch(keys, args)
       -- CRDT hash: it gets one holding only the deadline, so that totals written into it later
       -- lapse with the name. Such a hash alone carries Redis's TTL (nothing to outlive it).
       if is_crdt(key) then
-        local r = lapse(key, now_ms)
-        if failed(r) then
-          -- not a hash: nothing of counterd's to give a deadline
-        elseif args[i + 2] == '0' then
-          redis.call('HDEL', key, DEADLINE)
-        else
-          redis.call('HSET', key, DEADLINE, args[i + 2])
-          if redis.call('HLEN', key) == 1 then redis.call('PEXPIREAT', key, args[i + 2]) end
+        -- (a key that is not a hash is nothing of counterd's to give a deadline)
+        if not failed(lapse(key, now_ms)) then
+          if args[i + 2] == '0' then
+            redis.call('HDEL', key, DEADLINE)
+          else
+            redis.call('HSET', key, DEADLINE, args[i + 2])
+            if redis.call('HLEN', key) == 1 then redis.call('PEXPIREAT', key, args[i + 2]) end
+          end
         end
       elseif args[i + 2] == '0' then
         redis.call('PERSIST', key)

@@ -19,9 +19,9 @@
 //     ARGV[1]      the epoch's last_lsn, canonical decimal ("0" is invalid)
 //     ARGV[2..]    operations, each referring to a key by its KEYS index:
 //                    i <k> <delta>              INCRBY KEYS[k] delta
-//                    m <k> <field> <total>      HSET KEYS[k] field total, if total > the field's
-//                                               value (absent = smaller); "max" keeps replays
-//                                               and merges idempotent
+//                    m <k> <field> <total>      HSET KEYS[k] field total (a CRDT hash), if
+//                                               total > the field's value (absent = smaller);
+//                                               "max" keeps replays and merges idempotent
 //                    p <k> <n> <item>{n}        PFADD KEYS[k] items (sent in chunks of 1000:
 //                                               Lua's unpack() has a stack limit)
 //                    h <k> <s> <bytes>          SET KEYS[s] bytes (Redis HLL bytes), PFMERGE

@@ -34,12 +34,12 @@
 //       first its reset (DEL, SET of a counter, or a CRDT reset: every replica's baseline field
 //       "#<replica>" raised to its total), then the operations logged after it, then its
 //       deadline (PEXPIREAT, or PERSIST; a CRDT hash keeps it in a field, apply_function.h). A
-//       reset drops the key's operations coalesced before
-//       it (their effect is gone), except a CRDT's totals: they are applied before the reset
-//       (crdt_pre) so that the baselines cover them. One reset per key and epoch is enough: the
-//       later one covers the earlier. The deadline goes last because INCRBY on a missing key
-//       creates it without one, and a deadline set on a name is the state the last expiry
-//       operation left, whatever deltas came around it.
+//       reset drops the key's operations coalesced before it (their effect is gone), except a
+//       CRDT's totals: they are applied before the reset (crdt_pre) so that the baselines cover
+//       them. One reset per key and epoch is enough: the later one covers the earlier. The
+//       deadline goes last because INCRBY on a missing key creates it without one, and a
+//       deadline set on a name is the state the last expiry operation left, whatever deltas
+//       came around it.
 //
 //   LSN rules: an epoch covers [first_lsn, last_lsn]; every operation added after a Seal() must
 //   have an LSN above the last sealed one, so epochs are disjoint and increasing. The applier

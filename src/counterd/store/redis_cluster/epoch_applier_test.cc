@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "counterd/core/ops.h"
 #include "counterd/redis/slot.h"
 #include "counterd/store/redis_cluster/epoch.h"
 #include "counterd/store/redis_cluster/marker.h"
@@ -318,6 +319,27 @@ TEST_F(EpochApplierTest, RefusedOperationsAreReportedAndCorruptMarkersStopTheEpo
   ASSERT_OK(applier->Apply(bad));
   ASSERT_OK(applier->Apply(next));
   EXPECT_EQ(GetInt(*client_, "counter:{rj}ok"), 18);
+}
+
+// A CRDT operation on a key that is not a hash is refused alone, as any other: the deadline
+// check before it must not abort the function half-way.
+TEST_F(EpochApplierTest, CrdtOperationsOnAKeyThatIsNotAHashAreRefusedAlone) {
+  auto applier = MakeApplier(client_.get(), kPatient);
+  ASSERT_NE(applier, nullptr);
+  Must(*client_, {"SET", "crdt_counter:{rn}str", "abc"}, "crdt_counter:{rn}str");
+  Coalescer c("node-r");
+  ASSERT_TRUE(c.SetCrdtTotals("{rn}str", "r1", 3, 0, 1).ok());
+  ASSERT_TRUE(c.Expire("{rn}str", core::kCrdtKind, 4'000'000'000'000, 2).ok());
+  ASSERT_TRUE(c.AddCounter("{rn}ok", 7, 3).ok());
+  ApplyReport report;
+  ASSERT_OK(applier->Apply(c.Seal(), &report));
+  ASSERT_EQ(report.rejected.size(), 1u);
+  EXPECT_NE(report.rejected[0].find("crdt_counter:{rn}str: "), std::string::npos)
+      << report.rejected[0];
+  EXPECT_EQ(GetInt(*client_, "counter:{rn}ok"), 7);
+  // The negative hash it lacked holds only the deadline (and Redis's TTL with it).
+  EXPECT_EQ(HGetAll(*client_, "crdt_counter_neg:{rn}str"),
+            (std::map<std::string, std::string>{{"@deadline", "4000000000000"}}));
 }
 
 TEST_F(EpochApplierTest, StreamOfZipfEpochsMatchesTheLedger) {
