@@ -72,6 +72,7 @@ absl::StatusOr<ServerConfig> ParseFlags(int argc, char** argv, int* exit_code,
   engine::RedisBackendOptions redis;
   int64_t flush_ms = redis.flush_interval.count();
   int64_t read_cache_ms = redis.read_cache_ttl.count();
+  int64_t key_census_ms = redis.key_census_interval.count();
   app.add_option("--redis-cluster", redis_cluster,
                  "host:port,... of Redis Cluster nodes: live values go there (default: the "
                  "embedded store)");
@@ -85,6 +86,10 @@ absl::StatusOr<ServerConfig> ParseFlags(int argc, char** argv, int* exit_code,
   app.add_option("--redis-read-cache-ms", read_cache_ms,
                  "how long a Redis value read serves other reads of the key (0 = no cache)")
       ->check(CLI::Range(int64_t{0}, int64_t{60000}))
+      ->capture_default_str();
+  app.add_option("--redis-key-census-ms", key_census_ms,
+                 "milliseconds between counts of the cluster's names per namespace (key quotas)")
+      ->check(CLI::Range(int64_t{100}, int64_t{86400000}))
       ->capture_default_str();
   engine::HistoryOptions& h = e.history;
   int64_t batch_ms = h.batch_interval.count();
@@ -277,6 +282,7 @@ absl::StatusOr<ServerConfig> ParseFlags(int argc, char** argv, int* exit_code,
     redis.seeds = std::move(*seeds);
     redis.flush_interval = std::chrono::milliseconds(flush_ms);
     redis.read_cache_ttl = std::chrono::milliseconds(read_cache_ms);
+    redis.key_census_interval = std::chrono::milliseconds(key_census_ms);
     e.redis = std::move(redis);
   }
   return config;

@@ -34,6 +34,9 @@ class KeyQuota {
   [[nodiscard]] virtual int64_t MaxKeys(std::string_view ns) const = 0;
   // A key of `ns` was refused for its quota (for metrics).
   virtual void OnQuotaRefused(std::string_view ns) const = 0;
+  // Whether any namespace has a quota now (a backend that must count the names of a whole
+  // cluster for them counts nothing while none has).
+  [[nodiscard]] virtual bool AnyQuota() const { return true; }
 };
 
 class NamespaceKeyCounts {

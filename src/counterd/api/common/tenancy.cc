@@ -224,6 +224,15 @@ int64_t Tenancy::MaxKeys(std::string_view ns) const {
   return Effective(quota_limits_, ns).max_keys.value_or(-1);
 }
 
+bool Tenancy::AnyQuota() const {
+  std::lock_guard lock(quota_mu_);
+  if (quota_limits_.defaults.max_keys) return true;
+  for (const auto& [ns, limits] : quota_limits_.namespaces) {
+    if (limits.max_keys) return true;
+  }
+  return false;
+}
+
 void Tenancy::OnQuotaRefused(std::string_view ns) const {
   std::lock_guard lock(quota_mu_);
   auto it = quota_refusals_.find(ns);

@@ -122,6 +122,7 @@ class Tenancy final : public store::KeyQuota {
   // The key quota of `ns` (the store asks when a key would be created); -1: none.
   [[nodiscard]] int64_t MaxKeys(std::string_view ns) const override;
   void OnQuotaRefused(std::string_view ns) const override;
+  [[nodiscard]] bool AnyQuota() const override;
   // Counts a refusal by its catalogue name (the metrics), for `ns` or, null, for no namespace.
   void CountRefusal(const NamespaceState* ns, const absl::Status& status) const;
 

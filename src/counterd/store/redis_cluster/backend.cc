@@ -15,6 +15,7 @@
 #include "counterd/store/redis_cluster/counter_reads.h"
 #include "counterd/store/redis_cluster/epoch_applier.h"
 #include "counterd/store/redis_cluster/epoch_sink.h"
+#include "counterd/store/redis_cluster/key_census.h"
 #include "counterd/store/redis_cluster/keyspace_reads.h"
 #include "counterd/store/redis_cluster/marker.h"
 
@@ -33,8 +34,8 @@ absl::Status RedisReplyError(std::string_view what, const redis::Reply& reply) {
   return Error(Err::kInternal, "redis", fmt::format("{}: {}", what, reply.DebugString()));
 }
 
-// The local store here holds pending deltas, not the keyspace: key quotas are not enforced in
-// Redis mode (yet), so it counts nothing.
+// The local store here holds pending deltas, not the keyspace: it counts nothing, and the key
+// census (key_census.h) decides the quotas instead.
 StoreOptions WithoutKeyQuota(StoreOptions options) {
   options.key_quota = nullptr;
   return options;
@@ -55,13 +56,16 @@ uint8_t LocalStateKinds(core::OpType type) {
 
 // The local store's write scope, noting every reset (delete, counter set, expiry found due) it
 // keeps, as pending, and every unique or sample write, before the keys are unlocked
-// (counter_reads.h says why then).
+// (counter_reads.h says why then). With key quotas, a name this node holds nothing of is
+// admitted by the census (cluster-wide counts) instead of the local store.
 class ResetNotingScope final : public WriteScope {
  public:
-  ResetNotingScope(WriteScope& inner, CounterReads& reads) : inner_(inner), reads_(reads) {}
+  ResetNotingScope(WriteScope& inner, CounterReads& reads, KeyCensus* census)
+      : inner_(inner), reads_(reads), census_(census) {}
 
   absl::StatusOr<int64_t> StageCounterAdd(std::string_view key, int64_t delta,
                                           std::string_view token) override {
+    if (absl::Status s = AdmitName(key); !s.ok()) return s;
     return inner_.StageCounterAdd(key, delta, token);
   }
   bool StageExpiryIfDue(std::string_view key) override {
@@ -98,7 +102,12 @@ class ResetNotingScope final : public WriteScope {
     return inner_.Token(key, token, now_us);
   }
   void PrefetchCounter(std::string_view key) override { inner_.PrefetchCounter(key); }
-  absl::Status AdmitName(std::string_view key) override { return inner_.AdmitName(key); }
+  absl::Status AdmitName(std::string_view key) override {
+    if (census_ != nullptr && census_->active() && inner_.Kinds(key) == 0) {
+      return census_->Admit(key);
+    }
+    return inner_.AdmitName(key);
+  }
   absl::Status Apply(const core::Op& op, uint64_t lsn, int64_t now_us,
                      ApplyResult* result) override {
     absl::Status s = inner_.Apply(op, lsn, now_us, result);
@@ -111,6 +120,7 @@ class ResetNotingScope final : public WriteScope {
 
   WriteScope& inner_;
   CounterReads& reads_;
+  KeyCensus* const census_;  // null: no key quotas
   std::vector<std::pair<std::string, uint8_t>> noted_;
 };
 
@@ -121,6 +131,7 @@ class RedisClusterBackend final : public Backend {
       : options_(std::move(options)),
         node_id_(std::move(node_id)),
         sample_capacity_(local.sample_capacity),
+        key_quota_(local.key_quota),
         local_(WithoutKeyQuota(local), std::move(snapshot_dir)),
         reads_(&local_.store(), options_.read_cache_ttl, options_.read_cache_entries) {}
 
@@ -151,6 +162,23 @@ class RedisClusterBackend final : public Backend {
     applier_ = std::move(*applier);
     sink_ = std::make_unique<EpochSink>(options_, node_id_, sample_capacity_, &local_.store(),
                                         &reads_, applier_.get());
+    if (key_quota_ != nullptr) {
+      // Redis only: the write scope asks while it holds the name's shard lock, and has checked
+      // this node's own state already.
+      census_ = std::make_unique<KeyCensus>(
+          key_quota_,
+          [this](uint64_t cursor) {
+            return ScanSlots(*read_client_, cursor, 1000, core::kAllKinds, ScanBudget());
+          },
+          [this](std::string_view name) -> absl::StatusOr<bool> {
+            reads_count_.fetch_add(1, std::memory_order_relaxed);
+            absl::StatusOr<uint8_t> kinds = RedisKinds(*read_client_, name);
+            if (!kinds.ok()) return kinds.status();
+            return *kinds != 0;
+          },
+          options_.key_census_interval);
+      census_->Start();
+    }
     return absl::OkStatus();
   }
 
@@ -159,7 +187,7 @@ class RedisClusterBackend final : public Backend {
   void Write(std::span<const std::string_view> keys,
              absl::FunctionRef<void(WriteScope&)> body) override {
     local_.store().Write(keys, [&](WriteScope& scope) {
-      ResetNotingScope noting(scope, reads_);
+      ResetNotingScope noting(scope, reads_, census_.get());
       body(noting);
     });
   }
@@ -419,6 +447,7 @@ class RedisClusterBackend final : public Backend {
   const RedisClusterOptions options_;
   const std::string node_id_;
   const int64_t sample_capacity_;
+  const std::shared_ptr<const KeyQuota> key_quota_;
   RecoverableStore local_;
   CounterReads reads_;
   std::unique_ptr<redis::ClusterClient> flush_client_;
@@ -427,6 +456,7 @@ class RedisClusterBackend final : public Backend {
   std::unique_ptr<EpochSink> sink_;
   std::atomic<bool> read_library_loaded_{false};
   std::atomic<uint64_t> reads_count_{0};
+  std::unique_ptr<KeyCensus> census_;  // last: its thread reads through read_client_
 };
 
 }  // namespace

@@ -21,6 +21,8 @@ struct RedisClusterOptions {
   size_t read_cache_entries = 1 << 20;
   std::chrono::milliseconds read_timeout{1000};   // how long a read rides out Redis trouble
   std::chrono::milliseconds apply_timeout{3000};  // one epoch attempt
+  // How often the key census (key_census.h) counts the cluster's names, with key quotas on.
+  std::chrono::milliseconds key_census_interval{30000};
   // Test hook: runs after an epoch's FCALLs, before its WAITs (applier thread).
   std::function<void(const Epoch&)> after_fcall_hook;
 };
