@@ -221,6 +221,11 @@ class Engine {
   [[nodiscard]] virtual bool reads_may_block() const = 0;
   // A missing counter reads as 0.
   [[nodiscard]] virtual absl::StatusOr<CounterRead> GetCounter(std::string_view key) = 0;
+  // `consistency=strong` (store::Backend::ReadCounterStrong): once every write of the key this
+  // node acknowledged is in the backend, the backend's own value; never stale.
+  [[nodiscard]] virtual absl::StatusOr<CounterRead> GetCounterStrong(std::string_view key) {
+    return GetCounter(key);
+  }
   // A missing CRDT reads as an empty PN-counter.
   [[nodiscard]] virtual absl::StatusOr<core::CrdtCounter> GetCrdt(std::string_view key) = 0;
   // PFCOUNT of one key (0 when missing) or of the union of several (1..kMaxUnionKeys).

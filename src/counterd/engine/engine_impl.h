@@ -78,6 +78,7 @@ class EngineImpl final : public Engine {
   // ---- reads, health, stats (engine_reads.cc)
   bool reads_may_block() const override { return backend_->reads_may_block(); }
   absl::StatusOr<CounterRead> GetCounter(std::string_view key) override;
+  absl::StatusOr<CounterRead> GetCounterStrong(std::string_view key) override;
   absl::StatusOr<core::CrdtCounter> GetCrdt(std::string_view key) override;
   absl::StatusOr<uint64_t> UniqueCount(std::span<const std::string_view> keys) override;
   absl::StatusOr<std::optional<std::string>> UniqueBytes(std::string_view key) override;

@@ -16,6 +16,11 @@ absl::StatusOr<CounterRead> EngineImpl::GetCounter(std::string_view key) {
   return backend_->ReadCounter(key);
 }
 
+absl::StatusOr<CounterRead> EngineImpl::GetCounterStrong(std::string_view key) {
+  if (absl::Status s = core::ValidateKey(key); !s.ok()) return s;
+  return backend_->ReadCounterStrong(key);
+}
+
 absl::StatusOr<core::CrdtCounter> EngineImpl::GetCrdt(std::string_view key) {
   if (absl::Status s = core::ValidateKey(key); !s.ok()) return s;
   return backend_->ReadCrdt(key);

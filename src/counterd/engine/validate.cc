@@ -64,4 +64,16 @@ absl::Status ValidateSampleK(int64_t k) {
                fmt::format("k must be 1..{}, got {}", core::kMaxSampleSize, k));
 }
 
+absl::Status ParseStrongConsistency(std::string_view text, bool* strong) {
+  if (text.empty() || text == "default") {
+    *strong = false;
+  } else if (text == "strong") {
+    *strong = true;
+  } else {
+    return Error(Err::kInvalidValue, "consistency",
+                 fmt::format("consistency must be \"default\" or \"strong\", not \"{}\"", text));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace counterd::engine

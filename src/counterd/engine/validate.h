@@ -33,6 +33,10 @@ namespace counterd::engine {
 [[nodiscard]] absl::Status ValidateItems(std::span<const std::string_view> items,
                                          bool allow_empty_item);
 
+// ---- a counter read's `consistency`: "" or "default" (false), "strong" (true); otherwise
+// kInvalidValue naming "consistency".
+[[nodiscard]] absl::Status ParseStrongConsistency(std::string_view text, bool* strong);
+
 // ---- sizes: kTooLarge naming the list, "<n> <list>; the limit is <limit>"
 [[nodiscard]] absl::Status ValidateBatchSize(size_t n);      // "increments", kMaxBatch
 [[nodiscard]] absl::Status ValidateBatchReadSize(size_t n);  // "keys", kMaxBatch

@@ -176,6 +176,10 @@ metrics::CollectorId RegisterEngineCollector(metrics::Registry& registry, engine
       out.Counter("counterd_redis_reads_total", "Reads served with the Redis backend.", d(r.reads));
       out.Counter("counterd_redis_read_cache_hits_total",
                   "Reads answered from the short-lived local cache.", d(r.read_cache_hits));
+      out.Counter("counterd_redis_stale_reads_total",
+                  "Counter reads answered stale (Redis unreachable): the last value read plus "
+                  "this node's writes since.",
+                  d(r.stale_reads));
     }
   });
 }

@@ -73,6 +73,7 @@ absl::StatusOr<ServerConfig> ParseFlags(int argc, char** argv, int* exit_code,
   int64_t flush_ms = redis.flush_interval.count();
   int64_t read_cache_ms = redis.read_cache_ttl.count();
   int64_t key_census_ms = redis.key_census_interval.count();
+  int64_t read_stale_max_ms = redis.read_stale_max.count();
   app.add_option("--redis-cluster", redis_cluster,
                  "host:port,... of Redis Cluster nodes: live values go there (default: the "
                  "embedded store)");
@@ -86,6 +87,11 @@ absl::StatusOr<ServerConfig> ParseFlags(int argc, char** argv, int* exit_code,
   app.add_option("--redis-read-cache-ms", read_cache_ms,
                  "how long a Redis value read serves other reads of the key (0 = no cache)")
       ->check(CLI::Range(int64_t{0}, int64_t{60000}))
+      ->capture_default_str();
+  app.add_option("--read-stale-max-ms", read_stale_max_ms,
+                 "how old the last value read from Redis may be to answer a counter read, marked "
+                 "stale, while Redis cannot (0 = any age)")
+      ->check(CLI::Range(int64_t{0}, int64_t{86400000}))
       ->capture_default_str();
   app.add_option("--redis-key-census-ms", key_census_ms,
                  "milliseconds between counts of the cluster's names per namespace (key quotas)")
@@ -283,6 +289,7 @@ absl::StatusOr<ServerConfig> ParseFlags(int argc, char** argv, int* exit_code,
     redis.flush_interval = std::chrono::milliseconds(flush_ms);
     redis.read_cache_ttl = std::chrono::milliseconds(read_cache_ms);
     redis.key_census_interval = std::chrono::milliseconds(key_census_ms);
+    redis.read_stale_max = std::chrono::milliseconds(read_stale_max_ms);
     e.redis = std::move(redis);
   }
   return config;

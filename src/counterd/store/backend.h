@@ -86,6 +86,9 @@ struct CounterRead {
   int64_t value = 0;
   int64_t pending = 0;        // this node's delta not yet in the backend (0 when embedded)
   int64_t as_of_unix_ms = 0;  // when the value was read
+  // The backend could not answer: the value is the last one read from it (at as_of_unix_ms)
+  // plus this node's writes since, so it may miss other nodes' writes.
+  bool stale = false;
 };
 
 // One page of a keyspace scan: (kind, name) entries and the cursor to continue from (0: the
@@ -189,6 +192,7 @@ struct RedisBackendStats {
   uint64_t rejected_ops = 0;  // operations Redis refused (e.g. INCRBY overflow in Redis)
   uint64_t skipped_ops = 0;   // found already applied by the markers after a restart
   uint64_t reads = 0, read_cache_hits = 0, read_retries = 0;
+  uint64_t stale_reads = 0;  // counter reads answered from the last value seen (Redis away)
   uint64_t feed_records_from_disk = 0;  // filled by the engine from its follower
 };
 
@@ -222,6 +226,12 @@ class Backend {
   // True when reads may wait on the network: front-ends run them off their io threads.
   [[nodiscard]] virtual bool reads_may_block() const = 0;
   [[nodiscard]] virtual absl::StatusOr<CounterRead> ReadCounter(std::string_view key) = 0;
+  // `consistency=strong`: waits until every write of `key` this node acknowledged is in the
+  // backend, then reads the backend itself (never a cached or stale value). The embedded
+  // store's reads are that already.
+  [[nodiscard]] virtual absl::StatusOr<CounterRead> ReadCounterStrong(std::string_view key) {
+    return ReadCounter(key);
+  }
   // A missing key reads as an empty PN-counter.
   [[nodiscard]] virtual absl::StatusOr<core::CrdtCounter> ReadCrdt(std::string_view key) = 0;
   // PFCOUNT of the union of `keys` (missing keys count as empty).

@@ -272,6 +272,14 @@ absl::StatusOr<engine::CounterRead> TenantEngine::GetCounter(std::string_view ke
   return engine_->GetCounter(*stored);
 }
 
+absl::StatusOr<engine::CounterRead> TenantEngine::GetCounterStrong(std::string_view key) {
+  if (absl::Status s = Admit(OpKind::kRead, 1); !s.ok()) return s;
+  std::string buffer;
+  absl::StatusOr<std::string_view> stored = Stored(key, &buffer);
+  if (!stored.ok()) return stored.status();
+  return engine_->GetCounterStrong(*stored);
+}
+
 absl::StatusOr<core::CrdtCounter> TenantEngine::GetCrdt(std::string_view key) {
   if (absl::Status s = Admit(OpKind::kRead, 1); !s.ok()) return s;
   std::string buffer;

@@ -74,6 +74,7 @@ class TenantEngine final : public engine::Engine {
   // ---- reads
   bool reads_may_block() const override { return engine_->reads_may_block(); }
   absl::StatusOr<engine::CounterRead> GetCounter(std::string_view key) override;
+  absl::StatusOr<engine::CounterRead> GetCounterStrong(std::string_view key) override;
   absl::StatusOr<core::CrdtCounter> GetCrdt(std::string_view key) override;
   absl::StatusOr<uint64_t> UniqueCount(std::span<const std::string_view> keys) override;
   absl::StatusOr<std::optional<std::string>> UniqueBytes(std::string_view key) override;

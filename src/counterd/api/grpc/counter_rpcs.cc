@@ -10,6 +10,7 @@
 
 #include "counterd/api/grpc/service.h"
 #include "counterd/common/errors.h"
+#include "counterd/engine/validate.h"
 
 namespace counterd::api::grpcapi {
 
@@ -36,18 +37,26 @@ grpc::ServerUnaryReactor* CounterdService::GetCounter(grpc::CallbackServerContex
                                                       v1::GetCounterResponse* resp) {
   absl::StatusOr<TenantEngine> tenant = Tenant(ctx);
   if (!tenant.ok()) return FinishNow(ctx, tenant.status());
+  bool strong = false;
+  if (absl::Status s = engine::ParseStrongConsistency(req->consistency(), &strong); !s.ok()) {
+    return FinishNow(ctx, s);
+  }
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  Read([engine = *tenant, req]() mutable { return engine.GetCounter(req->key()); },
-       [ctx, reactor, req, resp](absl::StatusOr<engine::CounterRead> read) {
-         if (read.ok()) {
-           resp->set_key(req->key());
-           resp->set_value(read->value);
-           resp->set_pending(read->pending);
-           resp->set_as_of_ms(read->as_of_unix_ms);
-           resp->set_exists(read->exists);
-         }
-         FinishUnary(ctx, reactor, read.status());
-       });
+  Read(
+      [engine = *tenant, req, strong]() mutable {
+        return strong ? engine.GetCounterStrong(req->key()) : engine.GetCounter(req->key());
+      },
+      [ctx, reactor, req, resp](absl::StatusOr<engine::CounterRead> read) {
+        if (read.ok()) {
+          resp->set_key(req->key());
+          resp->set_value(read->value);
+          resp->set_pending(read->pending);
+          resp->set_as_of_ms(read->as_of_unix_ms);
+          resp->set_exists(read->exists);
+          resp->set_stale(read->stale);
+        }
+        FinishUnary(ctx, reactor, read.status());
+      });
   return reactor;
 }
 

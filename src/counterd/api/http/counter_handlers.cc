@@ -8,6 +8,7 @@
 #include "counterd/api/http/handler_families.h"
 #include "counterd/api/http/json_reply.h"
 #include "counterd/common/errors.h"
+#include "counterd/engine/validate.h"
 
 namespace counterd::api::http::handlers {
 namespace {
@@ -76,8 +77,17 @@ void Increment(Session& s) {
 }
 
 void GetCounter(Session& s) {
+  bool strong = false;
+  if (absl::Status st = engine::ParseStrongConsistency(
+          QueryParam(s.query(), "consistency").value_or(""), &strong);
+      !st.ok()) {
+    return s.ReplyError(st);
+  }
   ReadThen<engine::CounterRead>(
-      s, [&engine = s.engine(), key = std::string_view(s.key())] { return engine.GetCounter(key); },
+      s,
+      [&engine = s.engine(), key = std::string_view(s.key()), strong] {
+        return strong ? engine.GetCounterStrong(key) : engine.GetCounter(key);
+      },
       [](Session& s, absl::StatusOr<engine::CounterRead> read) {
         if (!read.ok()) return s.ReplyError(read.status());
         JsonWriter& w = JsonOut();
@@ -92,6 +102,8 @@ void GetCounter(Session& s) {
         w.Int64(read->pending);
         Key(w, "as_of_ms");
         w.Int64(read->as_of_unix_ms);
+        Key(w, "stale");
+        w.Bool(read->stale);
         w.EndObject();
         s.ReplyJson();
       });

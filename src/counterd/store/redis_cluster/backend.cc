@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <set>
+#include <thread>
 
 #include "counterd/common/errors.h"
 #include "counterd/core/counter_math.h"
@@ -133,7 +134,8 @@ class RedisClusterBackend final : public Backend {
         sample_capacity_(local.sample_capacity),
         key_quota_(local.key_quota),
         local_(WithoutKeyQuota(local), std::move(snapshot_dir)),
-        reads_(&local_.store(), options_.read_cache_ttl, options_.read_cache_entries) {}
+        reads_(&local_.store(), options_.read_cache_ttl, options_.read_cache_entries,
+               options_.read_stale_max) {}
 
   absl::Status Init() {
     redis::ClusterClientOptions flush;
@@ -221,6 +223,26 @@ class RedisClusterBackend final : public Backend {
     const std::string redis_key = CounterRedisKey(key);
     const std::string marker_key = MarkerKey(redis::KeySlot(redis_key), node_id_);
     return reads_.Read(key, [&] { return ReadWithMarker(redis_key, marker_key); });
+  }
+
+  // Waits until no delta or reset of the key is pending here (every acknowledged write of it is
+  // in Redis, counter_reads.h), then reads Redis itself. A write arriving meanwhile is still
+  // counted exactly (as pending), so the answer includes every write acknowledged before.
+  absl::StatusOr<CounterRead> ReadCounterStrong(std::string_view key) override {
+    const auto give_up = Clock::now() + options_.apply_timeout + options_.read_timeout;
+    while (local_.store().Counter(key).has_value() ||
+           (reads_.PendingResets(key) & core::kCounterKind) != 0) {
+      if (Clock::now() >= give_up) {
+        return Error(Err::kUnavailable, "consistency",
+                     "this node's writes of the key have not reached Redis yet; retry");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    reads_count_.fetch_add(1, std::memory_order_relaxed);
+    const std::string redis_key = CounterRedisKey(key);
+    const std::string marker_key = MarkerKey(redis::KeySlot(redis_key), node_id_);
+    return reads_.Read(
+        key, [&] { return ReadWithMarker(redis_key, marker_key); }, ReadMode::kFresh);
   }
 
   // Redis holds every node's replica totals; this node's own may be newer (pending). Both are
@@ -364,6 +386,7 @@ class RedisClusterBackend final : public Backend {
     s.redis.reads = reads_count_.load(std::memory_order_relaxed);
     s.redis.read_cache_hits = reads_.cache_hits();
     s.redis.read_retries = reads_.retries();
+    s.redis.stale_reads = reads_.stale_reads();
     return s;
   }
 

@@ -23,10 +23,14 @@ constexpr auto kReadRetryPause = std::chrono::microseconds(100);
 }  // namespace
 
 CounterReads::CounterReads(LocalStore* pending, std::chrono::milliseconds cache_ttl,
-                           size_t cache_entries)
-    : pending_(pending), cache_ttl_(cache_ttl), cache_entries_(cache_entries) {}
+                           size_t cache_entries, std::chrono::milliseconds stale_max)
+    : pending_(pending),
+      cache_ttl_(cache_ttl),
+      cache_entries_(cache_entries),
+      stale_max_(stale_max) {}
 
-absl::StatusOr<CounterRead> CounterReads::Read(std::string_view key, const Fetch& fetch) {
+absl::StatusOr<CounterRead> CounterReads::Read(std::string_view key, const Fetch& fetch,
+                                               ReadMode mode) {
   CacheShard& cache = CacheFor(key);
   const auto give_up = Clock::now() + kReadBudget;
   for (int attempt = 1; attempt == 1 || Clock::now() < give_up; ++attempt) {
@@ -60,8 +64,9 @@ absl::StatusOr<CounterRead> CounterReads::Read(std::string_view key, const Fetch
       }
     }
     RedisCounter entry;
-    bool fetched = false;
-    std::optional<RedisCounter> cached = LookUp(cache, key);
+    bool fetched = false, stale = false;
+    std::optional<RedisCounter> cached;
+    if (mode == ReadMode::kCachedOrStale) cached = LookUp(cache, key);
     if (cached && cache_ttl_.count() > 0 && Clock::now() - cached->fetched_at < cache_ttl_) {
       entry = *cached;
       cache_hits_.fetch_add(1, std::memory_order_relaxed);
@@ -70,8 +75,10 @@ absl::StatusOr<CounterRead> CounterReads::Read(std::string_view key, const Fetch
       if (read.ok()) {
         entry = *read;
         fetched = true;
-      } else if (cached) {
+      } else if (cached &&
+                 (stale_max_.count() == 0 || Clock::now() - cached->fetched_at <= stale_max_)) {
         entry = *cached;  // Redis is unreachable: the last value seen, with its age
+        stale = true;
       } else {
         return read.status();
       }
@@ -84,7 +91,9 @@ absl::StatusOr<CounterRead> CounterReads::Read(std::string_view key, const Fetch
     CounterRead read{.exists = entry.exists || pending_entry.has_value(),
                      .value = WrapAdd(entry.value, pending),
                      .pending = pending,
-                     .as_of_unix_ms = entry.fetched_at_unix_ms};
+                     .as_of_unix_ms = entry.fetched_at_unix_ms,
+                     .stale = stale};
+    if (stale) stale_reads_.fetch_add(1, std::memory_order_relaxed);
     if (in_flight_last != 0 && entry.marker >= in_flight_last) {
       read.value = WrapAdd(read.value, -in_flight_delta);
     }

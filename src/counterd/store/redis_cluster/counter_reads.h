@@ -9,7 +9,11 @@
 // a read that straddles a change is retried. The marker is per slot and each slot group lands
 // atomically, so even a half-applied (or half-failed) epoch reads right. A short-TTL cache of
 // (V, M) serves hot keys; a published epoch adds its delta to cached values, so cached +
-// pending never jumps. When Redis cannot be read, the last cached (V, M) of the key answers.
+// pending never jumps. When Redis cannot be read, the last cached (V, M) of the key answers,
+// marked stale with the time it was read, if it is no older than `stale_max` (0: any age); a
+// key never read here gets Redis's error. Applied epochs keep adding this node's deltas to it,
+// so a stale answer misses only what OTHER nodes wrote since. A fresh read (ReadMode::kFresh,
+// for `consistency=strong`) neither uses the cache nor falls back to it.
 //
 // Keyspace writes: a delete or set of a counter makes the local value absolute (the set's value,
 // or 0, plus the deltas after it) until the epoch holding it is applied, so while such a reset
@@ -62,15 +66,22 @@ struct RedisCounter {
   int64_t fetched_at_unix_ms = 0;
 };
 
+enum class ReadMode {
+  kCachedOrStale,  // a cached value within its TTL; the last one seen when Redis is away
+  kFresh,          // Redis now, or its error
+};
+
 class CounterReads {
  public:
   using Fetch = std::function<absl::StatusOr<RedisCounter>()>;
 
   // `pending` holds this node's pending deltas (the local store's counters).
-  CounterReads(LocalStore* pending, std::chrono::milliseconds cache_ttl, size_t cache_entries);
+  CounterReads(LocalStore* pending, std::chrono::milliseconds cache_ttl, size_t cache_entries,
+               std::chrono::milliseconds stale_max);
 
   // The exact value (see the header comment); `fetch` reads Redis.
-  [[nodiscard]] absl::StatusOr<CounterRead> Read(std::string_view key, const Fetch& fetch);
+  [[nodiscard]] absl::StatusOr<CounterRead> Read(std::string_view key, const Fetch& fetch,
+                                                 ReadMode mode = ReadMode::kCachedOrStale);
   // The last Redis value this node saw for `key` (any age; 0 if never read).
   [[nodiscard]] int64_t CachedValue(std::string_view key);
 
@@ -93,6 +104,7 @@ class CounterReads {
 
   uint64_t cache_hits() const { return cache_hits_.load(std::memory_order_relaxed); }
   uint64_t retries() const { return retries_.load(std::memory_order_relaxed); }
+  uint64_t stale_reads() const { return stale_reads_.load(std::memory_order_relaxed); }
 
  private:
   static constexpr size_t kCacheShards = 64;
@@ -109,6 +121,7 @@ class CounterReads {
   LocalStore* const pending_;
   const std::chrono::milliseconds cache_ttl_;
   const size_t cache_entries_;
+  const std::chrono::milliseconds stale_max_;
 
   std::atomic<uint64_t> epoch_seq_{0};  // odd while an epoch starts or is published
   mutable std::mutex in_flight_mu_;
@@ -122,7 +135,7 @@ class CounterReads {
   StringMap<std::array<uint64_t, 2>> local_writes_;
   void DropLocalStateCoveredBy(uint64_t last_lsn);
   CacheShard cache_[kCacheShards];
-  std::atomic<uint64_t> cache_hits_{0}, retries_{0};
+  std::atomic<uint64_t> cache_hits_{0}, retries_{0}, stale_reads_{0};
 };
 
 }  // namespace counterd::store::redis_cluster
