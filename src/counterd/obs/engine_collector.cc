@@ -176,6 +176,19 @@ metrics::CollectorId RegisterEngineCollector(metrics::Registry& registry, engine
       out.Counter("counterd_redis_reads_total", "Reads served with the Redis backend.", d(r.reads));
       out.Counter("counterd_redis_read_cache_hits_total",
                   "Reads answered from the short-lived local cache.", d(r.read_cache_hits));
+      // Polled every 10 s off the request path (store/redis_cluster/memory_poller.h); a master
+      // that did not answer the last poll has no sample rather than a stale one.
+      std::vector<metrics::Sample> used, max;
+      for (const store::RedisMasterMemory& m : r.memory) {
+        used.push_back({{{"master", m.master}}, d(m.used_bytes)});
+        max.push_back({{{"master", m.master}}, d(m.max_bytes)});
+      }
+      out.Family("counterd_redis_used_memory_bytes",
+                 "used_memory of each Redis master (INFO memory, polled every 10 s).", Type::kGauge,
+                 used);
+      out.Family("counterd_redis_maxmemory_bytes",
+                 "maxmemory of each Redis master (0: no limit), polled with used_memory.",
+                 Type::kGauge, max);
     }
   });
 }

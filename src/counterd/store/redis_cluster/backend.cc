@@ -17,6 +17,7 @@
 #include "counterd/store/redis_cluster/epoch_sink.h"
 #include "counterd/store/redis_cluster/keyspace_reads.h"
 #include "counterd/store/redis_cluster/marker.h"
+#include "counterd/store/redis_cluster/memory_poller.h"
 
 namespace counterd::store::redis_cluster {
 namespace {
@@ -151,6 +152,9 @@ class RedisClusterBackend final : public Backend {
     applier_ = std::move(*applier);
     sink_ = std::make_unique<EpochSink>(options_, node_id_, sample_capacity_, &local_.store(),
                                         &reads_, applier_.get());
+    auto poller = MemoryPoller::Start(options_.seeds, options_.memory_poll_interval);
+    if (!poller.ok()) return poller.status();
+    memory_poller_ = std::move(*poller);
     return absl::OkStatus();
   }
 
@@ -336,6 +340,7 @@ class RedisClusterBackend final : public Backend {
     s.redis.reads = reads_count_.load(std::memory_order_relaxed);
     s.redis.read_cache_hits = reads_.cache_hits();
     s.redis.read_retries = reads_.retries();
+    s.redis.memory = memory_poller_->Snapshot();
     return s;
   }
 
@@ -425,6 +430,7 @@ class RedisClusterBackend final : public Backend {
   std::unique_ptr<redis::ClusterClient> read_client_;
   std::unique_ptr<EpochApplier> applier_;
   std::unique_ptr<EpochSink> sink_;
+  std::unique_ptr<MemoryPoller> memory_poller_;
   std::atomic<bool> read_library_loaded_{false};
   std::atomic<uint64_t> reads_count_{0};
 };

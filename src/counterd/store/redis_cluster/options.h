@@ -21,6 +21,8 @@ struct RedisClusterOptions {
   size_t read_cache_entries = 1 << 20;
   std::chrono::milliseconds read_timeout{1000};   // how long a read rides out Redis trouble
   std::chrono::milliseconds apply_timeout{3000};  // one epoch attempt
+  // How often each master's INFO memory is polled for metrics (memory_poller.h).
+  std::chrono::milliseconds memory_poll_interval{10000};
   // Test hook: runs after an epoch's FCALLs, before its WAITs (applier thread).
   std::function<void(const Epoch&)> after_fcall_hook;
 };
