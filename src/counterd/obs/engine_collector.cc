@@ -180,6 +180,19 @@ metrics::CollectorId RegisterEngineCollector(metrics::Registry& registry, engine
                   "Counter reads answered stale (Redis unreachable): the last value read plus "
                   "this node's writes since.",
                   d(r.stale_reads));
+      // Polled every 10 s off the request path (store/redis_cluster/memory_poller.h); a master
+      // that did not answer the last poll has no sample rather than a stale one.
+      std::vector<metrics::Sample> used, max;
+      for (const store::RedisMasterMemory& m : r.memory) {
+        used.push_back({{{"master", m.master}}, d(m.used_bytes)});
+        max.push_back({{{"master", m.master}}, d(m.max_bytes)});
+      }
+      out.Family("counterd_redis_used_memory_bytes",
+                 "used_memory of each Redis master (INFO memory, polled every 10 s).", Type::kGauge,
+                 used);
+      out.Family("counterd_redis_maxmemory_bytes",
+                 "maxmemory of each Redis master (0: no limit), polled with used_memory.",
+                 Type::kGauge, max);
     }
   });
 }

@@ -13,7 +13,8 @@
 //   counterd_ready                                       1 while writes are accepted, else 0
 //   counterd_node_info{node_id,ack_mode,store}           always 1
 //   counterd_history_*                                   export lag and counts (docs/history.md)
-//   counterd_redis_*                                     only in Redis Cluster mode
+//   counterd_redis_*                                     only in Redis Cluster mode, with
+//   counterd_redis_used_memory_bytes{master}, counterd_redis_maxmemory_bytes{master}
 // docs/observability.md lists them with their meaning.
 //
 // The engine exports numbers, the collector makes Prometheus out of them: a histogram arrives

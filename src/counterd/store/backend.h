@@ -180,6 +180,13 @@ struct FollowedSink {
   wal::FollowerOptions options;
 };
 
+// One Redis master's memory, from its `INFO memory` (redis_cluster/memory_poller.h).
+struct RedisMasterMemory {
+  std::string master;       // "host:port"
+  uint64_t used_bytes = 0;  // used_memory
+  uint64_t max_bytes = 0;   // maxmemory; 0 = no limit
+};
+
 struct RedisBackendStats {
   bool markers_loaded = false;
   uint64_t applied_through_lsn = 0;  // every record <= this is in Redis (or not for Redis)
@@ -193,7 +200,8 @@ struct RedisBackendStats {
   uint64_t skipped_ops = 0;   // found already applied by the markers after a restart
   uint64_t reads = 0, read_cache_hits = 0, read_retries = 0;
   uint64_t stale_reads = 0;  // counter reads answered from the last value seen (Redis away)
-  uint64_t feed_records_from_disk = 0;  // filled by the engine from its follower
+  uint64_t feed_records_from_disk = 0;    // filled by the engine from its follower
+  std::vector<RedisMasterMemory> memory;  // the latest poll, one per master that answered
 };
 
 struct BackendStats {

@@ -19,6 +19,7 @@
 #include "counterd/store/redis_cluster/key_census.h"
 #include "counterd/store/redis_cluster/keyspace_reads.h"
 #include "counterd/store/redis_cluster/marker.h"
+#include "counterd/store/redis_cluster/memory_poller.h"
 
 namespace counterd::store::redis_cluster {
 namespace {
@@ -181,6 +182,9 @@ class RedisClusterBackend final : public Backend {
           options_.key_census_interval);
       census_->Start();
     }
+    auto poller = MemoryPoller::Start(options_.seeds, options_.memory_poll_interval);
+    if (!poller.ok()) return poller.status();
+    memory_poller_ = std::move(*poller);
     return absl::OkStatus();
   }
 
@@ -387,6 +391,7 @@ class RedisClusterBackend final : public Backend {
     s.redis.read_cache_hits = reads_.cache_hits();
     s.redis.read_retries = reads_.retries();
     s.redis.stale_reads = reads_.stale_reads();
+    s.redis.memory = memory_poller_->Snapshot();
     return s;
   }
 
@@ -477,6 +482,7 @@ class RedisClusterBackend final : public Backend {
   std::unique_ptr<redis::ClusterClient> read_client_;
   std::unique_ptr<EpochApplier> applier_;
   std::unique_ptr<EpochSink> sink_;
+  std::unique_ptr<MemoryPoller> memory_poller_;
   std::atomic<bool> read_library_loaded_{false};
   std::atomic<uint64_t> reads_count_{0};
   std::unique_ptr<KeyCensus> census_;  // last: its thread reads through read_client_

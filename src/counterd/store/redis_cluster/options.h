@@ -26,6 +26,8 @@ struct RedisClusterOptions {
   std::chrono::milliseconds apply_timeout{3000};  // one epoch attempt
   // How often the key census (key_census.h) counts the cluster's names, with key quotas on.
   std::chrono::milliseconds key_census_interval{30000};
+  // How often each master's INFO memory is polled for metrics (memory_poller.h).
+  std::chrono::milliseconds memory_poll_interval{10000};
   // Test hook: runs after an epoch's FCALLs, before its WAITs (applier thread).
   std::function<void(const Epoch&)> after_fcall_hook;
 };
