@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "counterd/history/clickhouse_client.h"
 #include "counterd/v1/counterd.grpc.pb.h"
 #include "tests/support/clickhouse_server.h"
 #include "tests/support/counterd_process.h"
@@ -97,18 +98,6 @@ std::string Substitute(const rapidjson::Document& dashboard, const std::string& 
     last = m.position() + m.length();
   }
   return out + expr.substr(last);
-}
-
-std::string UrlEncode(const std::string& text) {
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += fmt::format("%{:02X}", c);
-    }
-  }
-  return out;
 }
 
 // --------------------------------------------------------------------------- the dashboard file
@@ -255,7 +244,7 @@ scrape_configs:
 
   // The `data.result` array of an instant query, null when the query failed.
   std::unique_ptr<rapidjson::Document> Query(const std::string& expr, std::string* error) {
-    HttpResponse r = HttpClient(port_).Get("/api/v1/query?query=" + UrlEncode(expr));
+    HttpResponse r = HttpClient(port_).Get("/api/v1/query?query=" + history::UrlEncode(expr));
     auto doc = std::make_unique<rapidjson::Document>();
     doc->Parse(r.body.c_str());
     if (r.status != 200 || !doc->IsObject() || !doc->HasMember("data")) {
