@@ -265,19 +265,19 @@ void TenantEngine::Expire(std::string_view key, uint8_t kinds, int64_t deadline_
 // ---------------------------------------------------------------- reads
 
 absl::StatusOr<engine::CounterRead> TenantEngine::GetCounter(std::string_view key) {
-  if (absl::Status s = Admit(OpKind::kRead, 1); !s.ok()) return s;
-  std::string buffer;
-  absl::StatusOr<std::string_view> stored = Stored(key, &buffer);
-  if (!stored.ok()) return stored.status();
-  return engine_->GetCounter(*stored);
+  return ReadCounterAs(key, /*strong=*/false);
 }
 
 absl::StatusOr<engine::CounterRead> TenantEngine::GetCounterStrong(std::string_view key) {
+  return ReadCounterAs(key, /*strong=*/true);
+}
+
+absl::StatusOr<engine::CounterRead> TenantEngine::ReadCounterAs(std::string_view key, bool strong) {
   if (absl::Status s = Admit(OpKind::kRead, 1); !s.ok()) return s;
   std::string buffer;
   absl::StatusOr<std::string_view> stored = Stored(key, &buffer);
   if (!stored.ok()) return stored.status();
-  return engine_->GetCounterStrong(*stored);
+  return strong ? engine_->GetCounterStrong(*stored) : engine_->GetCounter(*stored);
 }
 
 absl::StatusOr<core::CrdtCounter> TenantEngine::GetCrdt(std::string_view key) {

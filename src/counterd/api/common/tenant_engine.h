@@ -117,6 +117,8 @@ class TenantEngine final : public engine::Engine {
   absl::Status Admit(OpKind kind, size_t items) const {
     return tenancy_->Admit(access_, kind, items);
   }
+  // GetCounter and GetCounterStrong: admitted and mapped alike.
+  absl::StatusOr<engine::CounterRead> ReadCounterAs(std::string_view key, bool strong);
   // The stored form of a single key in *buffer (or the key itself when stored bare).
   absl::StatusOr<std::string_view> Stored(std::string_view key, std::string* buffer) const;
   // The stored forms of a list of keys (`list` names its elements in errors: "keys[2]"; a

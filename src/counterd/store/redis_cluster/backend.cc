@@ -67,7 +67,8 @@ class ResetNotingScope final : public WriteScope {
 
   absl::StatusOr<int64_t> StageCounterAdd(std::string_view key, int64_t delta,
                                           std::string_view token) override {
-    if (absl::Status s = AdmitName(key); !s.ok()) return s;
+    // The local store's own quota check is off here (WithoutKeyQuota): only the census asks.
+    if (absl::Status s = AdmitByCensus(key); !s.ok()) return s;
     return inner_.StageCounterAdd(key, delta, token);
   }
   bool StageExpiryIfDue(std::string_view key) override {
@@ -104,12 +105,7 @@ class ResetNotingScope final : public WriteScope {
     return inner_.Token(key, token, now_us);
   }
   void PrefetchCounter(std::string_view key) override { inner_.PrefetchCounter(key); }
-  absl::Status AdmitName(std::string_view key) override {
-    if (census_ != nullptr && census_->active() && inner_.Kinds(key) == 0) {
-      return census_->Admit(key);
-    }
-    return inner_.AdmitName(key);
-  }
+  absl::Status AdmitName(std::string_view key) override { return AdmitByCensus(key); }
   absl::Status Apply(const core::Op& op, uint64_t lsn, int64_t now_us,
                      ApplyResult* result) override {
     absl::Status s = inner_.Apply(op, lsn, now_us, result);
@@ -119,6 +115,13 @@ class ResetNotingScope final : public WriteScope {
 
  private:
   void Note(std::string_view key, uint8_t kinds) { noted_.emplace_back(std::string(key), kinds); }
+  // A name this node holds nothing of is the census's to admit (key_census.h).
+  absl::Status AdmitByCensus(std::string_view key) {
+    if (census_ == nullptr || !census_->active() || inner_.Kinds(key) != 0) {
+      return absl::OkStatus();
+    }
+    return census_->Admit(key);
+  }
 
   WriteScope& inner_;
   CounterReads& reads_;
@@ -223,10 +226,7 @@ class RedisClusterBackend final : public Backend {
   bool reads_may_block() const override { return true; }
 
   absl::StatusOr<CounterRead> ReadCounter(std::string_view key) override {
-    reads_count_.fetch_add(1, std::memory_order_relaxed);
-    const std::string redis_key = CounterRedisKey(key);
-    const std::string marker_key = MarkerKey(redis::KeySlot(redis_key), node_id_);
-    return reads_.Read(key, [&] { return ReadWithMarker(redis_key, marker_key); });
+    return ReadCounterFromRedis(key, ReadMode::kCachedOrStale);
   }
 
   // Waits until no delta or reset of the key is pending here (every acknowledged write of it is
@@ -242,11 +242,7 @@ class RedisClusterBackend final : public Backend {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
-    reads_count_.fetch_add(1, std::memory_order_relaxed);
-    const std::string redis_key = CounterRedisKey(key);
-    const std::string marker_key = MarkerKey(redis::KeySlot(redis_key), node_id_);
-    return reads_.Read(
-        key, [&] { return ReadWithMarker(redis_key, marker_key); }, ReadMode::kFresh);
+    return ReadCounterFromRedis(key, ReadMode::kFresh);
   }
 
   // Redis holds every node's replica totals; this node's own may be newer (pending). Both are
@@ -396,6 +392,15 @@ class RedisClusterBackend final : public Backend {
   }
 
  private:
+  // Redis value + marker (FCALL_RO), folded with this node's pending delta (counter_reads.h).
+  absl::StatusOr<CounterRead> ReadCounterFromRedis(std::string_view key, ReadMode mode) {
+    reads_count_.fetch_add(1, std::memory_order_relaxed);
+    const std::string redis_key = CounterRedisKey(key);
+    const std::string marker_key = MarkerKey(redis::KeySlot(redis_key), node_id_);
+    return reads_.Read(
+        key, [&] { return ReadWithMarker(redis_key, marker_key); }, mode);
+  }
+
   // A page waits out a failover of its slots' masters for as long as a read would, and at
   // least long enough for a cluster map refresh.
   std::chrono::milliseconds ScanBudget() const {
