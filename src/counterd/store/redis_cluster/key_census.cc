@@ -35,11 +35,7 @@ KeyCensus::KeyCensus(std::shared_ptr<const KeyQuota> quota, ScanPageFn scan, Nam
       interval_(interval) {}
 
 KeyCensus::~KeyCensus() {
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
+  stop_.Stop();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -49,17 +45,13 @@ void KeyCensus::Start() {
 }
 
 void KeyCensus::Loop() {
-  std::unique_lock lock(mu_);
-  while (!stopping_) {
-    lock.unlock();
+  do {
     // A failed census (Redis away) keeps the last counts; the next interval tries again.
     // With no quota configured (they reload on SIGHUP) the cluster is not walked at all.
     const bool active = quota_->AnyQuota();
     active_.store(active, std::memory_order_relaxed);
     if (active) (void)RunOnce();
-    lock.lock();
-    wake_.wait_for(lock, interval_, [this] { return stopping_; });
-  }
+  } while (!stop_.SleepFor(interval_));
 }
 
 absl::Status KeyCensus::RunOnce() {

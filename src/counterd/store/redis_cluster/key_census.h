@@ -28,7 +28,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -39,6 +38,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "counterd/common/stop_signal.h"
 #include "counterd/common/string_map.h"
 #include "counterd/store/backend.h"
 #include "counterd/store/key_quota.h"
@@ -98,8 +98,7 @@ class KeyCensus {
   StringKeyedSet confirmed_;         // asked of Redis: they exist (not counted)
   uint64_t censuses_ = 0;
   std::atomic<bool> active_{true};
-  bool stopping_ = false;
-  std::condition_variable wake_;
+  StopSignal stop_;
   std::thread thread_;
 };
 

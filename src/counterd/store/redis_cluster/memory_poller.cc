@@ -67,11 +67,7 @@ MemoryPoller::MemoryPoller(std::unique_ptr<redis::ClusterClient> client,
     : client_(std::move(client)), interval_(interval), thread_([this] { Run(); }) {}
 
 MemoryPoller::~MemoryPoller() {
-  {
-    std::lock_guard lock(mu_);
-    stop_ = true;
-  }
-  wake_.notify_all();
+  stop_.Stop();
   thread_.join();
 }
 
@@ -81,14 +77,11 @@ std::vector<RedisMasterMemory> MemoryPoller::Snapshot() const {
 }
 
 void MemoryPoller::Run() {
-  std::unique_lock lock(mu_);
-  while (!stop_) {
-    lock.unlock();
+  do {
     std::vector<RedisMasterMemory> polled = PollOnce();
-    lock.lock();
+    std::lock_guard lock(mu_);
     latest_ = std::move(polled);
-    wake_.wait_for(lock, interval_, [this] { return stop_; });
-  }
+  } while (!stop_.SleepFor(interval_));
 }
 
 std::vector<RedisMasterMemory> MemoryPoller::PollOnce() {

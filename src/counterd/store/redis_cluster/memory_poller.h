@@ -20,7 +20,6 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -30,6 +29,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "counterd/common/stop_signal.h"
 #include "counterd/redis/cluster_client.h"
 #include "counterd/store/backend.h"
 
@@ -68,8 +68,7 @@ class MemoryPoller {
   const std::chrono::milliseconds interval_;
 
   mutable std::mutex mu_;
-  std::condition_variable wake_;
-  bool stop_ = false;
+  StopSignal stop_;
   std::vector<RedisMasterMemory> latest_;
   std::thread thread_;  // last: started once everything above exists
 };
